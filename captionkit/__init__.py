@@ -1,0 +1,71 @@
+"""captionkit: author, check, expand and render Ideogram 4 JSON captions.
+
+The top level re-exports the everyday names. Everything here is light: the
+render layer (torch, diffusers), the hypothesis strategies and the CLI load
+only when used.
+
+>>> import captionkit
+>>> caption = captionkit.loads('{"compositional_deconstruction":{"background":"A white wall.","elements":[]}}')
+>>> captionkit.dumps(caption)
+'{"compositional_deconstruction":{"background":"A white wall.","elements":[]}}'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_EXPORTS: dict[str, str] = {
+    "ArtStyle": "captionkit.models",
+    "BBox": "captionkit.models",
+    "Caption": "captionkit.models",
+    "Composition": "captionkit.models",
+    "Diagnostic": "captionkit.diagnostics",
+    "Fix": "captionkit.diagnostics",
+    "FixResult": "captionkit.fix",
+    "ObjElement": "captionkit.models",
+    "PhotoStyle": "captionkit.models",
+    "Report": "captionkit.diagnostics",
+    "Severity": "captionkit.diagnostics",
+    "TextElement": "captionkit.models",
+    "dumps": "captionkit._json",
+    "fix": "captionkit.fix",
+    "is_valid": "captionkit.verifier",
+    "iter_diagnostics": "captionkit.verifier",
+    "loads": "captionkit._json",
+    "verify": "captionkit.verifier",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'captionkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from captionkit._json import dumps, loads
+    from captionkit.diagnostics import Diagnostic, Fix, Report, Severity
+    from captionkit.fix import FixResult, fix
+    from captionkit.models import (
+        ArtStyle,
+        BBox,
+        Caption,
+        Composition,
+        ObjElement,
+        PhotoStyle,
+        TextElement,
+    )
+    from captionkit.verifier import is_valid, iter_diagnostics, verify

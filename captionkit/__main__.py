@@ -1,0 +1,3 @@
+from captionkit.cli import main
+
+main()

@@ -1,0 +1,78 @@
+"""Shared CLI helpers: exit codes, one-line errors, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from enum import Enum
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+
+class OutputFormat(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+    official = "official"
+
+
+def err(message: str) -> None:
+    """Print one line to stderr."""
+    typer.echo(message, err=True)
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    """Print a one-line error to stderr and exit (2 by default)."""
+    err(f"error: {message}")
+    raise typer.Exit(code)
+
+
+def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def read_text_arg(path: str) -> tuple[str, str]:
+    """Read a caption source: ``-`` is stdin. Returns (display name, text).
+
+    Raises ``typer.Exit(2)`` with a one-line message on I/O or encoding errors.
+    """
+    if path == "-":
+        data = sys.stdin.buffer.read()
+        name = "<stdin>"
+    else:
+        try:
+            data = Path(path).read_bytes()
+        except FileNotFoundError:
+            fail(f"{path}: no such file")
+        except IsADirectoryError:
+            fail(f"{path}: is a directory")
+        except OSError as exc:
+            fail(f"{path}: cannot read ({exc.strerror or exc})")
+        name = path
+    try:
+        return name, data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        fail(f"{name}: not valid UTF-8 (byte {exc.start})")
