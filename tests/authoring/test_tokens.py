@@ -1,0 +1,160 @@
+"""Token budget: the estimate's documented bound, and the exact path through a local tokenizer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import captionkit
+from captionkit.tokens import (
+    ESTIMATE_MARGIN,
+    TOKEN_LIMIT,
+    WRAPPER_TOKENS,
+    TokenCount,
+    count_tokens,
+    wrap_prompt,
+)
+
+DATA = Path(__file__).parent / "data" / "token_counts.jsonl"
+MEASURED = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+
+SMALL = {"compositional_deconstruction": {"background": "A white wall.", "elements": []}}
+
+
+@pytest.fixture(autouse=True)
+def _no_local_tokenizer(monkeypatch, tmp_path):
+    # Tests decide themselves whether a tokenizer is visible.
+    monkeypatch.delenv("CAPTIONKIT_TOKENIZER", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-xdg"))
+    monkeypatch.setattr("captionkit.tokens.find_tokenizer", lambda: None)
+
+
+def test_measured_corpus_is_meaningful():
+    assert len(MEASURED) >= 60
+    assert any(any(ord(c) > 0x3000 for c in row["prompt"]) for row in MEASURED)  # CJK text is covered
+    assert max(row["qwen3_tokens"] for row in MEASURED) > 1000
+
+
+@pytest.mark.parametrize("row", MEASURED, ids=lambda r: str(r["qwen3_tokens"]))
+def test_upper_bound_holds_on_measured_captions(row):
+    n = count_tokens(row["prompt"], tokenizer=False)
+    assert not n.exact and n.method == "estimate"
+    assert row["qwen3_tokens"] <= n.upper_bound
+    assert n.upper_bound <= len(row["prompt"].encode("utf-8")) + WRAPPER_TOKENS
+
+
+def test_estimate_error_on_measured_captions_is_as_documented():
+    errors = []
+    for row in MEASURED:
+        est = count_tokens(row["prompt"], tokenizer=False).count
+        errors.append((est - row["qwen3_tokens"]) / row["qwen3_tokens"])
+    # documented: within -5.2% / +2.7% of the measured count on the calibration set
+    assert max(abs(e) for e in errors) < 0.06
+    assert abs(sum(errors) / len(errors)) < 0.02
+
+
+def test_bound_margin_is_the_documented_one():
+    text = MEASURED[0]["prompt"]
+    from captionkit.tokens import estimate
+
+    n = count_tokens(text, tokenizer=False)
+    raw = estimate(text)
+    assert n.upper_bound == min(
+        int(-(-raw * (1 + ESTIMATE_MARGIN) // 1)) + WRAPPER_TOKENS, len(text.encode()) + WRAPPER_TOKENS
+    )
+
+
+def test_caption_dict_and_canonical_text_count_the_same():
+    cap = captionkit.loads(json.dumps(SMALL))
+    text = captionkit.dumps(SMALL)
+    counts = {count_tokens(x, tokenizer=False) for x in (cap, SMALL, text)}
+    assert len(counts) == 1
+
+
+def test_empty_prompt_is_the_wrapper_only():
+    n = count_tokens("", tokenizer=False)
+    assert n.count == WRAPPER_TOKENS == n.upper_bound
+
+
+def test_status_thresholds():
+    def tc(count, bound=None):
+        return TokenCount(count=count, exact=bound is None, method="x", upper_bound=bound or count)
+
+    assert tc(2048).status == "near"
+    assert tc(TOKEN_LIMIT + 1).status == "over"
+    assert tc(1842).status == "ok"
+    assert tc(1843).status == "near"
+    assert tc(1500, 1900).status == "near"  # the estimate could be close
+    assert "estimate" in str(tc(1500, 1900)) and "exact" in str(tc(10))
+
+
+def _write_small_tokenizer(folder: Path) -> Path:
+    """A byte-level BPE with Qwen's special tokens, trained on a few captions."""
+    tokenizers = pytest.importorskip("tokenizers")
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    tok = tokenizers.Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator([row["prompt"] for row in MEASURED[:10]], trainer=trainer)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "tokenizer.json"
+    tok.save(str(path))
+    return path
+
+
+def test_exact_count_with_a_tokenizer_folder(tmp_path):
+    path = _write_small_tokenizer(tmp_path / "tok")
+    from tokenizers import Tokenizer
+
+    reference = Tokenizer.from_file(str(path))
+    text = captionkit.dumps(SMALL)
+    expected = len(reference.encode(wrap_prompt(text), add_special_tokens=False).ids)
+    for given in (tmp_path / "tok", path, str(path), reference):
+        n = count_tokens(SMALL, tokenizer=given)
+        assert (n.count, n.exact, n.method, n.upper_bound) == (expected, True, "tokenizer", expected)
+    # the special tokens are single tokens, so the wrapper is 3 specials + 'user', 'assistant', newlines
+    assert count_tokens("", tokenizer=path).count <= WRAPPER_TOKENS + 8
+
+
+def test_local_tokenizer_is_found_in_hf_cache_and_env(tmp_path, monkeypatch):
+    from captionkit import tokens
+
+    monkeypatch.undo()  # restore the real finder
+    monkeypatch.delenv("CAPTIONKIT_TOKENIZER", raising=False)
+    cache = tmp_path / "hub"
+    snap = cache / "models--Qwen--Qwen3-VL-8B-Instruct" / "snapshots" / "abc123"
+    path = _write_small_tokenizer(snap)
+    _write_small_tokenizer(cache / "models--someone--other-model" / "snapshots" / "x")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "nohome"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "noxdg"))
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    assert tokens.find_tokenizer() == path
+    assert count_tokens(SMALL).exact
+    assert not count_tokens(SMALL, tokenizer=False).exact
+
+    other = _write_small_tokenizer(tmp_path / "env-tok")
+    monkeypatch.setenv("CAPTIONKIT_TOKENIZER", str(tmp_path / "env-tok"))
+    assert tokens.find_tokenizer() == other
+
+
+def test_bad_tokenizer_path_is_one_clear_line(tmp_path):
+    with pytest.raises(ValueError, match="no tokenizer.json there") as info:
+        count_tokens(SMALL, tokenizer=tmp_path / "missing")
+    assert "\n" not in str(info.value)
+    bad = tmp_path / "bad" / "tokenizer.json"
+    bad.parent.mkdir()
+    bad.write_text("{not json", encoding="utf-8")
+    pytest.importorskip("tokenizers")
+    with pytest.raises(ValueError, match="not a usable tokenizer.json"):
+        count_tokens(SMALL, tokenizer=bad)
