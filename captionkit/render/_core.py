@@ -1,0 +1,151 @@
+"""The render layer's view of the core: canonical JSON, the compat verifier, sizes, tokens.
+
+Everything the render layer needs from the rest of captionkit goes through
+this module, so the dependency is in one place and stays one-way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from captionkit.render.errors import RenderError
+
+from captionkit.tokens import TOKEN_LIMIT, WRAPPER_TOKENS as CHAT_WRAPPER_TOKENS
+
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class PreparedCaption:
+    """A caption that passed every check that can run before weights load.
+
+    Attributes:
+        text: The canonical JSON string handed to the pipeline.
+        tokens: Token count of the caption including the chat wrapper.
+        tokens_exact: Whether ``tokens`` came from a real tokenizer.
+        label: Where the caption came from (file name, ``<caption>``...).
+    """
+
+    text: str
+    tokens: int
+    tokens_exact: bool
+    label: str = "<caption>"
+
+
+def canonical_text(source: Any, label: str = "<caption>") -> str:
+    """Canonical JSON for a caption model, a dict or raw text; RenderError when unparseable."""
+    import captionkit
+
+    try:
+        if isinstance(source, (str, bytes)):
+            text = source.decode("utf-8") if isinstance(source, bytes) else source
+            caption = captionkit.loads(text)
+            return captionkit.dumps(caption)
+        return captionkit.dumps(source)
+    except UnicodeDecodeError as exc:
+        raise RenderError(f"{label}: not valid UTF-8 (byte {exc.start})") from None
+    except ValueError as exc:  # CaptionError and pydantic's ValidationError are ValueErrors
+        raise RenderError(f"{label}: not a valid caption: {_first_line(exc)}") from None
+
+
+def verify_compat(text: str, label: str = "<caption>") -> None:
+    """Run the official-compatible verifier; raise RenderError with the first finding."""
+    from captionkit.compat import CaptionVerifier
+
+    issues = CaptionVerifier().verify_raw(text)
+    if issues:
+        more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
+        raise RenderError(f"{label}: caption fails verification: {issues[0]}{more}")
+
+
+def count_caption_tokens(text: str) -> tuple[int, bool]:
+    """Tokens of ``text`` including the chat wrapper, and whether the count is exact."""
+    from captionkit.tokens import count_tokens
+
+    result = count_tokens(text)
+    return int(result.count), bool(result.exact)
+
+
+def check_tokens(tokens: int, exact: bool, label: str, limit: int = TOKEN_LIMIT) -> None:
+    """Refuse a caption over the text-token limit, chat wrapper included."""
+    if tokens > limit:
+        about = "" if exact else "about "
+        raise RenderError(
+            f"{label}: caption is {about}{tokens} tokens with the chat wrapper; limit {limit} "
+            f"({limit - CHAT_WRAPPER_TOKENS} for the caption itself)"
+        )
+
+
+def prepare_caption(source: Any, label: str = "<caption>") -> PreparedCaption:
+    """Canonicalize, verify (compat) and token-check one caption before any load.
+
+    Args:
+        source: A ``Caption`` model, a dict, or caption text.
+        label: Shown in error messages.
+
+    Raises:
+        RenderError: the caption does not parse, fails the official verifier, or
+            is over the token limit.
+    """
+    text = canonical_text(source, label)
+    verify_compat(text, label)
+    tokens, exact = count_caption_tokens(text)
+    check_tokens(tokens, exact, label)
+    return PreparedCaption(text=text, tokens=tokens, tokens_exact=exact, label=label)
+
+
+def parse_size(value: str | tuple[int, int]) -> tuple[int, int]:
+    """Parse and check an image size; returns ``(width, height)``.
+
+    Args:
+        value: ``"WxH"`` or a ``(width, height)`` pair.
+
+    Raises:
+        RenderError: a malformed value or a size outside the official rules
+            (each side 256-2048 and a multiple of 16, aspect ratio at most 6:1).
+
+    Examples:
+        >>> parse_size("1536x1024")
+        (1536, 1024)
+        >>> parse_size("1000x1024")
+        Traceback (most recent call last):
+        ...
+        captionkit.render.errors.RenderError: size 1000x1024: width must be divisible by 16, got 1000
+    """
+    if isinstance(value, str):
+        match = _SIZE_RE.match(value)
+        if not match:
+            raise RenderError(f"size {value!r}: expected WIDTHxHEIGHT, for example 1024x1024")
+        width, height = int(match.group(1)), int(match.group(2))
+    else:
+        width, height = (int(v) for v in value)
+    check_size(width, height)
+    return width, height
+
+
+def check_size(width: int, height: int) -> None:
+    """Enforce the official size contract with the official wording."""
+    where = f"size {width}x{height}"
+    for name, v in (("width", width), ("height", height)):
+        if not 256 <= v <= 2048:
+            raise RenderError(f"{where}: {name} must be between 256 and 2048, got {v}")
+        if v % 16:
+            raise RenderError(f"{where}: {name} must be divisible by 16, got {v}")
+    if max(width, height) > 6 * min(width, height):
+        raise RenderError(f"{where}: aspect ratio must be at most 6:1, got {width}:{height}")
+
+
+def _first_line(exc: BaseException) -> str:
+    report = getattr(exc, "report", None)
+    if report is not None:
+        for diag in report:
+            if getattr(diag, "severity", None) is not None and str(getattr(diag.severity, "value", diag.severity)) in (
+                "error",
+                "Severity.error",
+            ):
+                pointer = getattr(diag, "pointer", "") or ""
+                return f"{pointer + ': ' if pointer else ''}{diag.message}"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

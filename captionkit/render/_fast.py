@@ -1,0 +1,110 @@
+"""captionkit's speed layer over diffusers' Ideogram 4 pipeline.
+
+diffusers pads every caption to 2048 text tokens and always passes the
+block-diagonal mask to attention, which keeps SDPA off its flash kernel. This
+module supplies the pieces that remove both costs without changing the output:
+
+* the exact text length (or the batch's common length) as ``max_sequence_length``;
+* :class:`MaskFreeAttnProcessor`, which drops the mask when the renderer has
+  proved it all-true (no padding in the batch: the conditional branch holds
+  text+image of one segment, the unconditional branch holds image tokens only);
+* regional compilation of the repeated transformer blocks, with the sequence
+  dimension left to torch's automatic dynamic shapes so that a new caption
+  length costs one recompile the first time and none afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["MaskFreeAttnProcessor", "install_processors", "compile_blocks", "compile_supported"]
+
+
+def _rotate_half(x: Any) -> Any:
+    import torch
+
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class MaskFreeAttnProcessor:
+    """Ideogram 4 attention that skips the mask while :attr:`mask_free` is set.
+
+    It computes exactly what diffusers' ``Ideogram4AttnProcessor`` computes; the
+    only difference is ``attn_mask=None`` when the caller has guaranteed that
+    every token of the sequence belongs to one segment (an all-true mask).
+    ``mask_free`` is a plain Python attribute, so under ``torch.compile`` it is
+    a guarded constant and each setting gets its own graph.
+    """
+
+    _attention_backend = None
+    _parallel_config = None
+
+    def __init__(self) -> None:
+        self.mask_free = False
+
+    def __call__(self, attn: Any, hidden_states: Any, attention_mask: Any, image_rotary_emb: Any) -> Any:
+        from diffusers.models.attention_dispatch import dispatch_attention_fn
+
+        query = attn.to_q(hidden_states).unflatten(-1, (attn.num_heads, attn.head_dim))
+        key = attn.to_k(hidden_states).unflatten(-1, (attn.num_heads, attn.head_dim))
+        value = attn.to_v(hidden_states).unflatten(-1, (attn.num_heads, attn.head_dim))
+        query = attn.norm_q(query)
+        key = attn.norm_k(key)
+        cos, sin = image_rotary_emb
+        cos = cos.unsqueeze(2)
+        sin = sin.unsqueeze(2)
+        query = (query * cos) + (_rotate_half(query) * sin)
+        key = (key * cos) + (_rotate_half(key) * sin)
+        hidden_states = dispatch_attention_fn(
+            query,
+            key,
+            value,
+            attn_mask=None if self.mask_free else attention_mask,
+            backend=self._attention_backend,
+            parallel_config=self._parallel_config,
+        )
+        return attn.to_out[0](hidden_states.flatten(2, 3))
+
+
+def install_processors(pipe: Any) -> list[MaskFreeAttnProcessor]:
+    """Put a :class:`MaskFreeAttnProcessor` on both DiTs; returns them (mask kept until enabled)."""
+    processors = []
+    for name in ("transformer", "unconditional_transformer"):
+        model = getattr(pipe, name, None)
+        if model is None:
+            continue
+        proc = MaskFreeAttnProcessor()
+        # set_attn_processor changes this model only; it leaves diffusers'
+        # process-global attention backend alone.
+        model.set_attn_processor(proc)
+        processors.append(proc)
+    return processors
+
+
+def compile_supported(device: Any) -> tuple[bool, str]:
+    """Whether regional compilation is worth turning on for ``device``, and why not.
+
+    Compilation needs a working inductor backend: a CUDA device with Triton.
+    On CPU it works but the first call costs tens of seconds for little gain,
+    so ``auto`` leaves it off there.
+    """
+    import torch
+
+    if str(device).startswith("cuda"):
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            return False, "triton is not installed"
+        if not hasattr(torch, "compile"):
+            return False, "this torch has no torch.compile"
+        return True, ""
+    return False, f"compiled blocks are only enabled automatically on CUDA (device is {device})"
+
+
+def compile_blocks(pipe: Any) -> None:
+    """Compile the repeated transformer blocks of both DiTs (fullgraph)."""
+    for name in ("transformer", "unconditional_transformer"):
+        model = getattr(pipe, name, None)
+        if model is not None:
+            model.compile_repeated_blocks(fullgraph=True)

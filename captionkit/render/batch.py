@@ -1,0 +1,323 @@
+"""Batch rendering: many captions, one warm pipeline, resume, a manifest, several GPUs.
+
+Inputs are a caption file (``.json``), a JSON Lines file (one caption per line),
+a folder of either, or a PNG rendered by captionkit (its recipe is reused).
+Each output is ``<name>-s<seed>.png``; outputs already present are skipped, so
+an interrupted batch resumes where it stopped. ``manifest.json`` in the output
+folder lists every item with its status.
+
+Under ``torchrun``/``accelerate launch`` (``WORLD_SIZE`` > 1) each process takes
+every ``WORLD_SIZE``-th item, renders on its own GPU, and rank 0 merges the
+results into one manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from captionkit.render.errors import Cancelled, RenderError
+from captionkit.render.metadata import Recipe, read_recipe, write_atomic
+from captionkit.render.presets import Preset
+from captionkit.render.progress import CancelToken, ProgressCallback
+
+__all__ = ["BatchItem", "BatchResult", "DistContext", "iter_items", "output_name", "render_batch"]
+
+MANIFEST = "manifest.json"
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One caption to render.
+
+    Attributes:
+        name: Output name stem (from the file name, plus the line for JSONL).
+        source: Where it came from (``file`` or ``file:line``).
+        caption: Caption text (or None when ``error`` is set).
+        recipe: A recipe read from a PNG, reused unless overridden.
+        error: Why the item cannot be read (it is reported, not rendered).
+    """
+
+    name: str
+    source: str
+    caption: str | None
+    recipe: Recipe | None = None
+    error: str | None = None
+
+
+def _stem(path: Path) -> str:
+    return _SAFE.sub("_", path.stem) or "caption"
+
+
+def _items_from_file(path: Path) -> Iterator[BatchItem]:
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        try:
+            recipe = read_recipe(path)
+        except RenderError as exc:
+            yield BatchItem(_stem(path), str(path), None, error=str(exc))
+            return
+        yield BatchItem(_stem(path), str(path), recipe.caption, recipe=recipe)
+        return
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        yield BatchItem(_stem(path), str(path), None, error=f"{path}: not valid UTF-8 (byte {exc.start})")
+        return
+    except OSError as exc:
+        yield BatchItem(_stem(path), str(path), None, error=f"{path}: cannot read ({exc.strerror or exc})")
+        return
+    if suffix == ".jsonl":
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                yield BatchItem(f"{_stem(path)}-{number:05d}", f"{path}:{number}", line)
+        return
+    yield BatchItem(_stem(path), str(path), text)
+
+
+def iter_items(source: str | os.PathLike[str]) -> list[BatchItem]:
+    """Read the items of a caption file, JSONL file, PNG or folder (sorted by name).
+
+    Raises:
+        RenderError: the path does not exist or the folder holds no captions.
+    """
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".json", ".jsonl", ".png") and p.is_file())
+        if not files:
+            raise RenderError(f"{path}: no .json, .jsonl or .png captions in this folder")
+        items = [it for f in files for it in _items_from_file(f)]
+    elif path.is_file():
+        items = list(_items_from_file(path))
+    else:
+        raise RenderError(f"{path}: no such file or folder")
+    seen: dict[str, int] = {}
+    unique = []
+    for it in items:
+        n = seen.get(it.name, 0)
+        seen[it.name] = n + 1
+        unique.append(it if n == 0 else BatchItem(f"{it.name}-{n + 1}", it.source, it.caption, it.recipe, it.error))
+    return unique
+
+
+def output_name(name: str, seed: int) -> str:
+    """The file name of an output.
+
+    >>> output_name("poster", 42)
+    'poster-s42.png'
+    """
+    return f"{name}-s{seed}.png"
+
+
+@dataclass
+class DistContext:
+    """This process's place in a multi-process run (one process per GPU)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    initialized_here: bool = False
+
+    @classmethod
+    def from_env(cls) -> DistContext:
+        """Join the process group when launched by torchrun/accelerate (``WORLD_SIZE`` > 1)."""
+        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        if world <= 1:
+            return cls()
+        import torch
+        import torch.distributed as dist
+
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+        here = False
+        if not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            if backend == "nccl":
+                torch.cuda.set_device(local)
+            dist.init_process_group(backend=backend)
+            here = True
+        return cls(rank, world, local, here)
+
+    @property
+    def device(self) -> str:
+        """``cuda:LOCAL_RANK`` under CUDA, else ``auto``."""
+        if self.world_size > 1:
+            import torch
+
+            if torch.cuda.is_available():
+                return f"cuda:{self.local_rank}"
+        return "auto"
+
+    def gather(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """All ranks' entries on every rank (this rank's alone when single-process)."""
+        if self.world_size <= 1:
+            return entries
+        import torch.distributed as dist
+
+        parts: list[Any] = [None] * self.world_size
+        dist.all_gather_object(parts, entries)
+        return [e for part in parts for e in (part or [])]
+
+    def close(self) -> None:
+        """Leave the process group if this context joined it."""
+        if self.initialized_here:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+@dataclass
+class BatchResult:
+    """What a batch did.
+
+    Attributes:
+        entries: One manifest entry per output (all ranks).
+        rendered: Images written by this run.
+        skipped: Outputs already present.
+        failed: Items that could not be rendered.
+    """
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for e in self.entries if e["status"] == status)
+
+    @property
+    def rendered(self) -> int:
+        return self.count("rendered")
+
+    @property
+    def skipped(self) -> int:
+        return self.count("skipped")
+
+    @property
+    def failed(self) -> int:
+        return self.count("failed")
+
+
+def _load_manifest(out: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        return {e["file"]: e for e in data.get("items", []) if isinstance(e, dict) and "file" in e}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _write_manifest(out: Path, entries: list[dict[str, Any]], settings: dict[str, Any]) -> None:
+    merged = _load_manifest(out)
+    for e in entries:
+        key = e["file"]
+        if e["status"] == "skipped" and key in merged and merged[key]["status"] == "rendered":
+            continue  # keep the record of the run that produced it
+        merged[key] = e
+    items = sorted(merged.values(), key=lambda e: e["file"])
+    payload = {"format": 1, "settings": settings, "items": items}
+    write_atomic(out / MANIFEST, (json.dumps(payload, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+
+
+def render_batch(
+    renderer: Any,
+    items: Sequence[BatchItem],
+    out: str | os.PathLike[str],
+    *,
+    preset: str | Preset | None = None,
+    size: str | tuple[int, int] | None = None,
+    seeds: Sequence[int] | None = None,
+    batch_size: int = 4,
+    resume: bool = True,
+    dist: DistContext | None = None,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> BatchResult:
+    """Render ``items`` into ``out`` with one warm renderer.
+
+    ``preset``, ``size`` and ``seeds`` apply to every item; for an item read
+    from a PNG, the ones left as None come from its recipe. A bad caption is
+    recorded as failed and the batch goes on.
+
+    Args:
+        renderer: A :class:`~captionkit.render.Renderer`.
+        items: From :func:`iter_items`.
+        out: Output folder.
+        preset: Preset for every item (default preset when None).
+        size: Size for every item (1024x1024 when None).
+        seeds: Seeds for every item (0 when None and no recipe).
+        batch_size: Images per pipeline call.
+        resume: Skip outputs that already exist.
+        dist: Multi-process context; single process when None.
+        on_progress: Progress callback.
+        cancel: Cancel token.
+
+    Raises:
+        Cancelled: cancelled; finished outputs and the manifest are kept.
+    """
+    from captionkit.render.presets import DEFAULT_PRESET
+
+    dist = dist or DistContext()
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    mine = list(items)[dist.rank :: dist.world_size]
+    entries: list[dict[str, Any]] = []
+    settings = {
+        "model": getattr(renderer, "model", None),
+        "backend": getattr(renderer, "backend_requested", None),
+        "preset": preset.name if isinstance(preset, Preset) else preset,
+        "size": size if isinstance(size, str) or size is None else f"{size[0]}x{size[1]}",
+        "world_size": dist.world_size,
+    }
+    cancelled = False
+    try:
+        for index, it in enumerate(mine):
+            base = {"name": it.name, "source": it.source, "rank": dist.rank}
+            if it.error is not None:
+                entries.append({**base, "file": output_name(it.name, 0), "seed": None, "status": "failed", "error": it.error})
+                continue
+            rec = it.recipe
+            item_seeds = list(seeds) if seeds is not None else ([rec.seed] if rec else [0])
+            item_preset = preset if preset is not None else (rec.preset if rec else DEFAULT_PRESET)
+            item_size = size if size is not None else ((rec.width, rec.height) if rec else (1024, 1024))
+            todo = [s for s in item_seeds if not (resume and (out_dir / output_name(it.name, s)).exists())]
+            for s in item_seeds:
+                if s not in todo:
+                    entries.append({**base, "file": output_name(it.name, s), "seed": s, "status": "skipped"})
+                    if on_progress is not None:
+                        from captionkit.render.progress import ProgressEvent
+
+                        on_progress(ProgressEvent("skip", item=index, items=len(mine), label=it.name))
+            if not todo:
+                continue
+            try:
+                results = renderer.render(
+                    it.caption, preset=item_preset, size=item_size, seeds=todo, batch_size=batch_size,
+                    label=it.source, item=index, items=len(mine), on_progress=on_progress, cancel=cancel,
+                )
+            except RenderError as exc:
+                for s in todo:
+                    entries.append({**base, "file": output_name(it.name, s), "seed": s, "status": "failed", "error": str(exc)})
+                continue
+            for r in results:
+                name = output_name(it.name, r.recipe.seed)
+                r.save(out_dir / name)
+                entries.append({**base, "file": name, "seed": r.recipe.seed, "status": "rendered",
+                                "seconds": round(r.seconds, 3), "preset": r.recipe.preset.name,
+                                "size": f"{r.recipe.width}x{r.recipe.height}"})
+            if dist.world_size == 1:
+                _write_manifest(out_dir, entries, settings)
+    except (Cancelled, KeyboardInterrupt):
+        cancelled = True
+        raise
+    finally:
+        if dist.world_size > 1 and not cancelled:
+            everything = dist.gather(entries)
+            if dist.rank == 0:
+                _write_manifest(out_dir, everything, settings)
+            entries = everything
+        elif not cancelled or entries:
+            _write_manifest(out_dir, entries, settings)
+    return BatchResult(entries)
