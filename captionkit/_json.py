@@ -1,0 +1,147 @@
+"""Canonical JSON: the one serializer, and parsers with the official semantics.
+
+Reading follows Python's ``json.loads`` exactly where it matters (error text,
+``NaN``, huge integers, lone surrogates, duplicate keys); orjson is only a fast
+path whose result is used when it cannot differ. Writing produces the canonical
+text: keys in canonical order, minified, literal non-ASCII.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from captionkit.models import Caption
+
+__all__ = ["canonical_order", "dumps", "loads", "parse_exact", "parse_for_verify"]
+
+_ROOT_ORDER = ("high_level_description", "style_description", "compositional_deconstruction")
+_STYLE_ORDER = ("aesthetics", "lighting", "photo", "medium", "art_style", "color_palette")
+_CD_ORDER = ("background", "elements")
+_ELEMENT_ORDER = ("type", "bbox", "text", "desc", "color_palette")
+
+
+def parse_exact(text: str | bytes) -> Any:
+    """Parse with ``json.loads`` semantics; crashes of the stdlib become ``ValueError``.
+
+    Raises:
+        json.JSONDecodeError: for malformed JSON (official error text).
+        ValueError: for integers beyond the digit limit or nesting beyond the recursion limit.
+    """
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def parse_for_verify(text: str, exact: bool = False) -> tuple[Any, str | None, bool]:
+    """Parse for verification. Returns ``(value, error_text_or_None, came_from_fast_path)``."""
+    if not exact:
+        try:
+            return orjson.loads(text), None, True
+        except orjson.JSONDecodeError:
+            pass  # the stdlib decides, and words the error
+    try:
+        return json.loads(text), None, False
+    except json.JSONDecodeError as exc:
+        return None, str(exc), False
+    except (ValueError, RecursionError) as exc:
+        return None, str(exc), False
+
+
+def _order_keys(obj: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    known = [k for k in order if k in obj]
+    if len(known) == len(obj) and list(obj) == known:
+        return obj
+    out = {k: obj[k] for k in known}
+    for k, v in obj.items():  # unknown keys keep their relative order, after the known ones
+        if k not in out:
+            out[k] = v
+    return out
+
+
+def canonical_order(data: Any) -> Any:
+    """Return ``data`` with every caption object's keys in canonical order.
+
+    Unknown keys are kept, after the known ones. Values are not changed.
+
+    >>> canonical_order({"compositional_deconstruction": {"elements": [], "background": "b"}})
+    {'compositional_deconstruction': {'background': 'b', 'elements': []}}
+    """
+    if not isinstance(data, dict):
+        return data
+    root = _order_keys(data, _ROOT_ORDER)
+    if root is data:
+        root = dict(data)
+    sd = root.get("style_description")
+    if isinstance(sd, dict):
+        order = _STYLE_ORDER
+        if "art_style" in sd and "photo" not in sd:
+            order = ("aesthetics", "lighting", "medium", "art_style", "color_palette")
+        root["style_description"] = dict(_order_keys(sd, order))
+    cd = root.get("compositional_deconstruction")
+    if isinstance(cd, dict):
+        cd = dict(_order_keys(cd, _CD_ORDER))
+        elements = cd.get("elements")
+        if isinstance(elements, list):
+            cd["elements"] = [
+                dict(_order_keys(e, _ELEMENT_ORDER)) if isinstance(e, dict) else e for e in elements
+            ]
+        root["compositional_deconstruction"] = cd
+    return root
+
+
+def _to_data(caption: Any) -> Any:
+    to_dict = getattr(caption, "to_dict", None)
+    if to_dict is not None:
+        return to_dict()
+    return canonical_order(caption)
+
+
+def dumps(caption: Caption | dict[str, Any], *, pretty: bool = False) -> str:
+    """Serialize a caption to its canonical JSON text.
+
+    The compact form is exactly ``json.dumps(data, separators=(",", ":"),
+    ensure_ascii=False)`` of the caption with keys in canonical order.
+    ``pretty=True`` indents by two spaces for people (not for the model).
+
+    >>> dumps({"compositional_deconstruction": {"elements": [], "background": "Café wall"}})
+    '{"compositional_deconstruction":{"background":"Café wall","elements":[]}}'
+    """
+    data = _to_data(caption)
+    if pretty:
+        return json.dumps(data, ensure_ascii=False, indent=2)
+    try:
+        return orjson.dumps(data).decode("utf-8")
+    except (orjson.JSONEncodeError, TypeError):
+        # lone surrogates, huge ints, non-JSON values: the stdlib decides
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(raw: str | bytes) -> Caption:
+    """Parse caption text into a :class:`~captionkit.models.Caption`.
+
+    Raises :class:`~captionkit.diagnostics.CaptionError` (a ``ValueError``) carrying
+    every diagnostic when the text is not a valid caption.
+
+    >>> loads('{"compositional_deconstruction":{"background":"b","elements":[]}}').compositional_deconstruction.background
+    'b'
+    """
+    from captionkit.diagnostics import CaptionError
+    from captionkit.models import Caption
+    from captionkit.verifier import verify
+
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            report = verify(raw)
+            raise CaptionError(report, f"not valid UTF-8: {exc}") from None
+    report = verify(raw, lints=False)
+    if not report.ok:
+        raise CaptionError(report)
+    value = parse_exact(raw)
+    return Caption.from_dict(value, report=report)

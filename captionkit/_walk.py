@@ -1,0 +1,297 @@
+"""The one structural walk shared by the compat verifier and the diagnostics API.
+
+The walk follows the official verifier's check order and early returns exactly
+and records, for every finding, a tuple ``(code, path, message)``: ``code`` is
+captionkit's rule code, ``path`` the location as a tuple of keys and indices,
+and ``message`` the official warning text, byte for byte.
+
+``fast=True`` is used when the value came from orjson rather than
+``json.loads``. orjson turns integers beyond 64 bits into floats, so wherever
+the walk would *look at* a float (its type name or its text reaches a message,
+or it decides between two bbox messages) it raises :class:`NeedExactParse` and
+the caller re-parses with the standard library.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Finding = tuple[str, tuple[Any, ...], str]
+
+TOP_LEVEL_KNOWN_KEYS = frozenset(
+    {"high_level_description", "style_description", "compositional_deconstruction"}
+)
+STYLE_KEY_ORDER_PHOTO = ("aesthetics", "lighting", "photo", "medium", "color_palette")
+STYLE_KEY_ORDER_NON_PHOTO = ("aesthetics", "lighting", "medium", "art_style", "color_palette")
+COMPOSITION_KEY_ORDER = ("background", "elements")
+ELEMENT_KEY_ORDER_OBJ = ("type", "bbox", "desc", "color_palette")
+ELEMENT_KEY_ORDER_TEXT = ("type", "bbox", "text", "desc", "color_palette")
+STYLE_KNOWN_KEYS = frozenset(
+    {"aesthetics", "lighting", "photo", "art_style", "medium", "color_palette"}
+)
+ELEMENT_KNOWN_KEYS = frozenset({"type", "bbox", "text", "desc", "color_palette"})
+ELEMENT_TYPES = frozenset({"obj", "text"})
+BBOX_MIN = 0
+BBOX_MAX = 1000
+STYLE_PALETTE_MAX = 16
+ELEMENT_PALETTE_MAX = 5
+
+# repr(frozenset({"obj", "text"})) under PYTHONHASHSEED=0 on CPython 3.11; fixed so
+# that output never changes between runs (see compat.CaptionVerifier(live_types=...)).
+ELEMENT_TYPES_REPR = "frozenset({'text', 'obj'})"
+
+_HEX = frozenset("0123456789ABCDEF")
+
+# Precomputed expected tuples, keyed by which optional keys are present.
+_STYLE_EXPECTED = {
+    ("photo", False): STYLE_KEY_ORDER_PHOTO[:4],
+    ("photo", True): STYLE_KEY_ORDER_PHOTO,
+    ("art_style", False): STYLE_KEY_ORDER_NON_PHOTO[:4],
+    ("art_style", True): STYLE_KEY_ORDER_NON_PHOTO,
+}
+_ELEMENT_EXPECTED = {
+    (t, has_bbox, has_palette): tuple(
+        k
+        for k in (ELEMENT_KEY_ORDER_OBJ if t == "obj" else ELEMENT_KEY_ORDER_TEXT)
+        if (k != "bbox" or has_bbox) and (k != "color_palette" or has_palette)
+    )
+    for t in ("obj", "text")
+    for has_bbox in (False, True)
+    for has_palette in (False, True)
+}
+
+
+class NeedExactParse(Exception):
+    """Raised in fast mode when a float would influence the output."""
+
+
+def is_hex_color(value: object) -> bool:
+    """True when ``value`` is an uppercase ``#RRGGBB`` string, as the verifier demands."""
+    return isinstance(value, str) and len(value) == 7 and value[0] == "#" and _HEX.issuperset(value[1:])
+
+
+def style_expected(sd: dict[str, Any]) -> tuple[str, ...]:
+    """Expected key tuple for a style object (raises ValueError when ambiguous, like the official)."""
+    has_photo = "photo" in sd
+    if has_photo == ("art_style" in sd):
+        raise ValueError
+    return _STYLE_EXPECTED[("photo" if has_photo else "art_style", "color_palette" in sd)]
+
+
+def element_expected(elem: dict[str, Any]) -> tuple[str, ...]:
+    """Expected key tuple for an element (raises ValueError when ``type`` is missing or unknown)."""
+    t = elem.get("type")
+    if t.__class__ is not str or t not in ELEMENT_TYPES:
+        raise ValueError
+    return _ELEMENT_EXPECTED[(t, "bbox" in elem, "color_palette" in elem)]
+
+
+def _type_name(value: object, fast: bool) -> str:
+    if fast and value.__class__ is float:
+        raise NeedExactParse
+    return type(value).__name__
+
+
+def _order(
+    obj: dict[str, Any], expected: tuple[str, ...], path: tuple[Any, ...], label: str, code: str,
+    out: list[Finding],
+) -> None:
+    present = tuple(k for k in obj if k in expected)
+    if present != expected:
+        out.append((code, path, f"{label}: key order is {present!r}, expected {expected!r}"))
+    extra = [k for k in obj if k not in expected]
+    if extra:
+        out.append(
+            (_NOT_ALLOWED[code], path, f"{label}: keys {extra!r} are not allowed in this context")
+        )
+
+
+_NOT_ALLOWED = {"CK201": "CK202", "CK203": "CK204", "CK205": "CK206"}
+
+
+def _palette(
+    palette: Any, path: tuple[Any, ...], label: str, limit: int, fast: bool, out: list[Finding]
+) -> None:
+    if not isinstance(palette, list):
+        out.append(("CK310", path, f"{label}: expected a list"))
+        return
+    if len(palette) > limit:
+        out.append(
+            ("CK311", path, f"{label}: too many colors ({len(palette)}), expected at most {limit}")
+        )
+        return
+    for j, value in enumerate(palette):
+        if not is_hex_color(value):
+            if fast and not isinstance(value, (str, int, type(None))):
+                raise NeedExactParse  # floats, or containers that may hold them
+            out.append(
+                ("CK312", (*path, j), f"{label}[{j}]: '{value}' is not a valid #RRGGBB hex color")
+            )
+
+
+def _bbox(bbox: Any, i: int, fast: bool, out: list[Finding]) -> None:
+    path = ("compositional_deconstruction", "elements", i, "bbox")
+    label = f"elements[{i}].bbox"
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        out.append(("CK301", path, f"{label}: expected [ymin, xmin, ymax, xmax]"))
+        return
+    if not all(isinstance(v, int) for v in bbox):
+        if fast and any(v.__class__ is float for v in bbox):
+            raise NeedExactParse
+        out.append(("CK302", path, f"{label}: all values must be int"))
+        return
+    if any(v < BBOX_MIN or v > BBOX_MAX for v in bbox):
+        out.append(("CK303", path, f"{label}: values must be in [0, 1000], got {bbox!r}"))
+    ymin, xmin, ymax, xmax = bbox
+    if ymin > ymax:
+        out.append(("CK304", path, f"{label}: ymin ({ymin}) > ymax ({ymax})"))
+    if xmin > xmax:
+        out.append(("CK305", path, f"{label}: xmin ({xmin}) > xmax ({xmax})"))
+
+
+def _style(sd: Any, fast: bool, out: list[Finding]) -> None:
+    path = ("style_description",)
+    if not isinstance(sd, dict):
+        out.append(("CK110", path, "style_description: expected a dict"))
+        return
+    unknown = [k for k in sd if k not in STYLE_KNOWN_KEYS]
+    if unknown:
+        out.append(("CK111", path, f"style_description: unknown keys {unknown!r} (not in schema)"))
+    has_photo = "photo" in sd
+    has_art = "art_style" in sd
+    if has_photo and has_art:
+        out.append(
+            (
+                "CK112",
+                path,
+                "style_description: contains both 'photo' and 'art_style'; expected exactly one",
+            )
+        )
+        return
+    if not has_photo and not has_art:
+        out.append(
+            (
+                "CK113",
+                path,
+                "style_description: expected one of 'photo' (for photo captions) or 'art_style' "
+                "(for non-photo captions)",
+            )
+        )
+        return
+    has_palette = "color_palette" in sd
+    expected = _STYLE_EXPECTED[("photo" if has_photo else "art_style", has_palette)]
+    _order(sd, expected, path, "style_description", "CK201", out)
+    if has_palette:
+        _palette(
+            sd["color_palette"],
+            (*path, "color_palette"),
+            "style_description.color_palette",
+            STYLE_PALETTE_MAX,
+            fast,
+            out,
+        )
+
+
+def _element(elem: Any, i: int, fast: bool, out: list[Finding]) -> None:
+    path = ("compositional_deconstruction", "elements", i)
+    label = f"elements[{i}]"
+    if not isinstance(elem, dict):
+        out.append(("CK130", path, f"{label}: expected a dict"))
+        return
+    unknown = [k for k in elem if k not in ELEMENT_KNOWN_KEYS]
+    if unknown:
+        out.append(("CK131", path, f"{label}: unknown keys {unknown!r} (not in schema)"))
+    if "type" not in elem:
+        out.append(("CK132", path, f"{label}: 'type' must exist"))
+        return
+    etype = elem["type"]
+    # The official membership test crashes on unhashable values (lists, dicts);
+    # here they simply count as invalid types.
+    try:
+        valid = etype in ELEMENT_TYPES
+    except TypeError:
+        valid = False
+    if not valid:
+        out.append(("CK133", (*path, "type"), f"{label}: 'type' must be one of {_TYPES_REPR[0]}"))
+        return
+    has_bbox = "bbox" in elem
+    has_palette = "color_palette" in elem
+    _order(elem, _ELEMENT_EXPECTED[(etype, has_bbox, has_palette)], path, label, "CK205", out)
+    if has_bbox:
+        _bbox(elem["bbox"], i, fast, out)
+    if has_palette:
+        _palette(
+            elem["color_palette"],
+            (*path, "color_palette"),
+            f"{label}.color_palette",
+            ELEMENT_PALETTE_MAX,
+            fast,
+            out,
+        )
+
+
+# Mutable one-slot holder so compat can switch to the live frozenset repr.
+_TYPES_REPR = [ELEMENT_TYPES_REPR]
+
+
+def _composition(cd: Any, fast: bool, out: list[Finding]) -> None:
+    path = ("compositional_deconstruction",)
+    if not isinstance(cd, dict):
+        out.append(("CK120", path, "compositional_deconstruction: expected a dict"))
+        return
+    if "background" not in cd:
+        out.append(("CK121", path, "compositional_deconstruction: 'background' must exist"))
+        return
+    background = cd["background"]
+    if not isinstance(background, str):
+        out.append(
+            (
+                "CK122",
+                (*path, "background"),
+                "compositional_deconstruction.background: expected a string, got "
+                + _type_name(background, fast),
+            )
+        )
+        return
+    if "elements" not in cd:
+        out.append(("CK123", path, "compositional_deconstruction: 'elements' must exist"))
+        return
+    _order(cd, COMPOSITION_KEY_ORDER, path, "compositional_deconstruction", "CK203", out)
+    elements = cd["elements"]
+    if not isinstance(elements, list):
+        out.append(
+            ("CK124", (*path, "elements"), "compositional_deconstruction.elements: expected a list")
+        )
+        return
+    for i, elem in enumerate(elements):
+        _element(elem, i, fast, out)
+
+
+def walk(caption: Any, fast: bool = False) -> list[Finding]:
+    """Run the official check sequence over a parsed value; return the findings in order."""
+    out: list[Finding] = []
+    if not isinstance(caption, dict):
+        out.append(
+            ("CK101", (), f"root: expected a JSON object (dict), got {_type_name(caption, fast)}")
+        )
+        return out
+    unknown = [k for k in caption if k not in TOP_LEVEL_KNOWN_KEYS]
+    if unknown:
+        out.append(("CK102", (), f"root: unknown keys {unknown!r} (not in schema)"))
+    if "high_level_description" in caption:
+        hld = caption["high_level_description"]
+        if not isinstance(hld, str):
+            out.append(
+                (
+                    "CK103",
+                    ("high_level_description",),
+                    f"high_level_description: expected a string, got {_type_name(hld, fast)}",
+                )
+            )
+    if "style_description" in caption:
+        _style(caption["style_description"], fast, out)
+    if "compositional_deconstruction" in caption:
+        _composition(caption["compositional_deconstruction"], fast, out)
+    else:
+        out.append(("CK104", (), "root: 'compositional_deconstruction' must exist"))
+    return out

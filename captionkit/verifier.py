@@ -1,0 +1,249 @@
+"""The diagnostics API: :func:`iter_diagnostics`, :func:`verify`, :func:`is_valid`.
+
+Like jsonschema's triad: ``iter_diagnostics`` is lazy and yields everything,
+``verify`` collects a :class:`~captionkit.diagnostics.Report`, ``is_valid``
+stops at the first error.
+
+>>> verify('{"compositional_deconstruction":{"background":"b","elements":[{"type":"obj","bbox":[10,600,20,500],"desc":"d"}]}}').codes()
+['CK305']
+>>> is_valid('{"compositional_deconstruction":{"background":"A wall.","elements":[]}}')
+True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from captionkit import _walk
+from captionkit._json import dumps
+from captionkit.compat import ensure_ascii_findings
+from captionkit.diagnostics import Diagnostic, Report, Severity
+from captionkit.rules import RULES
+
+__all__ = ["is_valid", "iter_diagnostics", "verify"]
+
+Source = Any  # str | bytes | dict | Caption | any parsed JSON value
+
+
+def _diag(code: str, path: tuple[Any, ...], message: str, official: str | None = None,
+          line: int | None = None, column: int | None = None) -> Diagnostic:
+    r = RULES[code]
+    return Diagnostic(code, r.name, message, path, r.severity, r.fix, official, line, column)
+
+
+def _human(official: str) -> str:
+    # Official messages are "<place>: <problem>"; the place is shown by the pointer.
+    return official.split(": ", 1)[1] if ": " in official else official
+
+
+def _parse(text: str) -> tuple[Any, list[Diagnostic], bool]:
+    """Parse with json.loads semantics, noting duplicate keys. Returns (value, diags, ok)."""
+    dup_ids: dict[int, list[str]] = {}
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen: set[str] = set()
+            dups = [k for k, _ in pairs if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
+            dup_ids[id(obj)] = dups
+        return obj
+
+    diags: list[Diagnostic] = []
+    try:
+        value = json.loads(text, object_pairs_hook=pairs_hook)
+    except json.JSONDecodeError as exc:
+        official = f"invalid JSON: {exc}"
+        if text.startswith("\ufeff"):
+            code = "CK003"
+        else:
+            from captionkit.fix import extract_json
+
+            code = "CK005" if extract_json(text) is not None else "CK002"
+        diags.append(_diag(code, (), official, official, exc.lineno, exc.colno))
+        return None, diags, False
+    except (ValueError, RecursionError) as exc:
+        official = f"invalid JSON: {exc}"
+        diags.append(_diag("CK002", (), official, official))
+        return None, diags, False
+    if dup_ids:
+        for path, obj in _iter_objects(value, ()):
+            for key in dup_ids.get(id(obj), ()):
+                diags.append(
+                    _diag("CK407", (*path, key), f"key {key!r} appears more than once; the last value wins")
+                )
+    return value, diags, True
+
+
+def _iter_objects(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+    if isinstance(value, dict):
+        yield path, value
+        for k, v in value.items():
+            yield from _iter_objects(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _iter_objects(v, (*path, i))
+
+
+_STYLE_PROSE = ("aesthetics", "lighting", "photo", "medium", "art_style")
+
+
+def _prose(value: Any, path: tuple[Any, ...], what: str) -> Iterator[Diagnostic]:
+    if not isinstance(value, str):
+        yield _diag("CK401", path, f"{what} should be a string, got {type(value).__name__}")
+    elif not value.strip():
+        yield _diag("CK402", path, f"{what} is empty")
+
+
+def _palette_dups(palette: Any, path: tuple[Any, ...]) -> Iterator[Diagnostic]:
+    if isinstance(palette, list):
+        seen: set[str] = set()
+        for j, c in enumerate(palette):
+            if isinstance(c, str):
+                key = c.upper()
+                if key in seen:
+                    yield _diag("CK405", (*path, j), f"colour {c} is already in the palette")
+                seen.add(key)
+
+
+def _strict(value: Any) -> Iterator[Diagnostic]:
+    """captionkit's own checks beyond the verifier; defensive about any shape."""
+    if not isinstance(value, dict):
+        return
+    known = [k for k in value if k in _walk.TOP_LEVEL_KNOWN_KEYS]
+    canonical = [k for k in ("high_level_description", "style_description", "compositional_deconstruction") if k in value]
+    if known != canonical:
+        yield _diag("CK207", (), f"root keys are in order {tuple(known)!r}, expected {tuple(canonical)!r}")
+    hld = value.get("high_level_description")
+    if isinstance(hld, str) and not hld.strip():
+        yield _diag("CK402", ("high_level_description",), "high_level_description is empty")
+    sd = value.get("style_description")
+    if isinstance(sd, dict):
+        for key in _STYLE_PROSE:
+            if key in sd:
+                yield from _prose(sd[key], ("style_description", key), key)
+        yield from _palette_dups(sd.get("color_palette"), ("style_description", "color_palette"))
+    cd = value.get("compositional_deconstruction")
+    if not isinstance(cd, dict):
+        return
+    bg = cd.get("background")
+    if isinstance(bg, str) and not bg.strip():
+        yield _diag("CK402", ("compositional_deconstruction", "background"), "background is empty")
+    elements = cd.get("elements")
+    if not isinstance(elements, list):
+        return
+    if not elements:
+        yield _diag("CK406", ("compositional_deconstruction", "elements"), "the caption has no elements")
+    for i, elem in enumerate(elements):
+        if not isinstance(elem, dict):
+            continue
+        base = ("compositional_deconstruction", "elements", i)
+        for key in ("text", "desc"):
+            if key in elem and (key == "desc" or elem.get("type") == "text"):
+                yield from _prose(elem[key], (*base, key), key)
+        bbox = elem.get("bbox")
+        if isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int) for v in bbox):
+            if any(isinstance(v, bool) for v in bbox):
+                yield _diag("CK403", (*base, "bbox"), f"bbox holds booleans: {bbox!r}")
+            elif bbox[0] == bbox[2] or bbox[1] == bbox[3]:
+                yield _diag("CK404", (*base, "bbox"), f"bbox {bbox!r} has zero width or height")
+        yield from _palette_dups(elem.get("color_palette"), (*base, "color_palette"))
+
+
+def _token_checks(value: Any) -> Iterator[Diagnostic]:
+    try:
+        from captionkit import tokens
+    except ImportError:  # pragma: no cover - the token module ships with captionkit
+        return
+    count = tokens.count_tokens(dumps(value))
+    how = "tokens" if count.exact else f"tokens (estimated, at most {count.upper_bound})"
+    if count.count > tokens.TOKEN_LIMIT:
+        yield _diag("CK501", (), f"{count.count} {how}, over the limit of {tokens.TOKEN_LIMIT}")
+    elif count.upper_bound > tokens.TOKEN_LIMIT or count.count > tokens.TOKEN_LIMIT * 0.9:
+        yield _diag("CK502", (), f"{count.count} {how}, close to the limit of {tokens.TOKEN_LIMIT}")
+
+
+def iter_diagnostics(
+    source: Source,
+    *,
+    lints: bool = True,
+    tokens: bool = True,
+    frame: Any = None,
+) -> Iterator[Diagnostic]:
+    """Yield every diagnostic for a caption, lazily, in a stable order.
+
+    Args:
+        source: caption text (``str``/``bytes``), parsed JSON data, or a
+            :class:`~captionkit.models.Caption`.
+        lints: include the prompting-guide lints (CK6xx).
+        tokens: include the token-budget checks (CK5xx).
+        frame: a :class:`~captionkit.layout.Frame` (or ``"WxH"``) for checks that
+            depend on the output size.
+
+    >>> [d.code for d in iter_diagnostics('[]')]
+    ['CK101']
+    """
+    text: str | None = None
+    if isinstance(source, bytes):
+        try:
+            source = source.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            official = f"invalid JSON: {exc}"
+            yield _diag("CK004", (), f"not valid UTF-8: {exc}", official)
+            return
+    if isinstance(source, str):
+        text = source
+        for official in ensure_ascii_findings(text):
+            yield _diag("CK001", (), _human(official), official)
+        value, parse_diags, ok = _parse(text)
+        yield from parse_diags
+        if not ok:
+            return
+    elif hasattr(source, "to_dict") and hasattr(source, "compositional_deconstruction"):
+        value = source.to_dict()
+    else:
+        value = source
+    findings = _walk.walk(value)
+    for code, path, official in findings:
+        yield _diag(code, path, _human(official), official)
+    yield from _strict(value)
+    structural_ok = not findings
+    if text is not None and structural_ok and text.rstrip("\r\n") != dumps(value):
+        yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
+    if lints and structural_ok:
+        from captionkit.rules.content import lint
+
+        yield from lint(value, frame=frame)
+    if tokens and structural_ok:
+        yield from _token_checks(value)
+
+
+def verify(
+    source: Source,
+    *,
+    lints: bool = True,
+    tokens: bool = True,
+    frame: Any = None,
+    select: Sequence[str] | None = None,
+    ignore: Sequence[str] | None = None,
+) -> Report:
+    """Collect every diagnostic into a :class:`~captionkit.diagnostics.Report`.
+
+    ``select``/``ignore`` take codes, code prefixes (``CK2``) or rule names.
+
+    >>> verify('{"compositional_deconstruction":{"background":"b","elements":[]}}', lints=False).codes()
+    ['CK406']
+    """
+    report = Report(list(iter_diagnostics(source, lints=lints, tokens=tokens, frame=frame)))
+    if select or ignore:
+        report = report.filter(select=select, ignore=ignore)
+    return report
+
+
+def is_valid(source: Source) -> bool:
+    """True when the official verifier would accept the caption; stops at the first error."""
+    for d in iter_diagnostics(source, lints=False, tokens=False):
+        if d.severity is Severity.error:
+            return False
+    return True
