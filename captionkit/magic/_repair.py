@@ -1,0 +1,139 @@
+"""From a backend's reply to a verified caption: extraction, dialect fixes, box stripping, verify.
+
+Pure functions only; the re-ask loop that uses them lives in :mod:`captionkit.magic._core`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+_THINK = re.compile(r"^\s*<think(?:ing)?>.*?</think(?:ing)?>\s*", re.DOTALL | re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of processing one reply.
+
+    Attributes:
+        caption: The caption model, or ``None`` when it still fails.
+        text: Canonical caption text (``None`` when the reply could not be parsed).
+        report: The remaining diagnostics (a :class:`captionkit.Report`), when parsed.
+        changes: Every repair applied, in order.
+        metadata: Values moved out of the caption (``aspect_ratio`` and the like).
+        problems: One line per remaining error, for the re-ask message and the error.
+        reason: ``None`` when usable, else ``parse``, ``truncated`` or ``verification``.
+        raw: The reply as received (text; the hosted object as JSON).
+    """
+
+    caption: Any
+    text: str | None
+    report: Any
+    changes: tuple[Any, ...]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()
+    reason: str | None = None
+    raw: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def strip_think(text: str) -> tuple[str, bool]:
+    """Remove a leading ``<think>…</think>`` block.
+
+    >>> strip_think("<think>plan</think>\\n{}")
+    ('{}', True)
+    """
+    stripped = _THINK.sub("", text, count=1)
+    return stripped, stripped != text
+
+
+def strip_bboxes(data: Any) -> tuple[Any, int]:
+    """Return a copy of ``data`` without element ``bbox`` keys, and how many were removed.
+
+    >>> strip_bboxes({"compositional_deconstruction": {"elements": [{"type": "obj", "bbox": [0, 0, 1, 1]}]}})
+    ({'compositional_deconstruction': {'elements': [{'type': 'obj'}]}}, 1)
+    """
+    if not isinstance(data, dict):
+        return data, 0
+    comp = data.get("compositional_deconstruction")
+    if not isinstance(comp, dict) or not isinstance(comp.get("elements"), list):
+        return data, 0
+    if not any(isinstance(e, dict) and "bbox" in e for e in comp["elements"]):
+        return data, 0
+    out = copy.deepcopy(data)
+    removed = 0
+    for element in out["compositional_deconstruction"]["elements"]:
+        if isinstance(element, dict) and "bbox" in element:
+            del element["bbox"]
+            removed += 1
+    return out, removed
+
+
+def _problems(report: Any) -> tuple[str, ...]:
+    lines = []
+    for d in report.errors:
+        lines.append(d.official or f"{d.pointer or '/'}: {d.message}")
+    return tuple(lines)
+
+
+def process_reply(
+    source: str | dict[str, Any],
+    *,
+    strip_boxes: bool = True,
+    unsafe: bool = False,
+    truncated: bool = False,
+) -> Outcome:
+    """Repair one reply into a caption and verify it (spec steps 2-6).
+
+    Args:
+        source: The chat reply text, or the hosted API's ``json_prompt`` object.
+        strip_boxes: Remove every element ``bbox`` (the default, as upstream).
+        unsafe: Also apply unsafe fixes (mapping invented element types, clamping).
+        truncated: The backend reported ``finish_reason: length``.
+    """
+    from captionkit.fix import Change, extract_json, fix  # the core's repair pipeline
+
+    changes: list[Any] = []
+    metadata: dict[str, Any] = {}
+    raw = source if isinstance(source, str) else json.dumps(source, ensure_ascii=False)
+    data: Any
+    if isinstance(source, str):
+        text, had_think = strip_think(source)
+        if had_think:
+            changes.append(Change("CK005", "removed a leading <think> block"))
+        found = extract_json(text)
+        if found is None:
+            report = fix(text).report
+            problems = _problems(report) or ("the reply contains no JSON object",)
+            reason = "truncated" if truncated else "parse"
+            return Outcome(None, None, report, tuple(changes), metadata, problems, reason, raw)
+        data, how = found
+        if how != "parsed":
+            changes.append(Change("CK005", how))
+    else:
+        data = copy.deepcopy(source)
+    if isinstance(data, dict) and "aspect_ratio" in data:
+        # the echo our prompt asks for (and the official dialect's): metadata, never caption
+        metadata["aspect_ratio"] = data.pop("aspect_ratio")
+        changes.append(Change("CK102", "moved the 'aspect_ratio' echo into metadata", True, ("aspect_ratio",)))
+    if strip_boxes:
+        data, removed = strip_bboxes(data)
+        if removed:
+            changes.append(Change("CK300", f"removed {removed} element bbox(es) (strip_bboxes=True)", True))
+    result = fix(data, unsafe=unsafe)
+    changes.extend(result.changes)
+    metadata.update(result.metadata or {})
+    report = result.report
+    problems = _problems(report)
+    if result.caption is not None and report.ok:
+        return Outcome(result.caption, result.text, report, tuple(changes), metadata, (), None, raw)
+    reason = "truncated" if truncated else "verification"
+    if not problems:
+        problems = ("the caption does not match the caption model",)
+    return Outcome(None, result.text, report, tuple(changes), metadata, problems, reason, raw)
