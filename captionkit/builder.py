@@ -1,0 +1,448 @@
+"""An immutable, chaining caption builder.
+
+Every method returns a new :class:`CaptionBuilder`; the one it was called on is
+unchanged, so a shared base can be specialised any number of times. Nothing is
+checked while chaining: :meth:`CaptionBuilder.build` validates once and either
+returns the frozen :class:`~captionkit.models.Caption` or raises one
+:class:`~captionkit.diagnostics.CaptionError` carrying every diagnostic.
+
+Colours may be written in any notation :func:`captionkit.palette.to_hex`
+accepts (``"#1b1b2f"``, ``"#FFF"``, ``"navy"``, ``"rgb(...)"``); boxes may be a
+:class:`captionkit.layout.Box`, a :class:`captionkit.models.BBox` or four ints
+``[y_min, x_min, y_max, x_max]``.
+
+>>> base = (
+...     CaptionBuilder()
+...     .describe("A red kite over a green hill.")
+...     .background("A green hill under a pale blue sky.")
+... )
+>>> kite = base.obj("A red diamond kite with a long ribbon tail.", box=[100, 400, 300, 600])
+>>> sign = base.text("FLY", "Bold white sans-serif capitals across the sky.", box=[50, 100, 150, 900])
+>>> len(kite.build().compositional_deconstruction.elements), len(base.build().compositional_deconstruction.elements)
+(1, 0)
+>>> sign.dumps()
+'{"high_level_description":"A red kite over a green hill.","compositional_deconstruction":{"background":"A green hill under a pale blue sky.","elements":[{"type":"text","bbox":[50,100,150,900],"text":"FLY","desc":"Bold white sans-serif capitals across the sky."}]}}'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from captionkit.layout import Box
+    from captionkit.models import BBox, Caption
+
+__all__ = ["CaptionBuilder"]
+
+BoxLike = Any  # Box | BBox | Sequence[int]
+ColorLike = Any  # str in any notation, or an (r, g, b) tuple
+
+
+@dataclass(frozen=True, slots=True)
+class _Element:
+    type: str
+    desc: Any
+    text: Any = None
+    box: Any = None
+    palette: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    description: Any = None
+    branch: str | None = None  # "photo", "art" or None (no style block)
+    aesthetics: Any = None
+    lighting: Any = None
+    photo: Any = None
+    medium: Any = None
+    art_style: Any = None
+    palette: tuple[Any, ...] | None = None
+    background: Any = None
+    elements: tuple[_Element, ...] = ()
+
+
+def _box_data(box: BoxLike) -> Any:
+    """Boxes become the wire list; anything else is passed on for the verifier to judge."""
+    if box is None:
+        return None
+    from captionkit.layout import Box
+    from captionkit.models import BBox
+
+    if isinstance(box, Box):
+        return list(box.ints())
+    if isinstance(box, BBox):
+        return box.to_list()
+    if isinstance(box, (str, bytes)) or not isinstance(box, Iterable):
+        return box
+    return list(box)
+
+
+class CaptionBuilder:
+    """Build a caption step by step; every method returns a new builder.
+
+    >>> CaptionBuilder().background("A white wall.").dumps()
+    '{"compositional_deconstruction":{"background":"A white wall.","elements":[]}}'
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self) -> None:
+        self._state = _State()
+
+    @classmethod
+    def _with(cls, state: _State) -> CaptionBuilder:
+        new = cls.__new__(cls)
+        new._state = state
+        return new
+
+    def _replace(self, **changes: Any) -> CaptionBuilder:
+        return self._with(dataclasses.replace(self._state, **changes))
+
+    @classmethod
+    def from_caption(cls, caption: Caption | dict[str, Any]) -> CaptionBuilder:
+        """Start from an existing caption (a model or plain data) to change it.
+
+        >>> cap = CaptionBuilder().background("A wall.").obj("A clock.").build()
+        >>> CaptionBuilder.from_caption(cap).obj("A calendar.").build().compositional_deconstruction.elements[1].desc
+        'A calendar.'
+        """
+        data = caption.to_dict() if hasattr(caption, "to_dict") else dict(caption)
+        sd = data.get("style_description")
+        cd = data.get("compositional_deconstruction") or {}
+        state = _State(description=data.get("high_level_description"))
+        if isinstance(sd, dict):
+            state = dataclasses.replace(
+                state,
+                branch="photo" if "photo" in sd else "art",
+                aesthetics=sd.get("aesthetics"),
+                lighting=sd.get("lighting"),
+                photo=sd.get("photo"),
+                medium=sd.get("medium"),
+                art_style=sd.get("art_style"),
+                palette=tuple(sd["color_palette"]) if "color_palette" in sd else None,
+            )
+        elements = tuple(
+            _Element(
+                type=e.get("type"),
+                desc=e.get("desc"),
+                text=e.get("text"),
+                box=e.get("bbox"),
+                palette=tuple(e["color_palette"]) if "color_palette" in e else None,
+            )
+            for e in cd.get("elements", ())
+        )
+        return cls._with(dataclasses.replace(state, background=cd.get("background"), elements=elements))
+
+    # -- the whole image ------------------------------------------------------
+
+    def describe(self, text: str) -> CaptionBuilder:
+        """Set the high-level description: one or two sentences about the whole image.
+
+        >>> CaptionBuilder().describe("A lighthouse at dusk.").background("A calm sea.").build().high_level_description
+        'A lighthouse at dusk.'
+        """
+        return self._replace(description=text)
+
+    def background(self, text: str) -> CaptionBuilder:
+        """Set the background: the scene shell before anything is placed in it.
+
+        >>> CaptionBuilder().background("A bare concrete studio wall.").build().compositional_deconstruction.background
+        'A bare concrete studio wall.'
+        """
+        return self._replace(background=text)
+
+    # -- style ------------------------------------------------------------------
+
+    def photo(self, camera: str) -> CaptionBuilder:
+        """Make it a photograph and set the camera and lens (the ``photo`` key).
+
+        Switches the style to the photo branch (dropping any ``art_style``).
+        ``medium`` defaults to ``"photograph"`` unless :meth:`medium` sets it.
+
+        >>> b = CaptionBuilder().background("A street.").photo("35mm, f/1.4").aesthetics("candid").lighting("overcast")
+        >>> b.build().style_description.medium
+        'photograph'
+        """
+        return self._replace(branch="photo", photo=camera, art_style=None)
+
+    def art(self, style: str) -> CaptionBuilder:
+        """Make it a non-photographic image and set the art style (the ``art_style`` key).
+
+        Switches the style to the art branch (dropping any ``photo``); set
+        :meth:`medium` too, e.g. ``"illustration"`` or ``"3d_render"``.
+
+        >>> b = CaptionBuilder().background("A void.").art("flat vector").medium("illustration")
+        >>> b.aesthetics("bold").lighting("flat").build().style_description.art_style
+        'flat vector'
+        """
+        return self._replace(branch="art", art_style=style, photo=None)
+
+    def aesthetics(self, text: str) -> CaptionBuilder:
+        """Set the aesthetic keywords, e.g. ``"moody, cinematic, desaturated"``.
+
+        >>> CaptionBuilder().aesthetics("calm")._state.aesthetics
+        'calm'
+        """
+        return self._replace(aesthetics=text)
+
+    def lighting(self, text: str) -> CaptionBuilder:
+        """Set the lighting, e.g. ``"golden hour, rim light"``.
+
+        >>> CaptionBuilder().lighting("soft window light")._state.lighting
+        'soft window light'
+        """
+        return self._replace(lighting=text)
+
+    def medium(self, text: str) -> CaptionBuilder:
+        """Set the medium, snake_case by convention: ``photograph``, ``illustration``, ``3d_render``.
+
+        >>> CaptionBuilder().medium("painting")._state.medium
+        'painting'
+        """
+        return self._replace(medium=text)
+
+    def palette(self, *colors: ColorLike) -> CaptionBuilder:
+        """Set the global palette (at most 16), most important colour first.
+
+        Colours are normalised to uppercase ``#RRGGBB`` and exact repeats
+        dropped at build time.
+
+        >>> b = CaptionBuilder().background("A wall.").photo("50mm").aesthetics("clean").lighting("soft")
+        >>> b.palette("navy", "#fff", "#FFFFFF").build().style_description.color_palette
+        ('#000080', '#FFFFFF')
+        """
+        return self._replace(palette=tuple(colors) or None)
+
+    def style(
+        self,
+        *,
+        aesthetics: str,
+        lighting: str,
+        medium: str | None = None,
+        photo: str | None = None,
+        art_style: str | None = None,
+        palette: Iterable[ColorLike] | None = None,
+    ) -> CaptionBuilder:
+        """Set the whole style block at once; give exactly one of ``photo`` or ``art_style``.
+
+        >>> b = CaptionBuilder().background("A desk.").style(
+        ...     aesthetics="clean", lighting="soft", photo="50mm lens", palette=["#eee"])
+        >>> b.build().style_description.color_palette
+        ('#EEEEEE',)
+        """
+        branch = "photo" if photo is not None else "art" if art_style is not None else None
+        if photo is not None and art_style is not None:
+            branch = "both"
+        return self._replace(
+            branch=branch or "missing",
+            aesthetics=aesthetics,
+            lighting=lighting,
+            medium=medium,
+            photo=photo,
+            art_style=art_style,
+            palette=tuple(palette) if palette is not None else None,
+        )
+
+    def no_style(self) -> CaptionBuilder:
+        """Leave out the style block (as the official magic prompt does).
+
+        >>> CaptionBuilder().background("A wall.").photo("50mm").no_style().build().style_description is None
+        True
+        """
+        return self._replace(
+            branch=None, aesthetics=None, lighting=None, photo=None, medium=None, art_style=None, palette=None
+        )
+
+    # -- elements -----------------------------------------------------------------
+
+    def obj(
+        self, desc: str, *, box: BoxLike | None = None, palette: Iterable[ColorLike] | None = None
+    ) -> CaptionBuilder:
+        """Add an object or subject.
+
+        Args:
+            desc: What it is, then its major attributes, then one detail (30-60 words).
+            box: Where it sits: a layout ``Box``, a ``BBox`` or ``[y_min, x_min, y_max, x_max]``.
+            palette: Its own colours (at most 5).
+
+        >>> CaptionBuilder().background("A table.").obj("A blue mug.", box=[500, 400, 700, 600], palette=["blue"]).dumps()
+        '{"compositional_deconstruction":{"background":"A table.","elements":[{"type":"obj","bbox":[500,400,700,600],"desc":"A blue mug.","color_palette":["#0000FF"]}]}}'
+        """
+        element = _Element("obj", desc, None, box, tuple(palette) if palette is not None else None)
+        return self._replace(elements=(*self._state.elements, element))
+
+    def text(
+        self,
+        text: str,
+        desc: str,
+        *,
+        box: BoxLike | None = None,
+        palette: Iterable[ColorLike] | None = None,
+    ) -> CaptionBuilder:
+        """Add rendered text.
+
+        Args:
+            text: The literal characters, verbatim; ``\\n`` between lines.
+            desc: The lettering: size, colour, typeface class, weight, position.
+            box: Where it sits.
+            palette: Its own colours (at most 5).
+
+        >>> b = CaptionBuilder().background("A shop front.").text("OPEN\\n24/7", "Red neon script.", box=[100, 300, 300, 700])
+        >>> b.build().compositional_deconstruction.elements[0].text
+        'OPEN\\n24/7'
+        """
+        element = _Element("text", desc, text, box, tuple(palette) if palette is not None else None)
+        return self._replace(elements=(*self._state.elements, element))
+
+    def without_element(self, index: int) -> CaptionBuilder:
+        """Remove the element at ``index`` (negative indexes count from the end).
+
+        >>> b = CaptionBuilder().background("A shelf.").obj("A vase.").obj("A book.")
+        >>> [e.desc for e in b.without_element(0).build().compositional_deconstruction.elements]
+        ['A book.']
+        """
+        elements = list(self._state.elements)
+        try:
+            del elements[index]
+        except IndexError:
+            raise IndexError(f"no element {index}: the builder has {len(elements)}") from None
+        return self._replace(elements=tuple(elements))
+
+    @property
+    def element_count(self) -> int:
+        """How many elements have been added.
+
+        >>> CaptionBuilder().obj("A cat.").obj("A dog.").element_count
+        2
+        """
+        return len(self._state.elements)
+
+    # -- output -------------------------------------------------------------------
+
+    def to_data(self) -> dict[str, Any]:
+        """The caption as plain data in canonical key order, *without* validating it.
+
+        Colours that :func:`~captionkit.palette.to_hex` understands are
+        normalised; anything else is passed through for :meth:`build` to report.
+
+        >>> CaptionBuilder().background("A wall.").obj("A clock.", palette=["#fff"]).to_data()
+        {'compositional_deconstruction': {'background': 'A wall.', 'elements': [{'type': 'obj', 'desc': 'A clock.', 'color_palette': ['#FFFFFF']}]}}
+        """
+        return self._assemble()[0]
+
+    def _assemble(self) -> tuple[dict[str, Any], dict[tuple[Any, ...], str]]:
+        s = self._state
+        hints: dict[tuple[Any, ...], str] = {}
+        data: dict[str, Any] = {}
+        if s.description is not None:
+            data["high_level_description"] = s.description
+        if s.branch is not None:
+            sd: dict[str, Any] = {}
+            medium = s.medium
+            if s.branch == "photo" and medium is None:
+                medium = "photograph"
+            order = (
+                ("aesthetics", "lighting", "medium", "art_style")
+                if s.branch == "art"
+                else ("aesthetics", "lighting", "photo", "medium", "art_style")
+            )
+            values = {
+                "aesthetics": s.aesthetics,
+                "lighting": s.lighting,
+                "photo": s.photo,
+                "medium": medium,
+                "art_style": s.art_style,
+            }
+            for key in order:
+                if values[key] is not None:
+                    sd[key] = values[key]
+            if s.palette is not None:
+                sd["color_palette"] = _palette(s.palette, ("style_description", "color_palette"), hints)
+            data["style_description"] = sd
+        elements = []
+        for i, e in enumerate(s.elements):
+            base = ("compositional_deconstruction", "elements", i)
+            out: dict[str, Any] = {"type": e.type}
+            box = _box_data(e.box)
+            if box is not None:
+                out["bbox"] = box
+            if e.type == "text":
+                out["text"] = e.text
+            out["desc"] = e.desc
+            if e.palette is not None:
+                out["color_palette"] = _palette(e.palette, (*base, "color_palette"), hints)
+            elements.append(out)
+        data["compositional_deconstruction"] = {"background": s.background, "elements": elements}
+        if s.background is None:
+            del data["compositional_deconstruction"]["background"]
+        return data, hints
+
+    def build(self) -> Caption:
+        """Validate once and return the frozen caption.
+
+        Raises:
+            CaptionError: With every diagnostic in ``.report`` when the caption
+                is not valid (any error, an empty prose field, or a token count
+                over the limit).
+
+        >>> CaptionBuilder().obj("A cat.").build()
+        Traceback (most recent call last):
+        ...
+        captionkit.diagnostics.CaptionError: invalid caption: /compositional_deconstruction: CK... 'background' must exist
+        """
+        from captionkit.diagnostics import CaptionError, Diagnostic, Report
+        from captionkit.models import Caption
+        from captionkit.verifier import verify
+
+        data, hints = self._assemble()
+        report = verify(data, lints=False)
+        if hints:
+            # a clearer message (with a "did you mean") for colours we could not read
+            report = Report(
+                [
+                    dataclasses.replace(d, message=hints[d.path])
+                    if isinstance(d, Diagnostic) and d.path in hints
+                    else d
+                    for d in report
+                ]
+            )
+        if report.errors:
+            raise CaptionError(report)
+        return Caption.from_dict(data, report=report)
+
+    def dumps(self, *, pretty: bool = False) -> str:
+        """Build and return the canonical JSON text (``pretty=True`` indents, for people).
+
+        >>> CaptionBuilder().background("A wall.").dumps()
+        '{"compositional_deconstruction":{"background":"A wall.","elements":[]}}'
+        """
+        return self.build().dumps(pretty=pretty)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CaptionBuilder) and self._state == other._state
+
+    __hash__ = None  # type: ignore[assignment]  # boxes and palettes may hold lists
+
+    def __repr__(self) -> str:
+        s = self._state
+        style = {"photo": "photo", "art": "art"}.get(s.branch or "", "no style" if s.branch is None else s.branch)
+        return f"<CaptionBuilder {style}, {len(s.elements)} element{'s' * (len(s.elements) != 1)}>"
+
+
+def _palette(colors: Sequence[Any], path: tuple[Any, ...], hints: dict[tuple[Any, ...], str]) -> list[Any]:
+    from captionkit.palette import to_hex
+
+    out: list[Any] = []
+    for value in colors:
+        try:
+            color = to_hex(value)
+        except ValueError as exc:
+            hints[(*path, len(out))] = str(exc)
+            out.append(value if isinstance(value, str) else str(value))
+            continue
+        if color not in out:
+            out.append(color)
+    return out
