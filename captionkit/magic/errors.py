@@ -238,6 +238,9 @@ def error_for_status(
         cls = _CLASSES.get(status, APIStatusError)
     if retryable is None:
         retryable = status in (408, 429) or status >= 500 or code == "inflight_limit"
+    from captionkit.magic._secrets import redact  # a server may echo the key back
+
+    detail, body = redact(detail), redact(body)
     hint = _HINTS.get(status) or ("the provider failed; try again later" if status >= 500 else "")
     where = f" ({code})" if code else ""
     rid = f" [request {request_id}]" if request_id else ""

@@ -1,0 +1,222 @@
+"""``captionkit expand``: plain ideas to verified captions through a magic-prompt backend."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from captionkit.cli._common import EXIT_CLEAN, EXIT_FINDINGS, err, fail, write_atomic
+
+
+class ResultFormat(str, Enum):
+    caption = "caption"
+    record = "record"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``expand`` command to ``app``."""
+    app.command("expand", help="Expand a plain idea into a verified caption (or a JSONL batch of ideas).")(expand)
+
+
+def expand(
+    idea: Annotated[Optional[str], typer.Argument(help="The idea, in plain words ('-' reads stdin).")] = None,
+    backend: Annotated[str, typer.Option("--backend", "-b", help="ideogram-4-v1 (default), claude-opus-v1, claude-sonnet-v1 or openai-compatible.")] = "ideogram-4-v1",
+    aspect: Annotated[str, typer.Option("--aspect", "-a", help="W:H, WxH, a frame size such as 1536x1024, or auto.")] = "auto",
+    keep_bboxes: Annotated[bool, typer.Option("--keep-bboxes", help="Keep element boxes (default: strip them, as upstream).")] = False,
+    style: Annotated[bool, typer.Option("--style/--no-style", help="Ask for a style_description.")] = True,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the caption (or the batch's JSONL) here.")] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="API root the request path is appended to (a proxy, a local server's /v1).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model slug (chat backends; required for openai-compatible).")] = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="Packaged prompt name or a prompt file (e.g. the official v1.txt).")] = None,
+    max_reasks: Annotated[int, typer.Option("--max-reasks", min=0, help="Follow-up requests when a reply fails verification.")] = 2,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Output-token limit for chat backends.")] = 16384,
+    deadline: Annotated[float, typer.Option("--deadline", min=0.1, help="Overall seconds per idea, retries included.")] = 600.0,
+    unsafe: Annotated[bool, typer.Option("--unsafe", help="Also apply unsafe fixes (invented element types, clamping).")] = False,
+    batch: Annotated[Optional[Path], typer.Option("--batch", help="JSONL of ideas: {\"id\":..., \"idea\":..., \"aspect\":...} per line.")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-j", min=1, help="Batch: calls in flight at once.")] = 8,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Batch: drop earlier error lines from the output and try them again.")] = False,
+    fmt: Annotated[ResultFormat, typer.Option("--format", help="caption: the canonical caption; record: caption plus provenance as JSON.")] = ResultFormat.caption,
+    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Batch progress bar (default: when stderr is a terminal).")] = None,
+) -> None:
+    from captionkit.magic import errors
+
+    options: dict[str, Any] = {
+        "base_url": base_url,
+        "model": model,
+        "prompt": prompt,
+        "strip_bboxes": not keep_bboxes,
+        "style": style,
+        "max_reasks": max_reasks,
+        "max_tokens": max_tokens,
+        "deadline": deadline,
+        "unsafe_fixes": unsafe,
+    }
+    if batch is not None:
+        if idea is not None:
+            fail("give either an idea or --batch, not both")
+        if output is None:
+            fail("--batch needs -o OUT.jsonl (results are appended there, one line per idea)")
+        show = sys.stderr.isatty() if progress is None else progress
+        code = _run_batch(batch, output, backend, aspect, options, concurrency, retry_failed, show)
+        raise typer.Exit(code)
+    if idea is None:
+        fail("give an idea (or '-' to read it from stdin), or --batch FILE")
+    if idea == "-":
+        idea = sys.stdin.read()
+    from captionkit.magic import MagicPromptClient
+
+    try:
+        with MagicPromptClient(backend, **options) as client:
+            result = client.expand(idea, aspect)
+    except errors.CaptionRepairError as exc:
+        err(f"error: {exc}")
+        for line in exc.diagnostics:
+            err(f"  {line}")
+        raise typer.Exit(EXIT_FINDINGS) from None
+    except (errors.MagicPromptError, ValueError) as exc:
+        fail(str(exc))
+    for warning in result.warnings:
+        err(f"warning: {warning}")
+    err(result.summary())
+    payload = result.text if fmt is ResultFormat.caption else json.dumps(result.to_dict(), ensure_ascii=False)
+    if output is None:
+        typer.echo(payload)
+    else:
+        try:
+            write_atomic(output, payload + "\n")
+        except OSError as exc:
+            fail(f"{output}: cannot write ({exc.strerror or exc})")
+        err(f"wrote {output}")
+    raise typer.Exit(EXIT_CLEAN)
+
+
+def _read_ideas(path: Path) -> list[dict[str, Any]]:
+    try:
+        raw = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        fail(f"{path}: no such file")
+    except IsADirectoryError:
+        fail(f"{path}: is a directory")
+    except UnicodeDecodeError as exc:
+        fail(f"{path}: not valid UTF-8 (byte {exc.start})")
+    except OSError as exc:
+        fail(f"{path}: cannot read ({exc.strerror or exc})")
+    items: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            fail(f"{path}:{number}: not JSON ({exc.msg}); expected {{\"id\": ..., \"idea\": ...}} or a string")
+        if isinstance(value, str):
+            value = {"idea": value}
+        if not isinstance(value, dict):
+            fail(f"{path}:{number}: expected an object with 'idea', or a string")
+        text = value.get("idea", value.get("prompt"))
+        if not isinstance(text, str) or not text.strip():
+            fail(f"{path}:{number}: needs a non-empty 'idea' string")
+        item_id = str(value.get("id", number))
+        if item_id in seen:
+            fail(f"{path}:{number}: duplicate id {item_id!r}")
+        seen.add(item_id)
+        item = {"id": item_id, "idea": text}
+        aspect = value.get("aspect_ratio", value.get("aspect"))
+        if aspect is not None:
+            item["aspect_ratio"] = aspect
+        items.append(item)
+    return items
+
+
+def _done_ids(output: Path, retry_failed: bool) -> set[str]:
+    """Ids already in the output; repairs a torn last line and drops error lines if asked."""
+    if not output.exists():
+        return set()
+    try:
+        raw = output.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{output}: cannot read the existing output to resume ({exc})")
+    lines = raw.split("\n")
+    torn = lines.pop() if lines else ""  # text after the last newline: an interrupted write
+    kept: list[str] = []
+    done: set[str] = set()
+    dropped = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            fail(f"{output}:{number}: not JSON; is this the output of an earlier batch?")
+        if not isinstance(record, dict) or "id" not in record:
+            fail(f"{output}:{number}: no 'id'; is this the output of an earlier batch?")
+        if retry_failed and record.get("ok") is False:
+            dropped += 1
+            continue
+        done.add(str(record["id"]))
+        kept.append(line)
+    if torn.strip() or dropped:
+        write_atomic(output, "".join(f"{line}\n" for line in kept))
+        if torn.strip():
+            err(f"{output}: removed an incomplete last line left by an interrupted run")
+    return done
+
+
+def _run_batch(
+    source: Path,
+    output: Path,
+    backend: str,
+    aspect: str,
+    options: dict[str, Any],
+    concurrency: int,
+    retry_failed: bool,
+    progress: bool,
+) -> int:
+    import anyio
+
+    from captionkit.magic import AsyncMagicPromptClient, BatchItem, errors
+
+    items = _read_ideas(source)
+    done = _done_ids(output, retry_failed)
+    todo = [item for item in items if item["id"] not in done]
+    skipped = len(items) - len(todo)
+    if not todo:
+        err(f"nothing to do: all {len(items)} ideas are already in {output}")
+        return EXIT_CLEAN
+    try:
+        client = AsyncMagicPromptClient(backend, **options)
+    except (errors.MagicPromptError, ValueError) as exc:
+        fail(str(exc))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    failed = 0
+
+    def write_line(item: BatchItem) -> None:
+        nonlocal failed
+        if not item.ok:
+            failed += 1
+            err(f"error: {item.id}: {item.error}")
+        line = json.dumps(item.to_dict(), ensure_ascii=False) + "\n"
+        # one write() per record on an O_APPEND descriptor: a line is whole or absent
+        os.write(fd, line.encode("utf-8"))
+        os.fsync(fd)
+
+    async def main() -> None:
+        async with client:
+            await client.expand_many(todo, aspect, concurrency=concurrency, progress=progress, on_result=write_line)
+
+    try:
+        anyio.run(main)
+    finally:
+        os.close(fd)
+    note = f", {skipped} skipped (already in {output})" if skipped else ""
+    err(f"{len(todo) - failed} expanded, {failed} failed{note}")
+    return EXIT_FINDINGS if failed else EXIT_CLEAN
+
