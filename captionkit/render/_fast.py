@@ -68,18 +68,19 @@ class MaskFreeAttnProcessor:
 
 
 def install_processors(pipe: Any) -> list[MaskFreeAttnProcessor]:
-    """Put a :class:`MaskFreeAttnProcessor` on both DiTs; returns them (mask kept until enabled)."""
-    processors = []
+    """Put one shared :class:`MaskFreeAttnProcessor` on both DiTs (mask kept until enabled).
+
+    One instance for every attention layer keeps a single guard for compiled
+    graphs, so both DiTs share the same compiled block code.
+    """
+    proc = MaskFreeAttnProcessor()
     for name in ("transformer", "unconditional_transformer"):
         model = getattr(pipe, name, None)
-        if model is None:
-            continue
-        proc = MaskFreeAttnProcessor()
-        # set_attn_processor changes this model only; it leaves diffusers'
-        # process-global attention backend alone.
-        model.set_attn_processor(proc)
-        processors.append(proc)
-    return processors
+        if model is not None:
+            # set_attn_processor changes this model only; it leaves diffusers'
+            # process-global attention backend alone.
+            model.set_attn_processor(proc)
+    return [proc]
 
 
 def compile_supported(device: Any) -> tuple[bool, str]:
@@ -102,9 +103,17 @@ def compile_supported(device: Any) -> tuple[bool, str]:
     return False, f"compiled blocks are only enabled automatically on CUDA (device is {device})"
 
 
-def compile_blocks(pipe: Any) -> None:
-    """Compile the repeated transformer blocks of both DiTs (fullgraph)."""
+def compile_blocks(pipe: Any, *, dynamic: bool | None = None) -> None:
+    """Compile the repeated transformer blocks of both DiTs (fullgraph).
+
+    Args:
+        pipe: The diffusers pipeline.
+        dynamic: Passed to ``torch.compile``. None (the default) compiles the
+            first shapes statically and recompiles once with a symbolic
+            sequence length when a second caption length or size arrives;
+            True starts symbolic.
+    """
     for name in ("transformer", "unconditional_transformer"):
         model = getattr(pipe, name, None)
         if model is not None:
-            model.compile_repeated_blocks(fullgraph=True)
+            model.compile_repeated_blocks(fullgraph=True, dynamic=dynamic)

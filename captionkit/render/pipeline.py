@@ -114,6 +114,8 @@ class Renderer:
             same as diffusers' defaults within float tolerance).
         compile: Compile the repeated transformer blocks: ``auto`` (on CUDA
             with Triton), True or False.
+        compile_dynamic: ``torch.compile``'s ``dynamic`` for the blocks (None:
+            one recompile with a symbolic length when a second length arrives).
         pipeline: An already built pipeline to use instead of loading one.
     """
 
@@ -131,6 +133,7 @@ class Renderer:
         cache_dir: str | os.PathLike[str] | None = None,
         optimize: bool = True,
         compile: bool | Literal["auto"] = "auto",
+        compile_dynamic: bool | None = None,
         pipeline: Any = None,
     ) -> None:
         if backend not in ("auto", "diffusers", "official"):
@@ -150,6 +153,7 @@ class Renderer:
         self.cache_dir = cache_dir
         self.optimize = optimize
         self.compile_requested = compile
+        self.compile_dynamic = compile_dynamic
         self.pipe = pipeline
         self.backend: str | None = "diffusers" if pipeline is not None else None
         self.device: str | None = None
@@ -227,7 +231,12 @@ class Renderer:
         emit("load")
         with _quiet_imports():
             import torch
+            from diffusers.utils import logging as diffusers_logging
+            from transformers.utils import logging as transformers_logging
 
+        # captionkit draws its own progress; the loaders' bars would interleave with it.
+        diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
         device = self._resolve_device()
         source = resolve_source(
             self.model, revision=self.revision, token=self.token, offline=self.offline, cache_dir=self.cache_dir
@@ -328,7 +337,7 @@ class Renderer:
         if compile_on == "auto":
             compile_on = _fast.compile_supported(self.device)[0] and self.optimize
         if compile_on:
-            _fast.compile_blocks(pipe)
+            _fast.compile_blocks(pipe, dynamic=self.compile_dynamic)
             self.compiled = True
 
     # --------------------------------------------------------------- rendering
@@ -458,7 +467,9 @@ class Renderer:
                 chunk = seeds[start : start + batch_size]
                 t0 = time.perf_counter()
                 generators = [torch.Generator("cpu").manual_seed(s) for s in chunk]
-                with torch.inference_mode():
+                with torch.inference_mode(), warnings.catch_warnings():
+                    # transformers' deprecation notices about arguments diffusers passes
+                    warnings.simplefilter("ignore", FutureWarning)
                     out = self.pipe(
                         prompt=[prepared.text],
                         height=height,

@@ -1,0 +1,270 @@
+"""``captionkit render``, ``captionkit info`` and ``captionkit cache``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from captionkit.cli._common import EXIT_CLEAN, EXIT_ERROR, EXIT_FINDINGS, err, fail
+
+EXIT_CANCELLED = 130
+
+
+class Fmt(str, Enum):
+    text = "text"
+    json = "json"
+
+
+class BackendChoice(str, Enum):
+    auto = "auto"
+    diffusers = "diffusers"
+    official = "official"
+
+
+class QuantChoice(str, Enum):
+    auto = "auto"
+    none = "none"
+    nf4 = "nf4"
+    fp8 = "fp8"
+
+
+def _parse_seeds(seed: int | None, seeds: str | None) -> list[int] | None:
+    if seeds is not None:
+        out = []
+        for part in seeds.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                value = int(part)
+            except ValueError:
+                fail(f"--seeds: {part!r} is not an integer")
+            if value < 0:
+                fail(f"--seeds: {value} is negative")
+            out.append(value)
+        if not out:
+            fail("--seeds: give at least one seed, for example --seeds 1,2,3")
+        return out
+    if seed is not None:
+        if seed < 0:
+            fail(f"--seed: {seed} is negative")
+        return [seed]
+    return None
+
+
+def _summary(recipe: Any) -> list[str]:
+    p = recipe.preset
+    runs: list[str] = []
+    for g in p.schedule:
+        if runs and runs[-1][0] == g:
+            runs[-1] = (g, runs[-1][1] + 1)  # type: ignore[assignment]
+        else:
+            runs.append((g, 1))  # type: ignore[arg-type]
+    sched = ", ".join(f"{g:g} x{n}" for g, n in runs)  # type: ignore[misc]
+    model = recipe.model or "-"
+    if recipe.revision:
+        model += f" @ {recipe.revision}"
+    versions = ", ".join(f"{k} {v}" for k, v in recipe.versions.items()) or "-"
+    return [
+        f"seed: {recipe.seed}",
+        f"preset: {p.name} ({p.steps} steps, mu {p.mu:g}, std {p.std:g})",
+        f"guidance (run order): {sched}",
+        f"size: {recipe.width}x{recipe.height}",
+        f"backend: {recipe.backend}",
+        f"model: {model}",
+        f"dtype: {recipe.dtype or '-'}, quantization: {recipe.quantization or '-'}",
+        f"versions: {versions}",
+    ]
+
+
+def render_cmd(
+    source: Annotated[str, typer.Argument(help="Caption .json, a folder, a .jsonl file, a captionkit PNG, or - for stdin.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("renders"),
+    preset: Annotated[str | None, typer.Option(help="V4_QUALITY_48, V4_DEFAULT_20 (default), V4_TURBO_12, or quality/default/turbo.")] = None,
+    size: Annotated[str | None, typer.Option(help="WIDTHxHEIGHT (default 1024x1024).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed (default 0, or the PNG's).")] = None,
+    seeds: Annotated[str | None, typer.Option(help="Several seeds, a,b,c: one image each, caption encoded once.")] = None,
+    model: Annotated[str | None, typer.Option(help="Hub repo id or local folder.")] = None,
+    backend: Annotated[BackendChoice, typer.Option(help="Pipeline backend.")] = BackendChoice.auto,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    quantization: Annotated[QuantChoice, typer.Option(help="Weight format: auto, none, nf4 (CUDA), fp8.")] = QuantChoice.auto,
+    dtype: Annotated[str, typer.Option(help="Compute dtype: bfloat16, float16, float32.")] = "bfloat16",
+    revision: Annotated[str | None, typer.Option(help="Hub revision.")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Use only the local Hugging Face cache.")] = False,
+    compile_blocks: Annotated[bool | None, typer.Option("--compile/--no-compile", help="Compile transformer blocks (default: on for CUDA).")] = None,
+    optimize: Annotated[bool, typer.Option("--optimize/--no-optimize", help="Exact-length text and mask-free attention.")] = True,
+    batch_size: Annotated[int, typer.Option(help="Images per pipeline call.")] = 4,
+    resume: Annotated[bool, typer.Option("--resume/--overwrite", help="Skip outputs already present.")] = True,
+    memory: Annotated[bool, typer.Option("--memory", help="Print a memory report at the end.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.text,
+) -> None:
+    """Render captions to PNG files with the recipe in their metadata."""
+    from captionkit.render import (
+        BatchItem,
+        Cancelled,
+        DistContext,
+        Renderer,
+        RenderError,
+        iter_items,
+        parse_size,
+        prepare_caption,
+        render_batch,
+        resolve_preset,
+    )
+    from captionkit.render.hub import DEFAULT_MODEL
+    from captionkit.render.progress import RichProgress
+
+    seed_list = _parse_seeds(seed, seeds)
+    try:
+        size_value = parse_size(size) if size is not None else None
+        preset_value = resolve_preset(preset) if preset is not None else None
+        if batch_size < 1:
+            raise RenderError(f"--batch-size must be at least 1, got {batch_size}")
+        if source == "-":
+            from captionkit.cli._common import read_text_arg
+
+            _name, text = read_text_arg("-")
+            items = [BatchItem("stdin", "<stdin>", text)]
+        else:
+            items = iter_items(source)
+        # Check every caption before anything loads; a bad one is reported and skipped.
+        checked = []
+        for it in items:
+            if it.error is None:
+                try:
+                    prepare_caption(it.caption, it.source)
+                except RenderError as exc:
+                    it = BatchItem(it.name, it.source, it.caption, it.recipe, str(exc))
+            checked.append(it)
+    except RenderError as exc:
+        fail(str(exc))
+    bad = [it for it in checked if it.error is not None]
+    if len(checked) == 1 and bad:
+        fail(bad[0].error or "invalid caption")
+    for it in bad:
+        err(f"error: {it.error}")
+    if len(bad) == len(checked):
+        fail(f"{source}: no caption to render")
+
+    dist = DistContext.from_env()
+    renderer = Renderer(
+        model or DEFAULT_MODEL,
+        backend=backend.value,
+        device=dist.device if device == "auto" else device,
+        quantization=quantization.value,
+        dtype=dtype,
+        revision=revision,
+        offline=True if offline else None,
+        optimize=optimize,
+        compile="auto" if compile_blocks is None else compile_blocks,
+    )
+    show = not quiet and dist.rank == 0 and sys.stderr.isatty()
+    code = EXIT_CLEAN
+    try:
+        with RichProgress(disable=not show) as progress:
+            result = render_batch(
+                renderer, checked, out, preset=preset_value, size=size_value, seeds=seed_list,
+                batch_size=batch_size, resume=resume, dist=dist, on_progress=progress,
+            )
+    except RenderError as exc:
+        fail(str(exc))
+    except (KeyboardInterrupt, Cancelled):
+        err("cancelled: finished images and the manifest are kept; no partial file was written")
+        raise typer.Exit(EXIT_CANCELLED) from None
+    finally:
+        dist.close()
+    if dist.rank != 0:
+        return
+    for e in result.entries:
+        if e["status"] == "failed" and not any(b.source == e["source"] for b in bad):
+            err(f"error: {e.get('error')}")
+    if result.failed:
+        code = EXIT_FINDINGS
+    report = renderer.memory() if memory and renderer.pipe is not None else None
+    if fmt is Fmt.json:
+        payload: dict[str, Any] = {"out": str(out), "items": result.entries}
+        if report is not None:
+            payload["memory"] = report.to_dict()
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+    else:
+        for e in result.entries:
+            if e["status"] == "rendered":
+                typer.echo(str(Path(out) / e["file"]))
+        err(f"{result.rendered} rendered, {result.skipped} already present, {result.failed} failed -> {out}")
+        if report is not None:
+            err(report.format())
+    raise typer.Exit(code)
+
+
+def info_cmd(
+    image: Annotated[Path, typer.Argument(help="A PNG written by captionkit render.")],
+    caption_only: Annotated[bool, typer.Option("--caption", help="Print only the canonical caption.")] = False,
+    fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.text,
+) -> None:
+    """Show the render recipe stored in a PNG and re-emit its caption."""
+    from captionkit.render import RenderError, read_recipe
+
+    try:
+        recipe = read_recipe(image)
+    except RenderError as exc:
+        fail(str(exc))
+    if caption_only:
+        typer.echo(recipe.caption)
+    elif fmt is Fmt.json:
+        typer.echo(json.dumps({"caption": recipe.caption, **recipe.to_dict()}, ensure_ascii=False))
+    else:
+        for line in _summary(recipe):
+            typer.echo(line)
+        typer.echo("caption:")
+        typer.echo(recipe.caption)
+    raise typer.Exit(EXIT_CLEAN)
+
+
+def cache_cmd(
+    cache_dir: Annotated[Path | None, typer.Option(help="Hugging Face hub cache (default: HF_HUB_CACHE).")] = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.text,
+) -> None:
+    """List the Ideogram 4 models in the local Hugging Face cache and their size."""
+    from captionkit.render import list_cached_models
+
+    try:
+        models = list_cached_models(cache_dir)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read the Hugging Face cache: {exc}")
+    if fmt is Fmt.json:
+        typer.echo(json.dumps([m.to_dict() for m in models], ensure_ascii=False))
+        raise typer.Exit(EXIT_CLEAN)
+    if not models:
+        err("no Ideogram 4 models in the local Hugging Face cache")
+        raise typer.Exit(EXIT_CLEAN)
+    width = max(len(m.repo_id) for m in models)
+    for m in models:
+        state = "complete" if m.complete else "partial"
+        revs = ",".join(r[:8] for r in m.revisions)
+        typer.echo(f"{m.repo_id:<{width}}  {_human(m.size_on_disk):>9}  {m.layout:<9}  {state:<8}  {revs}")
+    raise typer.Exit(EXIT_CLEAN)
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{n} B"
+        size /= 1024
+    return f"{n} B"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the render commands to the captionkit CLI."""
+    app.command("render")(render_cmd)
+    app.command("info")(info_cmd)
+    app.command("cache")(cache_cmd)
+
+
+__all__ = ["EXIT_CANCELLED", "EXIT_ERROR", "register"]
