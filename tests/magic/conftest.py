@@ -1,0 +1,45 @@
+"""Fixtures for magic-prompt tests: a real loopback server and fast retry policies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from captionkit.magic import RetryPolicy
+from captionkit.magic.testing import SAMPLE_CAPTION, FakeMagicServer
+
+KEY_VARS = (
+    "IDEOGRAM_API_KEY",
+    "MAGIC_PROMPT_API_KEY",
+    "OPENROUTER_API_KEY",
+    "CAPTIONKIT_OPENAI_COMPAT_API_KEY",
+)
+
+# Retries that wait milliseconds, so tests of backoff stay fast.
+FAST_RETRY = RetryPolicy(max_retries=2, initial_delay=0.001, max_delay=0.005)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees a real key from the environment."""
+    for name in KEY_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def server() -> Iterator[FakeMagicServer]:
+    with FakeMagicServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def sample() -> dict[str, Any]:
+    return json.loads(json.dumps(SAMPLE_CAPTION))
+
+
+def chat_options(server: FakeMagicServer, **extra: Any) -> dict[str, Any]:
+    """Client options for the openai-compatible backend against the loopback server."""
+    return {"base_url": server.chat_url, "model": "fake-model", "retry": FAST_RETRY, **extra}
