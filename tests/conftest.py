@@ -1,0 +1,5 @@
+import sys
+from pathlib import Path
+
+# Make tests/core/official_ref.py and friends importable as plain modules.
+sys.path.insert(0, str(Path(__file__).parent / "core"))

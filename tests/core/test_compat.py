@@ -1,0 +1,245 @@
+"""The compat verifier against the spec's probes and a plain reference transcription."""
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from captionkit.compat import NON_ASCII_UNICODE_ESCAPE_RE, CaptionVerifier
+from captionkit.strategies import caption_texts, json_values, mutants
+from official_ref import ReferenceVerifier
+
+V = CaptionVerifier()
+REF = ReferenceVerifier()
+FIXED = "frozenset({'text', 'obj'})"
+
+
+def ref(text):
+    return [m.replace("frozenset({'obj', 'text'})", FIXED) for m in REF.verify_raw(text)]
+
+
+def CD(x):
+    return '{"compositional_deconstruction":{"background":"b","elements":[%s]}}' % x
+
+
+def SD(x):
+    return '{"style_description":%s,"compositional_deconstruction":{"background":"b","elements":[]}}' % x
+
+
+R1 = (
+    "raw text: found 1 non-ASCII unicode escape(s) (e.g. \\u00e9) and no literal non-ASCII characters. This "
+    "usually means the file was saved with ensure_ascii=True; please re-save with json.dump(..., "
+    "ensure_ascii=False) so non-ASCII characters are stored as literal UTF-8. Note: this is a warning, not an "
+    "error, because the escapes could have been written intentionally \u2014 we cannot tell from the file alone."
+)
+
+PROBES = [
+    ("[]", ["root: expected a JSON object (dict), got list"]),
+    ('{"aspect_ratio":"16:9","high_level_description":7}', [
+        "root: unknown keys ['aspect_ratio'] (not in schema)",
+        "high_level_description: expected a string, got int",
+        "root: 'compositional_deconstruction' must exist"]),
+    ('{"compositional_deconstruction":{"background":null}}',
+     ["compositional_deconstruction.background: expected a string, got NoneType"]),
+    ('{"compositional_deconstruction":{"elements":"x","background":"b","foo":1}}', [
+        "compositional_deconstruction: key order is ('elements', 'background'), expected ('background', 'elements')",
+        "compositional_deconstruction: keys ['foo'] are not allowed in this context",
+        "compositional_deconstruction.elements: expected a list"]),
+    (SD('{"photo":"p","art_style":"a","zz":1}'), [
+        "style_description: unknown keys ['zz'] (not in schema)",
+        "style_description: contains both 'photo' and 'art_style'; expected exactly one"]),
+    (SD('{"aesthetics":"a","lighting":"l","art_style":"s","medium":"m","color_palette":"#FFFFFF"}'), [
+        "style_description: key order is ('aesthetics', 'lighting', 'art_style', 'medium', 'color_palette'), "
+        "expected ('aesthetics', 'lighting', 'medium', 'art_style', 'color_palette')",
+        "style_description.color_palette: expected a list"]),
+    (SD('{"aesthetics":"a","lighting":"l","photo":"p","medium":"m","color_palette":["#fff","#FFFFFF",123,null,"#12345G"]}'), [
+        "style_description.color_palette[0]: '#fff' is not a valid #RRGGBB hex color",
+        "style_description.color_palette[2]: '123' is not a valid #RRGGBB hex color",
+        "style_description.color_palette[3]: 'None' is not a valid #RRGGBB hex color",
+        "style_description.color_palette[4]: '#12345G' is not a valid #RRGGBB hex color"]),
+    (SD('{"aesthetics":"a","lighting":"l","photo":"p","medium":"m","color_palette":[%s]}'
+        % ",".join(['"#000000"'] * 16 + ['"bad"'])),
+     ["style_description.color_palette: too many colors (17), expected at most 16"]),
+    (CD('"obj"'), ["elements[0]: expected a dict"]),
+    (CD('{"desc":"d","foo":1}'), ["elements[0]: unknown keys ['foo'] (not in schema)", "elements[0]: 'type' must exist"]),
+    (CD('{"type":"image","desc":"d"}'), [f"elements[0]: 'type' must be one of {FIXED}"]),
+    (CD('{"type":"text","text":"T","bbox":[1,2,3,4],"desc":"d"}'),
+     ["elements[0]: key order is ('type', 'text', 'bbox', 'desc'), expected ('type', 'bbox', 'text', 'desc')"]),
+    (CD('{"type":"obj","desc":"d","color_palette":[%s]}' % ",".join(['"#000000"'] * 6)),
+     ["elements[0].color_palette: too many colors (6), expected at most 5"]),
+    (CD('{"type":"obj","bbox":{"y":1},"desc":"d"}'), ["elements[0].bbox: expected [ymin, xmin, ymax, xmax]"]),
+    (CD('{"type":"obj","bbox":[0,0,1000,1000.0],"desc":"d"}'), ["elements[0].bbox: all values must be int"]),
+    (CD('{"type":"obj","bbox":[900,-1,100,1001],"desc":"d"}'), [
+        "elements[0].bbox: values must be in [0, 1000], got [900, -1, 100, 1001]",
+        "elements[0].bbox: ymin (900) > ymax (100)"]),
+    (CD('{"type":"obj","bbox":[10,600,20,500],"desc":"d"}'), ["elements[0].bbox: xmin (600) > xmax (500)"]),
+    (CD('{"type":"obj","desc":"d","color_palette":[1.5,true,["#FFF"],1e400]}'), [
+        "elements[0].color_palette[0]: '1.5' is not a valid #RRGGBB hex color",
+        "elements[0].color_palette[1]: 'True' is not a valid #RRGGBB hex color",
+        "elements[0].color_palette[2]: '['#FFF']' is not a valid #RRGGBB hex color",
+        "elements[0].color_palette[3]: 'inf' is not a valid #RRGGBB hex color"]),
+    (CD('{"type":"obj","bbox":[500,500,500,500],"desc":"d"}'), []),
+    ('{"it\'s":1,"compositional_deconstruction":{"background":"b","elements":[]}}',
+     ["root: unknown keys [\"it's\"] (not in schema)"]),
+    ("", ["invalid JSON: Expecting value: line 1 column 1 (char 0)"]),
+    ('{"a":1,}', ["invalid JSON: Expecting property name enclosed in double quotes: line 1 column 8 (char 7)"]),
+    ('{"high_level_description":"caf\\u00e9"', [R1, "invalid JSON: Expecting ',' delimiter: line 1 column 38 (char 37)"]),
+    ('{"high_level_description":"caf\\u00e9 café","compositional_deconstruction":{"background":"b","elements":[]}}', []),
+    # quirks (B7)
+    (CD('{"type":"obj","bbox":[true,0,false,1],"desc":"d"}'), ["elements[0].bbox: ymin (True) > ymax (False)"]),
+    (CD('{"type":"obj","bbox":[true,true,true,true],"desc":"d"}'), []),
+    (CD('{"type":"obj","desc":"x","type":"text"}'),
+     ["elements[0]: key order is ('type', 'desc'), expected ('type', 'text', 'desc')"]),
+    (CD('{"type":"obj","text":"t","desc":"d","foo":1}'), [
+        "elements[0]: unknown keys ['foo'] (not in schema)",
+        "elements[0]: keys ['text', 'foo'] are not allowed in this context"]),
+    ("\ufeff{}", ["invalid JSON: Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)"]),
+    (SD('{"photo":"p","medium":"m"}'),
+     ["style_description: key order is ('photo', 'medium'), expected ('aesthetics', 'lighting', 'photo', 'medium')"]),
+    (CD('{"type":"obj"}'), ["elements[0]: key order is ('type',), expected ('type', 'desc')"]),
+    # huge integers: exact, not orjson floats
+    (CD('{"type":"obj","bbox":[12345678901234567890123,0,1,1],"desc":"d"}'), [
+        "elements[0].bbox: values must be in [0, 1000], got [12345678901234567890123, 0, 1, 1]",
+        "elements[0].bbox: ymin (12345678901234567890123) > ymax (1)"]),
+    ('{"high_level_description":123456789012345678901234567890}', [
+        "high_level_description: expected a string, got int", "root: 'compositional_deconstruction' must exist"]),
+    ("[NaN]", ["root: expected a JSON object (dict), got list"]),
+    ("1e400", ["root: expected a JSON object (dict), got float"]),
+    ('"\\ud800"', [R1.replace("\\u00e9", "\\ud800"), "root: expected a JSON object (dict), got str"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), PROBES)
+def test_spec_probes(text, expected):
+    assert V.verify_raw(text) == expected
+    assert ref(text) == expected  # the reference agrees with the spec too
+
+
+def test_ensure_ascii_example_from_spec():
+    text = '{"high_level_description":"\\u00e9\\u00E9\\u00e9\\ud83d\\ude00 \\\\u0100"}'
+    (first, *_rest) = V.verify_raw(text)
+    assert "found 6 non-ASCII unicode escape(s) (e.g. \\u00E9, \\u00e9, \\u0100, ...)" in first
+    assert CaptionVerifier.check_ensure_ascii_false(text, max_examples=10)[0].count("\\u") == 5
+
+
+def test_ensure_ascii_suppressed_by_bom():
+    assert V.check_ensure_ascii_false("\ufeff\\u00e9") == []
+
+
+def test_regex_matches_spec_pattern_text():
+    assert NON_ASCII_UNICODE_ESCAPE_RE.pattern == (
+        r"\\u(?:00[89a-fA-F][0-9a-fA-F]|0[1-9a-fA-F][0-9a-fA-F]{2}|[1-9a-fA-F][0-9a-fA-F]{3})"
+    )
+    assert NON_ASCII_UNICODE_ESCAPE_RE.findall("\\u007f \\u0080 \\uFFFF \\ud83d") == ["\\u0080", "\\uFFFF", "\\ud83d"]
+
+
+def test_constants_match_official():
+    assert V.element_types == frozenset({"obj", "text"})
+    assert V.element_key_order_text == ("type", "bbox", "text", "desc", "color_palette")
+    assert (V.bbox_min, V.bbox_max, V.style_description_palette_max, V.element_palette_max) == (0, 1000, 16, 5)
+    assert V._element_key_order({"type": "text", "text": "t", "desc": "d"}) == ("type", "text", "desc")
+    with pytest.raises(ValueError):
+        V._style_description_key_order({"photo": "p", "art_style": "a"})
+    with pytest.raises(ValueError):
+        V._element_key_order({"desc": "d"})
+
+
+def test_live_types_renders_current_process_set():
+    out = CaptionVerifier(live_types=True).verify_raw(CD('{"type":"image","desc":"d"}'))
+    assert out == [f"elements[0]: 'type' must be one of {frozenset({'obj', 'text'})!r}"]
+
+
+# -- documented divergences: warnings instead of crashes
+def test_unhashable_type_is_a_warning_and_loop_continues():
+    text = CD('{"type":["obj"],"desc":"d"},{"type":{"a":1},"desc":"d"},{"type":"obj","bbox":[2,0,1,0],"desc":"d"}')
+    assert V.verify_raw(text) == [
+        f"elements[0]: 'type' must be one of {FIXED}",
+        f"elements[1]: 'type' must be one of {FIXED}",
+        "elements[2].bbox: ymin (2) > ymax (1)",
+    ]
+    with pytest.raises(TypeError):
+        REF.verify_raw(text)
+
+
+def test_integer_digit_limit_is_invalid_json():
+    out = V.verify_raw('{"a":' + "9" * 5000 + "}")
+    assert len(out) == 1 and out[0].startswith("invalid JSON: Exceeds the limit (4300 digits)")
+
+
+def test_deep_nesting_is_invalid_json():
+    out = V.verify_raw("[" * 100000 + "]" * 100000)
+    assert len(out) == 1 and out[0].startswith("invalid JSON: maximum recursion depth exceeded")
+
+
+def test_verify_file_not_utf8(tmp_path):
+    p = tmp_path / "latin1.json"
+    p.write_bytes('{"high_level_description":"café"}'.encode("latin-1"))
+    out = V.verify_file(p)
+    assert len(out) == 1 and out[0].startswith("invalid JSON: 'utf-8' codec can't decode byte 0xe9")
+
+
+def test_verify_file_universal_newlines(tmp_path):
+    p = tmp_path / "crlf.json"
+    p.write_bytes(b'{\r\n"a":1,\r\n}')
+    assert V.verify_file(p) == REF.verify_file(p)
+    assert V.verify_file(p) == ["invalid JSON: Expecting property name enclosed in double quotes: line 3 column 1 (char 9)"]
+
+
+def test_verify_python_values():
+    # tuples are not lists; dict insertion order is the key order
+    cap = {"compositional_deconstruction": {"background": "b", "elements": [
+        {"type": "obj", "bbox": (1, 2, 3, 4), "desc": "d", "color_palette": ("#FFFFFF",)}]}}
+    assert V.verify(cap) == REF.verify(cap) == [
+        "elements[0].bbox: expected [ymin, xmin, ymax, xmax]",
+        "elements[0].color_palette: expected a list",
+    ]
+
+
+# -- differential properties against the reference transcription
+_SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _no_unhashable_type(value):
+    if isinstance(value, dict):
+        t = value.get("type")
+        if isinstance(t, (list, dict)):
+            return False
+        return all(_no_unhashable_type(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_no_unhashable_type(v) for v in value)
+    return True
+
+
+@_SETTINGS
+@given(json_values().filter(_no_unhashable_type))
+def test_matches_reference_on_any_json(value):
+    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False), json.dumps(value, indent=1)):
+        assert V.verify_raw(text) == ref(text)
+    assert V.verify(value) == [m.replace("frozenset({'obj', 'text'})", FIXED) for m in REF.verify(value)]
+
+
+@_SETTINGS
+@given(mutants(max_elements=5).filter(_no_unhashable_type))
+def test_matches_reference_on_mutants(data):
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    assert V.verify_raw(text) == ref(text)
+
+
+@_SETTINGS
+@given(st.text(max_size=60) | st.text(alphabet='{}[]":,0123456789.eE-tfnulrsa\\u ', max_size=60))
+def test_never_raises_on_any_text(text):
+    try:
+        expected = ref(text)
+    except (TypeError, ValueError, RecursionError):
+        expected = None
+    got = V.verify_raw(text)
+    assert isinstance(got, list) and all(isinstance(m, str) for m in got)
+    if expected is not None:
+        assert got == expected
+
+
+@_SETTINGS
+@given(caption_texts(max_elements=6))
+def test_valid_captions_pass(text):
+    assert V.verify_raw(text) == []
