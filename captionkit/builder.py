@@ -37,6 +37,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["CaptionBuilder"]
 
+# captionkit's own checks for prose that is not a string or is empty: the
+# official verifier lets them through, the builder does not.
+_PROSE_CODES = frozenset({"CK401", "CK402"})
+
 BoxLike = Any  # Box | BBox | Sequence[int]
 ColorLike = Any  # str in any notation, or an (r, g, b) tuple
 
@@ -339,7 +343,9 @@ class CaptionBuilder:
         data: dict[str, Any] = {}
         if s.description is not None:
             data["high_level_description"] = s.description
-        if s.branch is not None:
+        style_set = (s.aesthetics, s.lighting, s.photo, s.medium, s.art_style, s.palette)
+        if s.branch is not None or any(v is not None for v in style_set):
+            # a style key without photo/art chosen still writes the block, so build() reports it
             sd: dict[str, Any] = {}
             medium = s.medium
             if s.branch == "photo" and medium is None:
@@ -393,24 +399,42 @@ class CaptionBuilder:
         ...
         captionkit.diagnostics.CaptionError: invalid caption: /compositional_deconstruction: CK... 'background' must exist
         """
-        from captionkit.diagnostics import CaptionError, Diagnostic, Report
+        from captionkit.diagnostics import CaptionError, Diagnostic, Report, Severity
+        from captionkit.rules import RULES
         from captionkit.models import Caption
         from captionkit.verifier import verify
 
         data, hints = self._assemble()
-        report = verify(data, lints=False)
+        diagnostics = list(verify(data, lints=False))
+        cd = data["compositional_deconstruction"]
+        if "background" not in cd:
+            # The official checks stop at a missing background; look past it so
+            # that one build reports everything.
+            probe = {**data, "compositional_deconstruction": {"background": "-", **cd}}
+            diagnostics += [
+                d
+                for d in verify(probe, lints=False)
+                if d not in diagnostics and d.path[:2] != ("compositional_deconstruction", "background")
+            ]
         if hints:
-            # a clearer message (with a "did you mean") for colours we could not read
-            report = Report(
-                [
-                    dataclasses.replace(d, message=hints[d.path])
-                    if isinstance(d, Diagnostic) and d.path in hints
-                    else d
-                    for d in report
-                ]
-            )
-        if report.errors:
-            raise CaptionError(report)
+            # A clearer message (with a "did you mean") for colours we could not
+            # read; reported even where the official checks skip the palette.
+            diagnostics = [
+                dataclasses.replace(d, message=hints[d.path]) if d.path in hints else d for d in diagnostics
+            ]
+            seen = {d.path for d in diagnostics}
+            bad = RULES["CK312"]
+            diagnostics += [
+                Diagnostic(bad.code, bad.name, message, path, bad.severity, bad.fix)
+                for path, message in hints.items()
+                if path not in seen
+            ]
+        report = Report(diagnostics)
+        blocking = [d for d in report if d.severity is Severity.error or d.code in _PROSE_CODES]
+        if blocking:
+            first = blocking[0]
+            detail = None if report.errors else f"{first.pointer or '/'}: {first.code} {first.message}"
+            raise CaptionError(report, detail)
         return Caption.from_dict(data, report=report)
 
     def dumps(self, *, pretty: bool = False) -> str:
