@@ -1,0 +1,392 @@
+"""Layout preview: a picture of a caption's boxes at the frame's aspect.
+
+Every boxed element is drawn with its index and type: objects with a solid
+blue outline and a light fill, text elements with a dashed orange outline and
+their literal text fitted inside the box. Regions where boxes overlap are
+hatched in red. Each element's palette shows as swatches in its box; the
+global palette is a strip under the picture, followed by the high-level
+description, the background and any elements that have no box.
+
+With ``overlay`` the boxes are drawn over a rendered image instead of a blank
+frame, to check how well the image follows the layout.
+
+>>> from captionkit.builder import CaptionBuilder
+>>> cap = CaptionBuilder().background("A wall.").obj("A clock.", box=[100, 100, 400, 400]).build()
+>>> image = render_preview(cap, frame="1536x1024", width=600)
+>>> image.width, image.height > 400
+(600, True)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image, ImageDraw, ImageFont
+
+    from captionkit.layout import Frame
+    from captionkit.models import Caption
+
+__all__ = ["find_font", "render_preview", "save_preview"]
+
+_OBJ = (31, 119, 180)
+_TEXT = (230, 110, 0)
+_OVERLAP = (214, 39, 40)
+_CANVAS = (242, 242, 240)
+_INK = (30, 30, 30)
+_MUTED = (105, 105, 105)
+
+# Fonts that can show CJK, by the usual install paths on Linux, macOS and Windows.
+_CJK_FONTS = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+    "/System/Library/Fonts/PingFang.ttc",
+    "/System/Library/Fonts/Hiragino Sans GB.ttc",
+    "/Library/Fonts/Arial Unicode.ttf",
+    "C:\\Windows\\Fonts\\msyh.ttc",
+    "C:\\Windows\\Fonts\\YuGothM.ttc",
+)
+_PLAIN_FONTS = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/Library/Fonts/Arial.ttf",
+    "C:\\Windows\\Fonts\\arial.ttf",
+)
+
+
+@lru_cache(maxsize=1)
+def find_font() -> str | None:
+    """The path of a font for labels and text, preferring one that can show CJK.
+
+    Looks at ``$CAPTIONKIT_FONT``, then fontconfig (``fc-list :lang=zh``), then
+    the usual install paths; ``None`` means pillow's built-in font is used.
+
+    >>> path = find_font()
+    >>> path is None or os.path.isfile(path)
+    True
+    """
+    env = os.environ.get("CAPTIONKIT_FONT")
+    if env and os.path.isfile(env):
+        return env
+    if shutil.which("fc-list"):
+        try:
+            out = subprocess.run(
+                ["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=10, check=False
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        files = sorted(line.split(":")[0].strip() for line in out.splitlines() if line.strip())
+        for path in files:
+            if path.lower().endswith((".ttf", ".ttc", ".otf")) and os.path.isfile(path):
+                return path
+    for path in (*_CJK_FONTS, *_PLAIN_FONTS):
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+@lru_cache(maxsize=64)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    from PIL import ImageFont
+
+    path = find_font()
+    if path is not None:
+        try:
+            return ImageFont.truetype(path, size)
+        except OSError:
+            pass
+    return ImageFont.load_default(size)
+
+
+def _coerce_caption(caption: Any) -> Caption:
+    from captionkit.models import Caption
+
+    if isinstance(caption, Caption):
+        return caption
+    if isinstance(caption, str):
+        from captionkit._json import loads
+
+        return loads(caption)
+    return Caption.from_dict(caption)
+
+
+def _wrap(text: str, font: Any, width: float) -> list[str]:
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        words = paragraph.split(" ")
+        line = ""
+        for word in words:
+            trial = f"{line} {word}" if line else word
+            if font.getlength(trial) <= width or not line:
+                line = trial
+            else:
+                lines.append(line)
+                line = word
+        lines.append(line)
+    return lines
+
+
+def _dashed_rect(draw: ImageDraw.ImageDraw, xy: Sequence[float], color: Any, width: int, dash: int) -> None:
+    x0, y0, x1, y1 = xy
+    for a, b, fixed, horizontal in ((x0, x1, y0, True), (x0, x1, y1, True), (y0, y1, x0, False), (y0, y1, x1, False)):
+        pos = a
+        while pos < b:
+            end = min(pos + dash, b)
+            if horizontal:
+                draw.line([(pos, fixed), (end, fixed)], fill=color, width=width)
+            else:
+                draw.line([(fixed, pos), (fixed, end)], fill=color, width=width)
+            pos += 2 * dash
+
+
+def _hatch(draw: ImageDraw.ImageDraw, xy: Sequence[float], color: Any, step: int) -> None:
+    x0, y0, x1, y1 = xy
+    w, h = x1 - x0, y1 - y0
+    k = -h
+    while k < w:
+        # segment of the line x - x0 - (y - y0) = k clipped to the rectangle
+        sx, sy = x0 + max(k, 0), y0 + max(-k, 0)
+        length = min(w - max(k, 0), h - max(-k, 0))
+        if length > 0:
+            draw.line([(sx, sy), (sx + length, sy + length)], fill=color, width=1)
+        k += step
+
+
+def _fit_text(draw: ImageDraw.ImageDraw, text: str, box: Sequence[float]) -> tuple[Any, int]:
+    x0, y0, x1, y1 = box
+    avail_w, avail_h = max(x1 - x0 - 6, 1), max(y1 - y0 - 6, 1)
+    lo, hi, best = 6, 200, 6
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        font = _font(mid)
+        left, top, right, bottom = draw.multiline_textbbox((0, 0), text, font=font, spacing=mid // 5)
+        if right - left <= avail_w and bottom - top <= avail_h:
+            best, lo = mid, mid + 1
+        else:
+            hi = mid - 1
+    return _font(best), best
+
+
+def render_preview(
+    caption: Caption | dict[str, Any] | str,
+    *,
+    frame: Frame | str | None = None,
+    overlay: str | os.PathLike[str] | Image.Image | None = None,
+    width: int = 1024,
+) -> Image.Image:
+    """Draw the caption's layout as a picture.
+
+    Args:
+        caption: A caption model, plain caption data, or caption JSON text.
+        frame: The output size (a :class:`~captionkit.layout.Frame` or
+            ``"WxH"``) that sets the picture's aspect; defaults to the overlay's
+            size, else 1024x1024.
+        overlay: A rendered image to draw the boxes over.
+        width: Width of the preview in pixels.
+
+    Returns:
+        An RGB image: the picture, then the palette strip and the text panel.
+
+    Raises:
+        ValueError: A bad frame, an unreadable overlay, or an invalid caption.
+
+    >>> from captionkit.builder import CaptionBuilder
+    >>> cap = CaptionBuilder().background("A wall.").text("你好", "Black brush lettering.", box=[300, 300, 700, 700]).build()
+    >>> render_preview(cap, width=320).mode
+    'RGB'
+    """
+    from PIL import Image, ImageDraw
+
+    from captionkit.layout import Box, Frame
+
+    cap = _coerce_caption(caption)
+    base: Image.Image | None = None
+    if overlay is not None:
+        if isinstance(overlay, Image.Image):
+            base = overlay.convert("RGB")
+        else:
+            from captionkit.palette import _open_image
+
+            base = _open_image(overlay).convert("RGB")
+    if isinstance(frame, str):
+        frame = Frame.parse(frame)
+    if frame is not None:
+        aspect = frame.height / frame.width
+    elif base is not None:
+        aspect = base.height / base.width
+    else:
+        aspect = 1.0
+    if width < 64:
+        raise ValueError(f"preview width must be at least 64 pixels, got {width}")
+    pic_w, pic_h = width, max(1, round(width * aspect))
+    scale = width / 1024
+    line_w = max(2, round(3 * scale))
+
+    if base is not None:
+        picture = base.resize((pic_w, pic_h), Image.Resampling.LANCZOS).convert("RGBA")
+        fill_alpha = 28
+    else:
+        picture = Image.new("RGBA", (pic_w, pic_h), _CANVAS + (255,))
+        grid = ImageDraw.Draw(picture)
+        for i in range(1, 10):  # a faint 100-unit grid, to read positions off
+            x, y = round(i * pic_w / 10), round(i * pic_h / 10)
+            grid.line([(x, 0), (x, pic_h)], fill=(225, 225, 222, 255), width=1)
+            grid.line([(0, y), (pic_w, y)], fill=(225, 225, 222, 255), width=1)
+        fill_alpha = 46
+
+    elements = cap.compositional_deconstruction.elements
+    boxed = [(i, e) for i, e in enumerate(elements) if e.bbox is not None]
+
+    def px(b: Any) -> tuple[float, float, float, float]:
+        t, left, bottom, r = b
+        return (left * pic_w / 1000, t * pic_h / 1000, r * pic_w / 1000, bottom * pic_h / 1000)
+
+    # translucent fills first, so overlaps read darker
+    fills = Image.new("RGBA", picture.size, (0, 0, 0, 0))
+    fdraw = ImageDraw.Draw(fills)
+    for _, e in boxed:
+        color = _OBJ if e.type == "obj" else _TEXT
+        fdraw.rectangle(px(e.bbox), fill=color + (fill_alpha,))
+    picture = Image.alpha_composite(picture, fills)
+    draw = ImageDraw.Draw(picture)
+
+    for n, (_, a) in enumerate(boxed):
+        for _, b in boxed[n + 1 :]:
+            inter = Box.of(a.bbox).intersection(b.bbox)
+            if inter is not None and inter.area > 0:
+                xy = px(inter)
+                _hatch(draw, xy, _OVERLAP + (255,), max(6, round(12 * scale)))
+                draw.rectangle(xy, outline=_OVERLAP + (255,), width=1)
+
+    label_font = _font(max(10, round(20 * scale)))
+    swatch = max(10, round(22 * scale))
+    for i, e in boxed:
+        xy = px(e.bbox)
+        color = _OBJ if e.type == "obj" else _TEXT
+        if e.type == "text":
+            ink = (60, 40, 20, 255) if base is None else (255, 255, 255, 255)
+            font, size = _fit_text(draw, e.text, xy)
+            draw.multiline_text(
+                ((xy[0] + xy[2]) / 2, (xy[1] + xy[3]) / 2),
+                e.text,
+                font=font,
+                fill=ink,
+                anchor="mm",
+                align="center",
+                spacing=size // 5,
+            )
+            _dashed_rect(draw, xy, color + (255,), line_w, max(6, round(14 * scale)))
+        else:
+            draw.rectangle(xy, outline=color + (255,), width=line_w)
+        label = f"{i} {e.type}"
+        lx = min(max(xy[0], 0), max(pic_w - label_font.getlength(label) - 8, 0))
+        ly = min(max(xy[1], 0), max(pic_h - swatch, 0))
+        tb = draw.textbbox((lx + 4, ly + 2), label, font=label_font)
+        draw.rectangle((lx, ly, tb[2] + 4, tb[3] + 3), fill=color + (255,))
+        draw.text((lx + 4, ly + 2), label, font=label_font, fill=(255, 255, 255, 255))
+        for k, hexed in enumerate(e.color_palette or ()):
+            sx = xy[0] + 4 + k * (swatch + 3)
+            sy = xy[3] - swatch - 4
+            draw.rectangle((sx, sy, sx + swatch, sy + swatch), fill=hexed, outline=(255, 255, 255, 255), width=1)
+
+    return _with_panel(picture.convert("RGB"), cap, elements, scale)
+
+
+def _with_panel(picture: Image.Image, cap: Caption, elements: Sequence[Any], scale: float) -> Image.Image:
+    from PIL import Image, ImageDraw
+
+    width = picture.width
+    pad = max(8, round(20 * scale))
+    body = _font(max(10, round(22 * scale)))
+    small = _font(max(9, round(17 * scale)))
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+
+    def height_of(font: Any) -> int:
+        box = measure.textbbox((0, 0), "Ag国", font=font)
+        return box[3] - box[1] + max(3, round(6 * scale))
+
+    blocks: list[tuple[str, Any, Any]] = []  # (kind, payload, font)
+    style = cap.style_description
+    palette = style.color_palette if style is not None and style.color_palette else ()
+    if palette:
+        blocks.append(("palette", palette, small))
+    if cap.high_level_description:
+        for line in _wrap(cap.high_level_description, body, width - 2 * pad):
+            blocks.append(("text", (line, _INK), body))
+    bg = f"background: {cap.compositional_deconstruction.background}"
+    for line in _wrap(bg, small, width - 2 * pad):
+        blocks.append(("text", (line, _MUTED), small))
+    for i, e in enumerate(elements):
+        if e.bbox is None:
+            what = f"{i} {e.type} (no box): " + (f"'{e.text}' " if e.type == "text" else "") + e.desc
+            for line in _wrap(what.replace("\n", " / "), small, width - 2 * pad)[:2]:
+                blocks.append(("text", (line, _MUTED), small))
+
+    chip = max(14, round(34 * scale))
+    heights = [chip + height_of(small) if kind == "palette" else height_of(font) for kind, _, font in blocks]
+    panel_h = pad * 2 + sum(heights)
+    out = Image.new("RGB", (width, picture.height + panel_h), (255, 255, 255))
+    out.paste(picture, (0, 0))
+    draw = ImageDraw.Draw(out)
+    y = picture.height + pad
+    for (kind, payload, font), h in zip(blocks, heights):
+        if kind == "palette":
+            n = len(payload)
+            cell = min(chip * 3, (width - 2 * pad) / n)
+            for k, hexed in enumerate(payload):
+                x = pad + k * cell
+                draw.rectangle((x, y, x + cell - 3, y + chip), fill=hexed, outline=(200, 200, 200))
+                if font.getlength(hexed) <= cell - 3:
+                    draw.text((x, y + chip + 2), hexed, font=font, fill=_MUTED)
+        else:
+            line, color = payload
+            draw.text((pad, y), line, font=font, fill=color)
+        y += h
+    return out
+
+
+def save_preview(
+    caption: Caption | dict[str, Any] | str,
+    path: str | os.PathLike[str],
+    *,
+    frame: Frame | str | None = None,
+    overlay: str | os.PathLike[str] | Image.Image | None = None,
+    width: int = 1024,
+) -> Path:
+    """Render a preview (see :func:`render_preview`) and write it as PNG, atomically.
+
+    >>> import tempfile, pathlib
+    >>> from captionkit.builder import CaptionBuilder
+    >>> cap = CaptionBuilder().background("A wall.").obj("A clock.", box=[100, 100, 400, 400]).build()
+    >>> out = save_preview(cap, pathlib.Path(tempfile.mkdtemp()) / "p.png", width=200)
+    >>> out.read_bytes()[:4]
+    b'\\x89PNG'
+    """
+    import io
+    import tempfile
+
+    image = render_preview(caption, frame=frame, overlay=overlay, width=width)
+    target = Path(path)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(buffer.getvalue())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
