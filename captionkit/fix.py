@@ -118,6 +118,7 @@ def _first_object(text: str) -> Any:
     return None
 
 
+LENIENT = "re-parsed leniently (trailing commas or single quotes)"
 _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 
 
@@ -175,7 +176,7 @@ def extract_json(text: str) -> tuple[Any, str] | None:
         if start != -1 and end > start:
             value = _lenient(candidate[start : end + 1])
             if value is not None:
-                return value, "re-parsed leniently (trailing commas or single quotes)"
+                return value, LENIENT
     return None
 
 
@@ -490,7 +491,7 @@ def fix(
             return FixResult(None, None, None, [], verify(source))
         data, how = found
         if how not in ("parsed",):
-            code = "CK003" if source.lstrip().startswith("\ufeff") else "CK005"
+            code = "CK003" if source.lstrip().startswith("\ufeff") else "CK002" if how == LENIENT else "CK005"
             fixer.note(code, how)
     elif isinstance(source, Caption):
         data = source.to_dict()

@@ -58,9 +58,10 @@ def _parse(text: str) -> tuple[Any, list[Diagnostic], bool]:
         if text.startswith("\ufeff"):
             code = "CK003"
         else:
-            from captionkit.fix import extract_json
+            from captionkit.fix import LENIENT, extract_json
 
-            code = "CK005" if extract_json(text) is not None else "CK002"
+            found = extract_json(text)
+            code = "CK005" if found is not None and found[1] != LENIENT else "CK002"
         diags.append(_diag(code, (), official, official, exc.lineno, exc.colno))
         return None, diags, False
     except (ValueError, RecursionError) as exc:

@@ -1,0 +1,127 @@
+"""Fixes: golden input -> output cases, and the safe-fix properties."""
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from captionkit import fix, verify
+from captionkit.compat import CaptionVerifier
+from captionkit._json import canonical_order
+from captionkit.fix import extract_json
+from captionkit.strategies import caption_texts, mutants
+
+CAP = '{"compositional_deconstruction":{"background":"b","elements":[%s]}}'
+
+
+@pytest.mark.parametrize(
+    ("source", "expected", "kwargs"),
+    [
+        # safe: reorder, hex, floats, bools, dedupe
+        ('{"compositional_deconstruction":{"elements":[{"desc":"d","type":"obj"}],"background":"b"}}',
+         CAP % '{"type":"obj","desc":"d"}', {}),
+        (CAP % '{"type":"obj","desc":"d","color_palette":["#1b1b2f","#fff","#FFF"]}',
+         CAP % '{"type":"obj","desc":"d","color_palette":["#1B1B2F","#FFFFFF"]}', {}),
+        (CAP % '{"type":"obj","bbox":[100.0,0.0,500.0,400.0],"desc":"d"}',
+         CAP % '{"type":"obj","bbox":[100,0,500,400],"desc":"d"}', {}),
+        (CAP % '{"type":"text","text":"T","bbox":[1,2,3,4],"desc":"d"}',
+         CAP % '{"type":"text","bbox":[1,2,3,4],"text":"T","desc":"d"}', {}),
+        ('{"high_level_description":"caf\\u00e9","compositional_deconstruction":{"background":"b","elements":[]}}',
+         '{"high_level_description":"café","compositional_deconstruction":{"background":"b","elements":[]}}', {}),
+        ('"{\\"compositional_deconstruction\\":{\\"background\\":\\"b\\",\\"elements\\":[]}}"', CAP % "", {}),
+        ('Here is your caption:\n```json\n' + CAP % "" + '\n```\nEnjoy!', CAP % "", {}),
+        ("mystyle, " + CAP % "", CAP % "", {}),
+        # unsafe: clamp, swap, truncate, aliases, types, aspect_ratio
+        (CAP % '{"type":"obj","bbox":[900,-5,100,1012],"desc":"d"}',
+         CAP % '{"type":"obj","bbox":[100,0,900,1000],"desc":"d"}', {"unsafe": True}),
+        (CAP % '{"type":"obj","desc":"d","colour_palette":["navy","#000000","#111111","#222222","#333333","#444444"]}',
+         CAP % '{"type":"obj","desc":"d","color_palette":["#000080","#000000","#111111","#222222","#333333"]}', {"unsafe": True}),
+        (CAP % '{"type":"character","description":"d"}', CAP % '{"type":"obj","desc":"d"}', {"unsafe": True}),
+        (CAP % '{"type":"logo","text":"ACME","desc":"d"}', CAP % '{"type":"text","text":"ACME","desc":"d"}', {"unsafe": True}),
+        ('{"style_description":{"aesthetics":"a","lighting":"l","camera":"35mm","medium":"photograph"},'
+         '"compositional_deconstruction":{"background":"b","elements":[]}}',
+         '{"style_description":{"aesthetics":"a","lighting":"l","photo":"35mm","medium":"photograph"},'
+         '"compositional_deconstruction":{"background":"b","elements":[]}}', {"unsafe": True}),
+        # declared box conventions
+        (CAP % '{"type":"obj","bbox":[10,20,30,40],"desc":"d"}', CAP % '{"type":"obj","bbox":[20,10,40,30],"desc":"d"}',
+         {"box_format": "xyxy"}),
+        (CAP % '{"type":"obj","bbox":[10,20,30,40],"desc":"d"}', CAP % '{"type":"obj","bbox":[20,10,60,40],"desc":"d"}',
+         {"box_format": "xywh"}),
+        (CAP % '{"type":"obj","bbox":[120,340,560,980],"desc":"d"}', CAP % '{"type":"obj","bbox":[117,221,547,638],"desc":"d"}',
+         {"box_format": "pixels", "frame": (1536, 1024)}),
+        (CAP % '{"type":"obj","bbox":[0.12,0.3,0.5,0.9],"desc":"d"}', CAP % '{"type":"obj","bbox":[120,300,500,900],"desc":"d"}',
+         {"box_format": "unit"}),
+    ],
+)
+def test_golden_fixes(source, expected, kwargs):
+    result = fix(source, **kwargs)
+    assert result.text == expected
+    assert result.ok and result.caption is not None
+    assert result.changes, "every fix reports its changes"
+    if not kwargs.get("unsafe") and "box_format" not in kwargs:
+        assert all(c.safe for c in result.changes)
+
+
+def test_unsafe_fixes_need_the_flag():
+    source = CAP % '{"type":"obj","bbox":[900,-5,100,1012],"desc":"d"}'
+    safe = fix(source)
+    assert not safe.ok and safe.text == source
+    assert {d.code for d in safe.report.errors} == {"CK303", "CK304"}
+
+
+def test_aspect_ratio_kept_as_metadata():
+    r = fix('{"aspect_ratio":"3:2","compositional_deconstruction":{"background":"b","elements":[]}}', unsafe=True)
+    assert r.ok and r.metadata == {"aspect_ratio": "3:2"}
+    assert [c.code for c in r.changes] == ["CK102"] and not r.changes[0].safe
+
+
+def test_truncation_reports_dropped_colours():
+    r = fix(CAP % '{"type":"obj","desc":"d","color_palette":["#000000","#111111","#222222","#333333","#444444","#555555"]}',
+            unsafe=True)
+    assert r.metadata["dropped_colors"] == ["#555555"]
+    assert any("dropping #555555" in c.message for c in r.changes)
+
+
+def test_never_invents_content():
+    r = fix(CAP % '{"type":"obj","bbox":[1,2,3,4]}', unsafe=True)
+    assert not r.ok and r.caption is None
+    assert "CK205" in r.report.codes()  # missing desc stays an error
+
+
+def test_unparseable_text():
+    r = fix("no caption here at all")
+    assert r.text is None and r.data is None and not r.ok
+    assert r.report.codes() == ["CK002"]
+
+
+def test_extract_json_trailing_commas_and_single_quotes():
+    assert extract_json("{'a': 1, 'b': [1, 2,],}")[0] == {"a": 1, "b": [1, 2]}
+
+
+_S = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@_S
+@given(mutants(max_elements=4))
+def test_fix_is_idempotent_and_safe_fixes_add_no_error(data):
+    text = json.dumps(data)  # default separators and \\u escapes: non-canonical on purpose
+    before = {(d.code, d.path) for d in verify(text, lints=False, tokens=False).errors}
+    for unsafe in (False, True):
+        first = fix(text, unsafe=unsafe)
+        second = fix(first.text, unsafe=unsafe)
+        assert second.text == first.text
+        assert second.changes == []
+        if not unsafe:
+            after = {(d.code, d.path) for d in first.report.errors}
+            # a safe fix never adds an error; the ones it targets are gone
+            assert after <= before
+            # key order is fixed: what order errors remain come from missing keys only
+            assert canonical_order(first.data) == first.data
+            assert list(canonical_order(first.data)) == list(first.data)
+
+
+@_S
+@given(caption_texts(max_elements=5))
+def test_valid_canonical_captions_are_left_alone(text):
+    r = fix(text, unsafe=True)
+    assert r.text == text and r.changes == [] and CaptionVerifier().verify_raw(r.text) == []
