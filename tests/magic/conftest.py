@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,9 @@ KEY_VARS = (
     "OPENROUTER_API_KEY",
     "CAPTIONKIT_OPENAI_COMPAT_API_KEY",
 )
+
+# The real keys, captured before the autouse fixture hides them (for opt-in live tests only).
+REAL_KEYS = {name: os.environ[name] for name in KEY_VARS if os.environ.get(name)}
 
 # Retries that wait milliseconds, so tests of backoff stay fast.
 FAST_RETRY = RetryPolicy(max_retries=2, initial_delay=0.001, max_delay=0.005)
