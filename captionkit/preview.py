@@ -2,8 +2,9 @@
 
 Every boxed element is drawn with its index and type: objects with a solid
 blue outline and a light fill, text elements with a dashed orange outline and
-their literal text fitted inside the box. Regions where boxes overlap are
-hatched in red. Each element's palette shows as swatches in its box; the
+their literal text fitted inside the box. Regions where boxes partly overlap
+are hatched in red (a box nested inside another is not: that is usually
+deliberate, like a label on a product). Each element's palette shows as swatches in its box; the
 global palette is a strip under the picture, followed by the high-level
 description, the background and any elements that have no box.
 
@@ -28,12 +29,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image
 
     from captionkit.layout import Frame
     from captionkit.models import Caption
 
-__all__ = ["find_font", "render_preview", "save_preview"]
+__all__ = ["find_font", "find_fonts", "render_preview", "save_preview"]
 
 _OBJ = (31, 119, 180)
 _TEXT = (230, 110, 0)
@@ -65,20 +66,38 @@ _PLAIN_FONTS = (
 )
 
 
-@lru_cache(maxsize=1)
-def find_font() -> str | None:
-    """The path of a font for labels and text, preferring one that can show CJK.
+def find_fonts() -> list[str]:
+    """Font files used for labels and text, in fallback order.
 
-    Looks at ``$CAPTIONKIT_FONT``, then fontconfig (``fc-list :lang=zh``), then
-    the usual install paths; ``None`` means pillow's built-in font is used.
+    ``$CAPTIONKIT_FONT`` first, then a common Latin font, then fonts that can
+    show CJK (fontconfig's ``fc-list :lang=zh``, then the usual install paths
+    on Linux, macOS and Windows). Each character is drawn with the first font
+    that has a glyph for it; an empty list means pillow's built-in font.
+
+    >>> all(os.path.isfile(path) for path in find_fonts())
+    True
+    """
+    return list(_find_fonts())
+
+
+def find_font() -> str | None:
+    """The first font of :func:`find_fonts`, or ``None`` for pillow's built-in font.
 
     >>> path = find_font()
     >>> path is None or os.path.isfile(path)
     True
     """
+    fonts = _find_fonts()
+    return fonts[0] if fonts else None
+
+
+@lru_cache(maxsize=1)
+def _find_fonts() -> tuple[str, ...]:
+    found: list[str] = []
     env = os.environ.get("CAPTIONKIT_FONT")
     if env and os.path.isfile(env):
-        return env
+        found.append(env)
+    found += [p for p in _PLAIN_FONTS if os.path.isfile(p)][:1]
     if shutil.which("fc-list"):
         try:
             out = subprocess.run(
@@ -86,27 +105,79 @@ def find_font() -> str | None:
             ).stdout
         except (OSError, subprocess.SubprocessError):
             out = ""
-        files = sorted(line.split(":")[0].strip() for line in out.splitlines() if line.strip())
-        for path in files:
+        for line in sorted(out.splitlines()):
+            path = line.split(":")[0].strip()
             if path.lower().endswith((".ttf", ".ttc", ".otf")) and os.path.isfile(path):
-                return path
-    for path in (*_CJK_FONTS, *_PLAIN_FONTS):
-        if os.path.isfile(path):
-            return path
-    return None
+                found.append(path)
+                break
+    found += [p for p in _CJK_FONTS if os.path.isfile(p)]
+    return tuple(dict.fromkeys(found))
 
 
-@lru_cache(maxsize=64)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+@lru_cache(maxsize=128)
+def _font_at(index: int, size: int) -> Any:
     from PIL import ImageFont
 
-    path = find_font()
-    if path is not None:
+    fonts = _find_fonts()
+    if index < len(fonts):
         try:
-            return ImageFont.truetype(path, size)
+            return ImageFont.truetype(fonts[index], size)
         except OSError:
             pass
     return ImageFont.load_default(size)
+
+
+def _font(size: int) -> Any:
+    return _font_at(0, size)
+
+
+@lru_cache(maxsize=4096)
+def _has_glyph(index: int, char: str) -> bool:
+    # A missing glyph renders as the font's .notdef box, the same as a noncharacter.
+    font = _font_at(index, 24)
+    try:
+        mask, notdef = font.getmask(char), font.getmask("\uffff")
+    except Exception:  # the built-in bitmap font raises for characters it cannot encode
+        return False
+    return (mask.size, bytes(mask)) != (notdef.size, bytes(notdef))
+
+
+def _runs(text: str, size: int) -> list[tuple[str, Any]]:
+    """Split ``text`` into runs, each drawn with the first font that has its glyphs."""
+    count = max(1, len(_find_fonts()))
+    runs: list[tuple[str, int]] = []
+    for char in text:
+        if char.isspace() and runs:
+            index = runs[-1][1]
+        else:
+            index = next((i for i in range(count) if _has_glyph(i, char)), 0)
+        if runs and runs[-1][1] == index:
+            runs[-1] = (runs[-1][0] + char, index)
+        else:
+            runs.append((char, index))
+    return [(chunk, _font_at(index, size)) for chunk, index in runs]
+
+
+def _text_width(text: str, size: int) -> float:
+    return sum(font.getlength(chunk) for chunk, font in _runs(text, size))
+
+
+def _metrics(size: int) -> tuple[int, int]:
+    font = _font(size)
+    return font.getmetrics() if hasattr(font, "getmetrics") else (size, size // 4)
+
+
+def _line_height(size: int) -> int:
+    return sum(_metrics(size))
+
+
+def _draw_line(draw: Any, xy: tuple[float, float], text: str, size: int, fill: Any) -> None:
+    """Draw one line with per-character font fallback; ``xy`` is the top-left."""
+    x, y = xy
+    baseline = y + _metrics(size)[0]
+    for chunk, font in _runs(text, size):
+        draw.text((x, baseline), chunk, font=font, fill=fill, anchor="ls")
+        x += font.getlength(chunk)
 
 
 def _coerce_caption(caption: Any) -> Caption:
@@ -121,14 +192,14 @@ def _coerce_caption(caption: Any) -> Caption:
     return Caption.from_dict(caption)
 
 
-def _wrap(text: str, font: Any, width: float) -> list[str]:
+def _wrap(text: str, size: int, width: float) -> list[str]:
     lines: list[str] = []
     for paragraph in text.split("\n"):
         words = paragraph.split(" ")
         line = ""
         for word in words:
             trial = f"{line} {word}" if line else word
-            if font.getlength(trial) <= width or not line:
+            if _text_width(trial, size) <= width or not line:
                 line = trial
             else:
                 lines.append(line)
@@ -163,19 +234,31 @@ def _hatch(draw: ImageDraw.ImageDraw, xy: Sequence[float], color: Any, step: int
         k += step
 
 
-def _fit_text(draw: ImageDraw.ImageDraw, text: str, box: Sequence[float]) -> tuple[Any, int]:
+def _fit_text(text: str, box: Sequence[float]) -> int:
+    """The largest font size at which the lines of ``text`` fit in ``box``."""
     x0, y0, x1, y1 = box
-    avail_w, avail_h = max(x1 - x0 - 6, 1), max(y1 - y0 - 6, 1)
-    lo, hi, best = 6, 200, 6
+    avail_w, avail_h = max(x1 - x0 - 8, 1), max(y1 - y0 - 8, 1)
+    lines = text.split("\n")
+    lo, hi, best = 6, 240, 6
     while lo <= hi:
         mid = (lo + hi) // 2
-        font = _font(mid)
-        left, top, right, bottom = draw.multiline_textbbox((0, 0), text, font=font, spacing=mid // 5)
-        if right - left <= avail_w and bottom - top <= avail_h:
+        width = max(_text_width(line, mid) for line in lines)
+        if width <= avail_w and _line_height(mid) * len(lines) <= avail_h:
             best, lo = mid, mid + 1
         else:
             hi = mid - 1
-    return _font(best), best
+    return best
+
+
+def _draw_block(draw: Any, box: Sequence[float], text: str, size: int, fill: Any) -> None:
+    """Draw the lines of ``text`` centred in ``box``."""
+    lines = text.split("\n")
+    height = _line_height(size)
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    y = cy - height * len(lines) / 2
+    for line in lines:
+        _draw_line(draw, (cx - _text_width(line, size) / 2, y), line, size, fill)
+        y += height
 
 
 def render_preview(
@@ -263,38 +346,32 @@ def render_preview(
 
     for n, (_, a) in enumerate(boxed):
         for _, b in boxed[n + 1 :]:
-            inter = Box.of(a.bbox).intersection(b.bbox)
+            box_a, box_b = Box.of(a.bbox), Box.of(b.bbox)
+            if box_a.contains(box_b) or box_b.contains(box_a):
+                continue  # nesting (a label on a product) is deliberate; the fills show it
+            inter = box_a.intersection(box_b)
             if inter is not None and inter.area > 0:
                 xy = px(inter)
                 _hatch(draw, xy, _OVERLAP + (255,), max(6, round(12 * scale)))
                 draw.rectangle(xy, outline=_OVERLAP + (255,), width=1)
 
-    label_font = _font(max(10, round(20 * scale)))
+    label_size = max(10, round(20 * scale))
     swatch = max(10, round(22 * scale))
     for i, e in boxed:
         xy = px(e.bbox)
         color = _OBJ if e.type == "obj" else _TEXT
         if e.type == "text":
             ink = (60, 40, 20, 255) if base is None else (255, 255, 255, 255)
-            font, size = _fit_text(draw, e.text, xy)
-            draw.multiline_text(
-                ((xy[0] + xy[2]) / 2, (xy[1] + xy[3]) / 2),
-                e.text,
-                font=font,
-                fill=ink,
-                anchor="mm",
-                align="center",
-                spacing=size // 5,
-            )
+            _draw_block(draw, xy, e.text, _fit_text(e.text, xy), ink)
             _dashed_rect(draw, xy, color + (255,), line_w, max(6, round(14 * scale)))
         else:
             draw.rectangle(xy, outline=color + (255,), width=line_w)
         label = f"{i} {e.type}"
-        lx = min(max(xy[0], 0), max(pic_w - label_font.getlength(label) - 8, 0))
-        ly = min(max(xy[1], 0), max(pic_h - swatch, 0))
-        tb = draw.textbbox((lx + 4, ly + 2), label, font=label_font)
-        draw.rectangle((lx, ly, tb[2] + 4, tb[3] + 3), fill=color + (255,))
-        draw.text((lx + 4, ly + 2), label, font=label_font, fill=(255, 255, 255, 255))
+        label_w = _text_width(label, label_size) + 8
+        lx = min(max(xy[0], 0), max(pic_w - label_w, 0))
+        ly = min(max(xy[1], 0), max(pic_h - _line_height(label_size) - 2, 0))
+        draw.rectangle((lx, ly, lx + label_w, ly + _line_height(label_size) + 2), fill=color + (255,))
+        _draw_line(draw, (lx + 4, ly + 1), label, label_size, (255, 255, 255, 255))
         for k, hexed in enumerate(e.color_palette or ()):
             sx = xy[0] + 4 + k * (swatch + 3)
             sy = xy[3] - swatch - 4
@@ -308,15 +385,11 @@ def _with_panel(picture: Image.Image, cap: Caption, elements: Sequence[Any], sca
 
     width = picture.width
     pad = max(8, round(20 * scale))
-    body = _font(max(10, round(22 * scale)))
-    small = _font(max(9, round(17 * scale)))
-    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    body = max(10, round(22 * scale))
+    small = max(9, round(17 * scale))
+    gap = max(3, round(6 * scale))
 
-    def height_of(font: Any) -> int:
-        box = measure.textbbox((0, 0), "Ag国", font=font)
-        return box[3] - box[1] + max(3, round(6 * scale))
-
-    blocks: list[tuple[str, Any, Any]] = []  # (kind, payload, font)
+    blocks: list[tuple[str, Any, int]] = []  # (kind, payload, font size)
     style = cap.style_description
     palette = style.color_palette if style is not None and style.color_palette else ()
     if palette:
@@ -334,24 +407,26 @@ def _with_panel(picture: Image.Image, cap: Caption, elements: Sequence[Any], sca
                 blocks.append(("text", (line, _MUTED), small))
 
     chip = max(14, round(34 * scale))
-    heights = [chip + height_of(small) if kind == "palette" else height_of(font) for kind, _, font in blocks]
+    heights = [
+        chip + _line_height(size) + gap if kind == "palette" else _line_height(size) + gap
+        for kind, _, size in blocks
+    ]
     panel_h = pad * 2 + sum(heights)
     out = Image.new("RGB", (width, picture.height + panel_h), (255, 255, 255))
     out.paste(picture, (0, 0))
     draw = ImageDraw.Draw(out)
     y = picture.height + pad
-    for (kind, payload, font), h in zip(blocks, heights):
+    for (kind, payload, size), h in zip(blocks, heights):
         if kind == "palette":
-            n = len(payload)
-            cell = min(chip * 3, (width - 2 * pad) / n)
+            cell = min(chip * 3, (width - 2 * pad) / len(payload))
             for k, hexed in enumerate(payload):
                 x = pad + k * cell
                 draw.rectangle((x, y, x + cell - 3, y + chip), fill=hexed, outline=(200, 200, 200))
-                if font.getlength(hexed) <= cell - 3:
-                    draw.text((x, y + chip + 2), hexed, font=font, fill=_MUTED)
+                if _text_width(hexed, size) <= cell - 3:
+                    _draw_line(draw, (x, y + chip + 2), hexed, size, _MUTED)
         else:
             line, color = payload
-            draw.text((pad, y), line, font=font, fill=color)
+            _draw_line(draw, (pad, y), line, size, color)
         y += h
     return out
 
