@@ -141,8 +141,9 @@ def verify_cmd(
         if output_format is OutputFormat.json:
             records.append({"file": src.name, "line": src.line, "diagnostics": [d.to_dict() for d in report]})
         elif output_format is OutputFormat.official:
+            single = len(paths) == 1 and src.line is None and not Path(paths[0]).is_dir()
             for msg in report.official:
-                typer.echo(f"{src.label}: {msg}" if len(paths) != 1 or Path(paths[0]).is_dir() else msg)
+                typer.echo(msg if single else f"{src.label}: {msg}")
         elif output_format is OutputFormat.github:
             for d in report:
                 level = {"error": "error", "warning": "warning", "info": "notice"}[d.severity.value]
@@ -157,7 +158,8 @@ def verify_cmd(
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
     elif output_format is OutputFormat.text:
-        err(f"checked {count} caption(s): " + ("findings" if findings else "clean"))
+        state = "unreadable input" if io_error else "findings" if findings else "clean"
+        err(f"checked {count} caption(s): {state}")
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if findings else EXIT_CLEAN)
 
 

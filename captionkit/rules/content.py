@@ -158,13 +158,15 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
                         yield _d("CK609", (*base, "bbox"), f"text box overlaps the text box of element {j}")
                         break
                 text_boxes.append((i, bbox))
-            if width_height and elem["type"] == "obj" and isinstance(desc, str) and _SQUARE_WORDS.search(desc):
+            # the desc leads with identity, so only a shape word among its first words names the object's shape
+            lead = " ".join(desc.split()[:4]) if isinstance(desc, str) else ""
+            if width_height and elem["type"] == "obj" and _SQUARE_WORDS.search(lead):
                 w, h = width_height
                 px_w = (bbox[3] - bbox[1]) * w / 1000
                 px_h = (bbox[2] - bbox[0]) * h / 1000
                 if px_w > 0 and px_h > 0 and not (0.85 <= px_w / px_h <= 1 / 0.85):
                     yield _d("CK610", (*base, "bbox"),
-                             f"'{_SQUARE_WORDS.search(desc).group(1)}' object drawn in a "  # type: ignore[union-attr]
+                             f"'{_SQUARE_WORDS.search(lead).group(1)}' object drawn in a "  # type: ignore[union-attr]
                              f"{px_w:.0f}x{px_h:.0f} px box on {w}x{h}; make it square in pixels")
 
 

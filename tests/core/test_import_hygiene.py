@@ -1,0 +1,29 @@
+"""`import captionkit` must stay light."""
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "diffusers", "transformers", "hypothesis", "typer")
+
+
+def _loaded_after(code):
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys\nprint(' '.join(m for m in %r if m in sys.modules))" % (HEAVY,)],
+        capture_output=True, text=True, check=True,
+    )
+    return out.stdout.split()
+
+
+def test_import_is_light():
+    assert _loaded_after("import captionkit") == []
+
+
+def test_core_use_is_light():
+    code = (
+        "import captionkit\n"
+        "r = captionkit.verify('{\"compositional_deconstruction\":{\"background\":\"b\",\"elements\":[]}}')\n"
+        "captionkit.fix('[]'); captionkit.loads('{\"compositional_deconstruction\":{\"background\":\"b\",\"elements\":[]}}')\n"
+        "from captionkit.compat import CaptionVerifier; CaptionVerifier().verify_raw('{}')\n"
+        "import captionkit.schema, captionkit.layout, captionkit.palette, captionkit.tokens\n"
+    )
+    assert _loaded_after(code) == []
