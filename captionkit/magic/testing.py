@@ -173,6 +173,7 @@ def _completion(text: str, finish_reason: str, usage: Mapping[str, Any] | None, 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid delayed-ACK stalls
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read .requests instead
@@ -285,3 +286,25 @@ class FakeMagicServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve until stdin closes: ``python -m captionkit.magic.testing [--latency SECONDS]``.
+
+    Prints the server root on the first line of stdout (for benchmarks in another process).
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="Fake magic-prompt server on 127.0.0.1.")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds each response waits")
+    args = parser.parse_args(argv)
+    # one thread per connection: a short GIL switch interval keeps waiting handlers responsive
+    sys.setswitchinterval(0.0005)
+    with FakeMagicServer(latency=args.latency) as server:
+        print(server.url, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
