@@ -14,6 +14,7 @@ the caller re-parses with the standard library.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 Finding = tuple[str, tuple[Any, ...], str]
@@ -59,6 +60,39 @@ _ELEMENT_EXPECTED = {
     for has_bbox in (False, True)
     for has_palette in (False, True)
 }
+
+
+# Fast paths: key tuples that are exactly canonical, mapped to the element type
+# they require (elements) or to True (style). A caption whose objects all hit
+# these tables, with well-formed boxes and palettes, has no findings at all.
+_CANONICAL_ELEMENT_KEYS = {expected: t for (t, _, _), expected in _ELEMENT_EXPECTED.items()}
+_CANONICAL_STYLE_KEYS = frozenset(_STYLE_EXPECTED.values())
+_MISSING = object()
+_PALETTE_RE = re.compile(r"#[0-9A-F]{6}(?:,#[0-9A-F]{6})*")
+
+
+def _palette_ok(palette: Any, limit: int) -> bool:
+    if type(palette) is not list:
+        return False
+    n = len(palette)
+    if n == 0:
+        return True
+    if n > limit:
+        return False
+    try:
+        joined = ",".join(palette)
+    except TypeError:
+        return False
+    # every entry is '#' + 6 uppercase hex digits: the joined text matches and has no extra separators
+    return len(joined) == 8 * n - 1 and _PALETTE_RE.fullmatch(joined) is not None
+
+
+def _style_ok(sd: Any) -> bool:
+    return (
+        type(sd) is dict
+        and tuple(sd) in _CANONICAL_STYLE_KEYS
+        and ("color_palette" not in sd or _palette_ok(sd["color_palette"], STYLE_PALETTE_MAX))
+    )
 
 
 class NeedExactParse(Exception):
@@ -150,6 +184,8 @@ def _bbox(bbox: Any, i: int, fast: bool, out: list[Finding]) -> None:
 
 
 def _style(sd: Any, fast: bool, out: list[Finding]) -> None:
+    if _style_ok(sd):
+        return
     path = ("style_description",)
     if not isinstance(sd, dict):
         out.append(("CK110", path, "style_description: expected a dict"))
@@ -263,8 +299,25 @@ def _composition(cd: Any, fast: bool, out: list[Finding]) -> None:
             ("CK124", (*path, "elements"), "compositional_deconstruction.elements: expected a list")
         )
         return
+    # Inlined fast path: canonical key tuple, matching type, well-formed box and
+    # palette. Any element that fails anything takes the full, ordered path.
+    get_type = _CANONICAL_ELEMENT_KEYS.get
     for i, elem in enumerate(elements):
+        if type(elem) is dict:
+            etype = get_type(tuple(elem))
+            if etype is not None and elem["type"] == etype:
+                bbox = elem.get("bbox", _MISSING)
+                if bbox is _MISSING or (
+                    type(bbox) is list and len(bbox) == 4
+                    and type(bbox[0]) is int and type(bbox[1]) is int
+                    and type(bbox[2]) is int and type(bbox[3]) is int
+                    and 0 <= bbox[0] <= bbox[2] <= 1000 and 0 <= bbox[1] <= bbox[3] <= 1000
+                ):
+                    palette = elem.get("color_palette", _MISSING)
+                    if palette is _MISSING or _palette_ok(palette, ELEMENT_PALETTE_MAX):
+                        continue
         _element(elem, i, fast, out)
+
 
 
 def walk(caption: Any, fast: bool = False) -> list[Finding]:
@@ -275,7 +328,7 @@ def walk(caption: Any, fast: bool = False) -> list[Finding]:
             ("CK101", (), f"root: expected a JSON object (dict), got {_type_name(caption, fast)}")
         )
         return out
-    unknown = [k for k in caption if k not in TOP_LEVEL_KNOWN_KEYS]
+    unknown = [] if TOP_LEVEL_KNOWN_KEYS.issuperset(caption) else [k for k in caption if k not in TOP_LEVEL_KNOWN_KEYS]
     if unknown:
         out.append(("CK102", (), f"root: unknown keys {unknown!r} (not in schema)"))
     if "high_level_description" in caption:

@@ -49,8 +49,9 @@ _R1 = (
 
 def ensure_ascii_findings(raw_text: str, max_examples: int = 3) -> list[str]:
     """The official lexical check for ``\\uXXXX`` escapes of non-ASCII characters."""
-    # Both tests below are single C-level scans; the regex runs only when needed.
-    if "\\u" not in raw_text or not raw_text.isascii():
+    # Both tests below are single C-level scans (isascii is the cheaper one and
+    # rules out most multilingual captions); the regex runs only when needed.
+    if not raw_text.isascii() or "\\u" not in raw_text:
         return []
     matches = NON_ASCII_UNICODE_ESCAPE_RE.findall(raw_text)
     if not matches:
