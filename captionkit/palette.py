@@ -63,7 +63,14 @@ def color_names() -> dict[str, str]:
     """
     from PIL import ImageColor
 
-    return {name: value.upper() for name, value in ImageColor.colormap.items() if value.startswith("#")}
+    names: dict[str, str] = {}
+    for name, value in ImageColor.colormap.items():
+        # pillow replaces a name's entry with an (r, g, b) tuple once it has been looked up
+        if isinstance(value, tuple):
+            names[name] = "#{:02X}{:02X}{:02X}".format(*value[:3])
+        elif isinstance(value, str) and value.startswith("#") and len(value) == 7:
+            names[name] = value.upper()
+    return names
 
 
 def _name_key(text: str) -> str:

@@ -132,3 +132,12 @@ def test_extract_palette_bad_files(tmp_path):
     bad.write_bytes(b"not a png")
     with pytest.raises(ValueError, match="not an image"):
         extract_palette(bad)
+
+
+def test_names_still_resolve_after_pillow_caches_them():
+    from PIL import ImageColor
+
+    ImageColor.getrgb("navy")  # pillow stores a tuple in its colour map after a lookup
+    assert to_hex("navy") == "#000080"
+    Image.new("RGB", (2, 2), "rebeccapurple")
+    assert to_hex("RebeccaPurple") == "#663399"
