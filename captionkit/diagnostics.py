@@ -10,7 +10,7 @@ checks).
 >>> from captionkit import verify
 >>> report = verify('{"compositional_deconstruction":{"elements":[],"background":"b"}}')
 >>> [(d.code, d.pointer, d.severity.value) for d in report]
-[('CK203', '/compositional_deconstruction', 'error')]
+[('CK203', '/compositional_deconstruction', 'error'), ('CK406', '/compositional_deconstruction/elements', 'info')]
 >>> report.ok
 False
 """

@@ -177,6 +177,8 @@ def mutants(draw: st.DrawFn, *, max_mutations: int = 3, **kwargs: Any) -> dict[s
             target = el if el is not None and (draw(st.booleans()) or not isinstance(sd, dict)) else sd
             if isinstance(target, dict):
                 pal = list(target.get("color_palette") or ["#1B1B2F"])
+                if not (isinstance(pal[0], str) and len(pal[0]) == 7):  # an earlier mutation changed it
+                    pal[0] = "#1B1B2F"
                 if m == "lower_hex":
                     pal[0] = pal[0].lower()
                 elif m == "short_hex":
