@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "Severity": "captionkit.diagnostics",
     "TextElement": "captionkit.models",
     "dumps": "captionkit._json",
+    "expand": "captionkit.magic",
     "fix": "captionkit.fix",
     "is_valid": "captionkit.verifier",
     "iter_diagnostics": "captionkit.verifier",
