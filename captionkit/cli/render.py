@@ -82,11 +82,30 @@ def _summary(recipe: Any) -> list[str]:
     ]
 
 
+def _custom(base: Any, steps: int | None, guidance: float | None, mu: float | None, std: float | None) -> Any:
+    from captionkit.render import DEFAULT_PRESET, Preset, resolve_preset
+
+    base = base or resolve_preset(DEFAULT_PRESET)
+    if steps is None and guidance is None:
+        schedule: Any = base.schedule
+        n = base.steps
+    else:
+        n = steps if steps is not None else base.steps
+        schedule = [guidance if guidance is not None else 7.0] * n
+    return Preset.custom(
+        steps=n, schedule=schedule, mu=base.mu if mu is None else mu, std=base.std if std is None else std
+    )
+
+
 def render_cmd(
     source: Annotated[str, typer.Argument(help="Caption .json, a folder, a .jsonl file, a captionkit PNG, or - for stdin.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("renders"),
     preset: Annotated[str | None, typer.Option(help="V4_QUALITY_48, V4_DEFAULT_20 (default), V4_TURBO_12, or quality/default/turbo.")] = None,
     size: Annotated[str | None, typer.Option(help="WIDTHxHEIGHT (default 1024x1024).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Custom parameters: number of steps (constant guidance unless --guidance).")] = None,
+    guidance: Annotated[float | None, typer.Option(help="Custom parameters: constant guidance weight (default 7.0 with --steps).")] = None,
+    mu: Annotated[float | None, typer.Option(help="Custom parameters: schedule mean.")] = None,
+    std: Annotated[float | None, typer.Option(help="Custom parameters: schedule spread.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed (default 0, or the PNG's).")] = None,
     seeds: Annotated[str | None, typer.Option(help="Several seeds, a,b,c: one image each, caption encoded once.")] = None,
     model: Annotated[str | None, typer.Option(help="Hub repo id or local folder.")] = None,
@@ -124,6 +143,8 @@ def render_cmd(
     try:
         size_value = parse_size(size) if size is not None else None
         preset_value = resolve_preset(preset) if preset is not None else None
+        if any(v is not None for v in (steps, guidance, mu, std)):
+            preset_value = _custom(preset_value, steps, guidance, mu, std)
         if batch_size < 1:
             raise RenderError(f"--batch-size must be at least 1, got {batch_size}")
         if source == "-":

@@ -98,7 +98,8 @@ class Renderer:
 
     Args:
         model: Hub repo id or local folder (diffusers layout, or the official
-            fused layout for the ``official`` backend).
+            fused layout for the ``official`` backend); ``DEFAULT_MODEL`` when
+            None and no ``pipeline`` is given.
         backend: ``diffusers``, ``official`` or ``auto`` (diffusers unless the
             weights are in the official layout).
         device: ``cuda``, ``cuda:N``, ``cpu`` or ``auto`` (CUDA when available).
@@ -121,7 +122,7 @@ class Renderer:
 
     def __init__(
         self,
-        model: str | os.PathLike[str] = DEFAULT_MODEL,
+        model: str | os.PathLike[str] | None = None,
         *,
         backend: Backend = "auto",
         device: str = "auto",
@@ -142,7 +143,9 @@ class Renderer:
             raise RenderError(f"unknown quantization {quantization!r}; choose auto, none, nf4 or fp8")
         if dtype not in _DTYPES:
             raise RenderError(f"unknown dtype {dtype!r}; choose bfloat16, float16 or float32")
-        self.model = os.fspath(model)
+        if model is None and pipeline is None:
+            model = DEFAULT_MODEL
+        self.model = os.fspath(model) if model is not None else None
         self.backend_requested = backend
         self.device_requested = device
         self.quantization_requested = quantization
