@@ -21,6 +21,8 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "ArtStyle": "captionkit.models",
     "BBox": "captionkit.models",
+    "CaptionBuilder": "captionkit.builder",
+    "Frame": "captionkit.layout",
     "Caption": "captionkit.models",
     "Composition": "captionkit.models",
     "Diagnostic": "captionkit.diagnostics",
@@ -31,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "Report": "captionkit.diagnostics",
     "Severity": "captionkit.diagnostics",
     "TextElement": "captionkit.models",
+    "count_tokens": "captionkit.tokens",
     "dumps": "captionkit._json",
     "expand": "captionkit.magic",
     "fix": "captionkit.fix",
