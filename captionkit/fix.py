@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from captionkit import _walk
+from captionkit.layout import frame_size
 from captionkit._json import canonical_order, dumps
 from captionkit.diagnostics import CaptionError, Report
 from captionkit.models import Caption
@@ -219,7 +220,7 @@ class _Fixer:
     def __init__(self, unsafe: bool, box_format: str | None, frame: Any) -> None:
         self.unsafe = unsafe
         self.box_format = box_format
-        self.frame = _frame_size(frame)
+        self.frame = frame_size(frame)
         self.changes: list[Change] = []
         self.metadata: dict[str, Any] = {}
 
@@ -437,16 +438,6 @@ class _Fixer:
                         self.note("CK205", "put element keys in canonical order", True,
                                   ("compositional_deconstruction", "elements", i))
 
-
-def _frame_size(frame: Any) -> tuple[int, int] | None:
-    if frame is None:
-        return None
-    if isinstance(frame, str):
-        w, _, h = frame.lower().partition("x")
-        return int(w), int(h)
-    if isinstance(frame, (tuple, list)):
-        return int(frame[0]), int(frame[1])
-    return int(frame.width), int(frame.height)
 
 
 def fix(

@@ -663,6 +663,22 @@ class Box:
         return f"Box(top={self.top!r}, left={self.left!r}, bottom={self.bottom!r}, right={self.right!r})"
 
 
+def frame_size(frame: object) -> tuple[int, int] | None:
+    """``(width, height)`` from a :class:`Frame`, a ``"WxH"`` string, a pair, or ``None``.
+
+    >>> frame_size("1536x1024"), frame_size((1024, 768)), frame_size(None)
+    ((1536, 1024), (1024, 768), None)
+    """
+    if frame is None:
+        return None
+    if isinstance(frame, str):
+        w, _, h = frame.lower().partition("x")
+        return int(w), int(h)
+    if isinstance(frame, (tuple, list)):
+        return int(frame[0]), int(frame[1])
+    return int(frame.width), int(frame.height)  # type: ignore[attr-defined]
+
+
 def _pair(value: float | tuple[float, float]) -> tuple[float, float]:
     if isinstance(value, tuple):
         return value

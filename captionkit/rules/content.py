@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from captionkit.diagnostics import Diagnostic
+from captionkit.layout import frame_size
 from captionkit.rules import RULES
 
 __all__ = ["lint"]
@@ -118,7 +119,7 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
     elements = cd["elements"]
     text_boxes: list[tuple[int, list[int]]] = []
     seen: dict[str, int] = {}
-    width_height = _frame_size(frame)
+    width_height = frame_size(frame)
     for i, elem in enumerate(elements):
         base = ("compositional_deconstruction", "elements", i)
         desc = elem.get("desc")
@@ -168,14 +169,3 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
                     yield _d("CK610", (*base, "bbox"),
                              f"'{_SQUARE_WORDS.search(lead).group(1)}' object drawn in a "  # type: ignore[union-attr]
                              f"{px_w:.0f}x{px_h:.0f} px box on {w}x{h}; make it square in pixels")
-
-
-def _frame_size(frame: Any) -> tuple[int, int] | None:
-    if frame is None:
-        return None
-    if isinstance(frame, str):
-        w, _, h = frame.lower().partition("x")
-        return int(w), int(h)
-    if isinstance(frame, tuple):
-        return int(frame[0]), int(frame[1])
-    return int(frame.width), int(frame.height)
