@@ -63,7 +63,8 @@ def _items_from_file(path: Path) -> Iterator[BatchItem]:
         except RenderError as exc:
             yield BatchItem(_stem(path), str(path), None, error=str(exc))
             return
-        yield BatchItem(_stem(path), str(path), recipe.caption, recipe=recipe)
+        # kite-s7.png renders again as kite-s7.png, not kite-s7-s7.png
+        yield BatchItem(re.sub(r"-s\d+$", "", _stem(path)), str(path), recipe.caption, recipe=recipe)
         return
     try:
         text = path.read_bytes().decode("utf-8")
@@ -275,11 +276,13 @@ def render_batch(
     try:
         for index, it in enumerate(mine):
             base = {"name": it.name, "source": it.source, "rank": dist.rank}
-            if it.error is not None:
-                entries.append({**base, "file": output_name(it.name, 0), "seed": None, "status": "failed", "error": it.error})
-                continue
             rec = it.recipe
             item_seeds = list(seeds) if seeds is not None else ([rec.seed] if rec else [0])
+            if it.error is not None:
+                for s in item_seeds:
+                    entries.append({**base, "file": output_name(it.name, s), "seed": s, "status": "failed",
+                                    "error": it.error})
+                continue
             item_preset = preset if preset is not None else (rec.preset if rec else DEFAULT_PRESET)
             item_size = size if size is not None else ((rec.width, rec.height) if rec else (1024, 1024))
             todo = [s for s in item_seeds if not (resume and (out_dir / output_name(it.name, s)).exists())]
