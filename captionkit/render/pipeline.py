@@ -281,8 +281,9 @@ class Renderer:
         from diffusers import Ideogram4Pipeline
 
         kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": self.offline}
-        target = str(source.path) if source.revision is None and source.path is not None else source.model
-        if target == source.model and not _is_dir(source.model):
+        target = source.model
+        if not _is_dir(source.model):
+            # a Hub id: the loader fetches (or, offline, finds) the weights itself
             kwargs.update(revision=self.revision, token=self.token, cache_dir=self.cache_dir)
         if quant == "nf4" and source.prequantized is None:
             from diffusers import PipelineQuantizationConfig
