@@ -47,6 +47,7 @@ def test_mask_free_attention_equals_masked_when_mask_is_all_true(tiny_model_dir:
     assert torch.allclose(stock, free, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_optimised_render_matches_diffusers_defaults(tiny_model_dir: Path, quick) -> None:
     from diffusers import Ideogram4Pipeline
 
