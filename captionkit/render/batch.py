@@ -295,6 +295,9 @@ def render_batch(
                         on_progress(ProgressEvent("skip", item=index, items=len(mine), label=it.name))
             if not todo:
                 continue
+            # Loading problems (weights, device, memory) stop the batch; only
+            # problems of this item are recorded and skipped.
+            renderer.load(on_progress)
             try:
                 results = renderer.render(
                     it.caption, preset=item_preset, size=item_size, seeds=todo, batch_size=batch_size,
@@ -321,6 +324,6 @@ def render_batch(
             if dist.rank == 0:
                 _write_manifest(out_dir, everything, settings)
             entries = everything
-        elif not cancelled or entries:
+        elif entries:
             _write_manifest(out_dir, entries, settings)
     return BatchResult(entries)

@@ -184,3 +184,13 @@ def test_cache_lists_ideogram_models(cli, tmp_path: Path) -> None:
     assert text.stdout.splitlines()[0].startswith("someone/my-ideogram-mirror")
     empty = cli.invoke(app, ["cache", "--cache-dir", str(tmp_path / "none")])
     assert empty.exit_code == 0 and "no Ideogram 4 models" in empty.stderr
+
+
+def test_model_problem_stops_the_batch_with_exit_2(cli, tmp_path: Path) -> None:
+    src = tmp_path / "kite.json"
+    src.write_text(json.dumps(CAPTION), encoding="utf-8")
+    res = cli.invoke(app, ["render", str(src), "--out", str(tmp_path / "out"), "--model", str(tmp_path / "nomodel"),
+                           "--device", "cpu"])
+    assert res.exit_code == 2
+    assert res.stderr == f"error: model folder {tmp_path / 'nomodel'}: no such directory\n"
+    assert not list((tmp_path / "out").glob("*"))
