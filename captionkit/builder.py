@@ -32,8 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from captionkit.layout import Box
-    from captionkit.models import BBox, Caption
+    from captionkit.models import Caption
 
 __all__ = ["CaptionBuilder"]
 

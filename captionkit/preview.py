@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from PIL import Image
+    from PIL import Image, ImageDraw
 
     from captionkit.layout import Frame
     from captionkit.models import Caption

@@ -1,15 +1,17 @@
-"""Shared CLI helpers: exit codes, one-line errors, atomic writes."""
+"""Shared CLI helpers: exit codes, one-line errors, atomic writes (re-exported)."""
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import NoReturn
 
 import typer
+
+from captionkit._io import write_atomic
+
+__all__ = ["EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "OutputFormat", "err", "fail", "read_text_arg", "write_atomic"]
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -32,26 +34,6 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     """Print a one-line error to stderr and exit (2 by default)."""
     err(f"error: {message}")
     raise typer.Exit(code)
-
-
-def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def read_text_arg(path: str) -> tuple[str, str]:

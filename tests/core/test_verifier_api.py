@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 
 from captionkit import is_valid, iter_diagnostics, verify
 from captionkit.compat import CaptionVerifier
-from captionkit.diagnostics import CaptionError, Severity
+from captionkit.diagnostics import CaptionError
 from captionkit.rules import RULES, rule
 from captionkit.strategies import json_values, mutants
 

@@ -17,7 +17,7 @@ from captionkit.cli import app
 from captionkit.magic import errors, expand_many
 from captionkit.magic.testing import SAMPLE_CAPTION, Step
 
-from .conftest import FAST_RETRY, chat_options
+from .conftest import chat_options
 
 runner = CliRunner()
 
