@@ -15,6 +15,8 @@ the caller re-parses with the standard library.
 from __future__ import annotations
 
 import re
+from itertools import chain
+from operator import itemgetter, le
 from typing import Any
 
 Finding = tuple[str, tuple[Any, ...], str]
@@ -85,6 +87,56 @@ def _palette_ok(palette: Any, limit: int) -> bool:
         return False
     # every entry is '#' + 6 uppercase hex digits: the joined text matches and has no extra separators
     return len(joined) == 8 * n - 1 and _PALETTE_RE.fullmatch(joined) is not None
+
+
+_TYPE_OF = itemgetter("type")
+_DICT_ONLY = {dict}
+_LIST_ONLY = {list}
+_INT_ONLY = {int}
+_FOUR = {4}
+
+
+def _elements_ok(elements: list[Any]) -> bool:
+    """True when every element is canonical and well formed (no findings at all).
+
+    Bulk checks with C-level iteration (map, set, chain, regex) instead of a
+    Python loop per element; any doubt returns False and the caller walks the
+    elements one by one. ``type(x) is int`` excludes booleans and orjson's
+    floats for huge integers, which the per-element walk handles exactly.
+    """
+    if not elements:
+        return True
+    if set(map(type, elements)) != _DICT_ONLY:
+        return False
+    expected_types = list(map(_CANONICAL_ELEMENT_KEYS.get, map(tuple, elements)))
+    if None in expected_types or expected_types != list(map(_TYPE_OF, elements)):
+        return False
+    boxes = [e["bbox"] for e in elements if "bbox" in e]
+    if boxes:
+        if set(map(type, boxes)) != _LIST_ONLY or set(map(len, boxes)) != _FOUR:
+            return False
+        values = list(chain.from_iterable(boxes))
+        if (
+            set(map(type, values)) != _INT_ONLY
+            or min(values) < BBOX_MIN
+            or max(values) > BBOX_MAX
+            or not all(map(le, values[0::4], values[2::4]))
+            or not all(map(le, values[1::4], values[3::4]))
+        ):
+            return False
+    palettes = [e["color_palette"] for e in elements if "color_palette" in e]
+    if palettes:
+        if set(map(type, palettes)) != _LIST_ONLY or max(map(len, palettes)) > ELEMENT_PALETTE_MAX:
+            return False
+        entries = list(chain.from_iterable(palettes))
+        if entries:
+            try:
+                joined = ",".join(entries)
+            except TypeError:
+                return False
+            if len(joined) != 8 * len(entries) - 1 or _PALETTE_RE.fullmatch(joined) is None:
+                return False
+    return True
 
 
 def _style_ok(sd: Any) -> bool:
@@ -299,7 +351,9 @@ def _composition(cd: Any, fast: bool, out: list[Finding]) -> None:
             ("CK124", (*path, "elements"), "compositional_deconstruction.elements: expected a list")
         )
         return
-    # Inlined fast path: canonical key tuple, matching type, well-formed box and
+    if _elements_ok(elements):
+        return
+    # Per-element fast path: canonical key tuple, matching type, well-formed box and
     # palette. Any element that fails anything takes the full, ordered path.
     get_type = _CANONICAL_ELEMENT_KEYS.get
     for i, elem in enumerate(elements):

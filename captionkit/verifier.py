@@ -153,16 +153,13 @@ def _strict(value: Any) -> Iterator[Diagnostic]:
 
 
 def _token_checks(value: Any) -> Iterator[Diagnostic]:
-    try:
-        from captionkit import tokens
-    except ImportError:  # pragma: no cover - the token module ships with captionkit
-        return
-    count = tokens.count_tokens(dumps(value))
-    how = "tokens" if count.exact else f"tokens (estimated, at most {count.upper_bound})"
-    if count.count > tokens.TOKEN_LIMIT:
-        yield _diag("CK501", (), f"{count.count} {how}, over the limit of {tokens.TOKEN_LIMIT}")
-    elif count.upper_bound > tokens.TOKEN_LIMIT or count.count > tokens.TOKEN_LIMIT * 0.9:
-        yield _diag("CK502", (), f"{count.count} {how}, close to the limit of {tokens.TOKEN_LIMIT}")
+    from captionkit.tokens import count_tokens
+
+    count = count_tokens(dumps(value))
+    if count.status == "over":
+        yield _diag("CK501", (), f"{count}: over the limit")
+    elif count.status == "near":
+        yield _diag("CK502", (), f"{count}: close to the limit")
 
 
 def iter_diagnostics(

@@ -153,6 +153,12 @@ def verify_cmd(
             for d in report:
                 fix = " [fixable]" if d.fix is not None and d.fix.safe else ""
                 typer.echo(f"{src.label}: {d.pointer or '/'}: {d.code} [{d.severity.value}] {d.message}{fix}")
+            if report.ok and not any(d.code.startswith("CK5") for d in report):
+                from captionkit._json import dumps, parse_exact
+                from captionkit.tokens import count_tokens
+
+                # the budget of the canonical text, which is what captionkit hands to a pipeline
+                err(f"{src.label}: {count_tokens(dumps(parse_exact(src.text)))}")
     if count == 0:
         fail("no .json or .jsonl files found in the given paths")
     if output_format is OutputFormat.json:

@@ -29,6 +29,7 @@ def test_verify_bundled_examples_clean():
     r = run("verify", str(EXAMPLES))
     assert r.exit_code == 0, r.output
     assert "clean" in r.stderr
+    assert "night_market.json: ~" in r.stderr and "/ 2048 tokens" in r.stderr  # the budget is shown
 
 
 def test_verify_findings_exit_1_and_formats(tmp_path):
