@@ -243,3 +243,25 @@ def test_never_raises_on_any_text(text):
 @given(caption_texts(max_elements=6))
 def test_valid_captions_pass(text):
     assert V.verify_raw(text) == []
+
+
+@pytest.mark.parametrize(
+    "element",
+    [
+        '{"type":"obj","desc":"d","color_palette":["#ABCDEF,#123456"]}',
+        '{"type":"obj","desc":"d","color_palette":["#ABCDEF",""]}',
+        '{"type":"obj","desc":"d","color_palette":["#ABCDEF#","12345"]}',
+        '{"type":"obj","bbox":[0,2,1,true],"desc":"d"}',
+        '{"type":"obj","bbox":[0,0,1,1,2],"desc":"d"}',
+        '{"type":"obj","bbox":"abcd","desc":"d"}',
+        '{"type":"obj","bbox":null,"desc":"d"}',
+        '{"type":"obj","desc":"d","color_palette":null}',
+        '{"type":"text","desc":"d"}',
+        '{"type":"obj","bbox":[5,0,4,1],"desc":"d"}',
+    ],
+)
+def test_fast_paths_never_hide_a_finding(element):
+    # valid neighbours on both sides so the bulk check sees a mixed list
+    good = '{"type":"obj","bbox":[1,2,3,4],"desc":"d","color_palette":["#000000"]}'
+    text = CD(f"{good},{element},{good}")
+    assert V.verify_raw(text) == ref(text) != []
