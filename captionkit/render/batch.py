@@ -170,7 +170,12 @@ class DistContext:
         if self.initialized_here:
             import torch.distributed as dist
 
-            dist.destroy_process_group()
+            try:
+                # every rank reaches this point before any tears the group down;
+                # gloo aborts a process whose peer disconnects mid-teardown
+                dist.barrier()
+            finally:
+                dist.destroy_process_group()
 
 
 @dataclass

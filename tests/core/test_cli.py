@@ -182,3 +182,24 @@ def test_python_dash_m_and_console_script_entry_points():
     out = subprocess.run([sys.executable, "-m", "captionkit", "verify", "-"], input="[]",
                          capture_output=True, text=True, env=env)
     assert out.returncode == 1 and "CK101" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_written_files_get_normal_permissions(tmp_path):
+    import stat
+
+    from captionkit._io import write_atomic
+
+    new = tmp_path / "new.json"
+    write_atomic(new, "{}")
+    assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~_current_umask()
+    kept = tmp_path / "kept.json"
+    kept.write_text("x")
+    kept.chmod(0o640)
+    write_atomic(kept, "y")
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640 and kept.read_text() == "y"
+
+
+def _current_umask():
+    current = os.umask(0)
+    os.umask(current)
+    return current
