@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from captionkit.cli._common import EXIT_CLEAN, EXIT_FINDINGS, err, fail, write_atomic
+from captionkit.cli._common import EXIT_CLEAN, EXIT_FINDINGS, err, fail, read_text_arg, write_atomic
 
 
 class ResultFormat(str, Enum):
@@ -97,16 +97,7 @@ def expand(
 
 
 def _read_ideas(path: Path) -> list[dict[str, Any]]:
-    try:
-        raw = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        fail(f"{path}: no such file")
-    except IsADirectoryError:
-        fail(f"{path}: is a directory")
-    except UnicodeDecodeError as exc:
-        fail(f"{path}: not valid UTF-8 (byte {exc.start})")
-    except OSError as exc:
-        fail(f"{path}: cannot read ({exc.strerror or exc})")
+    _, raw = read_text_arg(str(path))
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
     for number, line in enumerate(raw.splitlines(), start=1):
