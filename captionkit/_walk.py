@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from itertools import chain
-from operator import itemgetter, le
 from typing import Any
 
 Finding = tuple[str, tuple[Any, ...], str]
@@ -89,54 +88,58 @@ def _palette_ok(palette: Any, limit: int) -> bool:
     return len(joined) == 8 * n - 1 and _PALETTE_RE.fullmatch(joined) is not None
 
 
-_TYPE_OF = itemgetter("type")
-_DICT_ONLY = {dict}
 _LIST_ONLY = {list}
-_INT_ONLY = {int}
-_FOUR = {4}
+# canonical element key tuple -> (type it requires, has bbox, has color_palette)
+_ELEMENT_SPECS = {
+    expected: (t, has_bbox, has_palette) for (t, has_bbox, has_palette), expected in _ELEMENT_EXPECTED.items()
+}
 
 
-def _elements_ok(elements: list[Any]) -> bool:
-    """True when every element is canonical and well formed (no findings at all).
+def _first_doubtful(elements: list[Any]) -> int:
+    """Index of the first element that may have findings; ``len(elements)`` when none may.
 
-    Bulk checks with C-level iteration (map, set, chain, regex) instead of a
-    Python loop per element; any doubt returns False and the caller walks the
-    elements one by one. ``type(x) is int`` excludes booleans and orjson's
-    floats for huge integers, which the per-element walk handles exactly.
+    One tight pass with no per-element allocation beyond the key tuple; all
+    palettes are checked together at the end with one join and one regex, so
+    the answer is never past the first element whose palette is unchecked.
+    ``type(x) is int`` excludes booleans and orjson's floats for huge integers,
+    which the per-element walk handles exactly.
     """
-    if not elements:
-        return True
-    if set(map(type, elements)) != _DICT_ONLY:
-        return False
-    expected_types = list(map(_CANONICAL_ELEMENT_KEYS.get, map(tuple, elements)))
-    if None in expected_types or expected_types != list(map(_TYPE_OF, elements)):
-        return False
-    boxes = [e["bbox"] for e in elements if "bbox" in e]
-    if boxes:
-        if set(map(type, boxes)) != _LIST_ONLY or set(map(len, boxes)) != _FOUR:
-            return False
-        values = list(chain.from_iterable(boxes))
-        if (
-            set(map(type, values)) != _INT_ONLY
-            or min(values) < BBOX_MIN
-            or max(values) > BBOX_MAX
-            or not all(map(le, values[0::4], values[2::4]))
-            or not all(map(le, values[1::4], values[3::4]))
-        ):
-            return False
-    palettes = [e["color_palette"] for e in elements if "color_palette" in e]
-    if palettes:
-        if set(map(type, palettes)) != _LIST_ONLY or max(map(len, palettes)) > ELEMENT_PALETTE_MAX:
-            return False
-        entries = list(chain.from_iterable(palettes))
-        if entries:
-            try:
-                joined = ",".join(entries)
-            except TypeError:
-                return False
-            if len(joined) != 8 * len(entries) - 1 or _PALETTE_RE.fullmatch(joined) is None:
-                return False
-    return True
+    get_spec = _ELEMENT_SPECS.get
+    palettes: list[Any] = []
+    first_palette = -1
+    for index, elem in enumerate(elements):
+        if type(elem) is not dict:
+            return first_palette if first_palette >= 0 else index
+        spec = get_spec(tuple(elem))
+        if spec is None or spec[0] != elem["type"]:
+            return first_palette if first_palette >= 0 else index
+        if spec[1]:
+            bbox = elem["bbox"]
+            if not (
+                type(bbox) is list and len(bbox) == 4
+                and type(bbox[0]) is int and type(bbox[1]) is int
+                and type(bbox[2]) is int and type(bbox[3]) is int
+                and 0 <= bbox[0] <= bbox[2] <= 1000 and 0 <= bbox[1] <= bbox[3] <= 1000
+            ):
+                return first_palette if first_palette >= 0 else index
+        if spec[2]:
+            if first_palette < 0:
+                first_palette = index
+            palettes.append(elem["color_palette"])
+    if not palettes:
+        return len(elements)
+    if set(map(type, palettes)) != _LIST_ONLY or max(map(len, palettes)) > ELEMENT_PALETTE_MAX:
+        return first_palette
+    entries = list(chain.from_iterable(palettes))
+    if not entries:
+        return len(elements)
+    try:
+        joined = ",".join(entries)
+    except TypeError:
+        return first_palette
+    if len(joined) == 8 * len(entries) - 1 and _PALETTE_RE.fullmatch(joined) is not None:
+        return len(elements)
+    return first_palette
 
 
 def _style_ok(sd: Any) -> bool:
@@ -351,12 +354,12 @@ def _composition(cd: Any, fast: bool, out: list[Finding]) -> None:
             ("CK124", (*path, "elements"), "compositional_deconstruction.elements: expected a list")
         )
         return
-    if _elements_ok(elements):
-        return
+    start = _first_doubtful(elements)
     # Per-element fast path: canonical key tuple, matching type, well-formed box and
     # palette. Any element that fails anything takes the full, ordered path.
     get_type = _CANONICAL_ELEMENT_KEYS.get
-    for i, elem in enumerate(elements):
+    for i in range(start, len(elements)):
+        elem = elements[i]
         if type(elem) is dict:
             etype = get_type(tuple(elem))
             if etype is not None and elem["type"] == etype:

@@ -265,3 +265,30 @@ def test_fast_paths_never_hide_a_finding(element):
     good = '{"type":"obj","bbox":[1,2,3,4],"desc":"d","color_palette":["#000000"]}'
     text = CD(f"{good},{element},{good}")
     assert V.verify_raw(text) == ref(text) != []
+
+
+@_SETTINGS
+@given(caption_texts(max_elements=6))
+def test_canonical_fast_path_takes_valid_canonical_captions(text):
+    from captionkit._fastcheck import is_canonical_and_valid
+
+    assert is_canonical_and_valid(text)
+
+
+@_SETTINGS
+@given(mutants(max_elements=5).filter(_no_unhashable_type))
+def test_canonical_fast_path_never_accepts_a_faulty_caption(data):
+    from captionkit._fastcheck import is_canonical_and_valid
+
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    if is_canonical_and_valid(text):
+        assert REF.verify(json.loads(text)) == []
+
+
+def test_palette_before_a_structural_fault_is_still_checked():
+    text = CD('{"type":"obj","desc":"d","color_palette":["#1b1b2f"]},{"type":"obj","desc":"d","bbox":[1.0,1,2,2]}')
+    assert V.verify_raw(text) == ref(text) == [
+        "elements[0].color_palette[0]: '#1b1b2f' is not a valid #RRGGBB hex color",
+        "elements[1]: key order is ('type', 'desc', 'bbox'), expected ('type', 'bbox', 'desc')",
+        "elements[1].bbox: all values must be int",
+    ]

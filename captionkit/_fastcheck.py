@@ -1,0 +1,97 @@
+"""A shortcut for the most common case: canonical text of a valid caption.
+
+msgspec decodes the text straight into typed structs (unknown keys, types,
+box ranges and palette lengths are checked in C) and encodes them back. When
+the re-encoding is byte-identical to the input, the input is minified JSON
+with every key in canonical order and no duplicates, so what remains to know
+is a handful of cross-field rules checked here (style branch, box edge order,
+hex digits). Then the official verifier has nothing to say beyond the
+ensure-ASCII scan, which the caller runs separately.
+
+Any doubt (a decode error, a different re-encoding, a failed rule) answers
+``False`` and the caller runs the full check, so this can only make valid
+captions faster, never change a verdict or a message.
+"""
+
+from __future__ import annotations
+
+import re
+from itertools import chain
+from typing import Annotated, Any, Union
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+__all__ = ["is_canonical_and_valid"]
+
+_Hex = Annotated[str, Meta(min_length=7, max_length=7)]  # digits checked in bulk below
+_Palette5 = Annotated[list[_Hex], Meta(max_length=5)]
+_Palette16 = Annotated[list[_Hex], Meta(max_length=16)]
+_Box = Annotated[list[Annotated[int, Meta(ge=0, le=1000)]], Meta(min_length=4, max_length=4)]
+
+
+class _Obj(Struct, tag_field="type", tag="obj", forbid_unknown_fields=True, kw_only=True):
+    bbox: Union[_Box, UnsetType] = UNSET
+    desc: str
+    color_palette: Union[_Palette5, UnsetType] = UNSET
+
+
+class _Text(Struct, tag_field="type", tag="text", forbid_unknown_fields=True, kw_only=True):
+    bbox: Union[_Box, UnsetType] = UNSET
+    text: str
+    desc: str
+    color_palette: Union[_Palette5, UnsetType] = UNSET
+
+
+class _Style(Struct, forbid_unknown_fields=True):
+    # One struct for both branches: its field order encodes either branch canonically
+    # (photo before medium, art_style after it); the branch rule is checked below.
+    aesthetics: Union[str, UnsetType] = UNSET
+    lighting: Union[str, UnsetType] = UNSET
+    photo: Union[str, UnsetType] = UNSET
+    medium: Union[str, UnsetType] = UNSET
+    art_style: Union[str, UnsetType] = UNSET
+    color_palette: Union[_Palette16, UnsetType] = UNSET
+
+
+class _Composition(Struct, forbid_unknown_fields=True):
+    background: str
+    elements: list[Union[_Obj, _Text]]
+
+
+class _Caption(Struct, forbid_unknown_fields=True, kw_only=True):
+    high_level_description: Union[str, UnsetType] = UNSET
+    style_description: Union[_Style, UnsetType] = UNSET
+    compositional_deconstruction: _Composition
+
+
+_decode = msgspec.json.Decoder(_Caption).decode
+_encode = msgspec.json.Encoder().encode
+_PALETTE_RE = re.compile(r"#[0-9A-F]{6}(?:,#[0-9A-F]{6})*")
+
+
+def is_canonical_and_valid(text: str) -> bool:
+    """True when ``text`` is a canonical caption the official checks accept (see module docs)."""
+    try:
+        caption = _decode(text)
+        if _encode(caption) != text.encode("utf-8"):
+            return False
+    except (msgspec.DecodeError, msgspec.EncodeError, UnicodeError):
+        return False
+    palettes: list[Any] = []
+    sd = caption.style_description
+    if sd is not UNSET:
+        if sd.aesthetics is UNSET or sd.lighting is UNSET or sd.medium is UNSET:
+            return False
+        if (sd.photo is UNSET) == (sd.art_style is UNSET):
+            return False
+        if sd.color_palette is not UNSET:
+            palettes.append(sd.color_palette)
+    for element in caption.compositional_deconstruction.elements:
+        box = element.bbox
+        if box is not UNSET and (box[0] > box[2] or box[1] > box[3]):
+            return False
+        if element.color_palette is not UNSET:
+            palettes.append(element.color_palette)
+    entries = list(chain.from_iterable(palettes))
+    return not entries or _PALETTE_RE.fullmatch(",".join(entries)) is not None
