@@ -74,9 +74,7 @@ def is_canonical_and_valid(text: str) -> bool:
     """True when ``text`` is a canonical caption the official checks accept (see module docs)."""
     try:
         caption = _decode(text)
-        if _encode(caption) != text.encode("utf-8"):
-            return False
-    except (msgspec.DecodeError, msgspec.EncodeError, UnicodeError):
+    except (msgspec.DecodeError, UnicodeError):  # lone surrogates cannot be UTF-8
         return False
     palettes: list[Any] = []
     sd = caption.style_description
@@ -94,4 +92,10 @@ def is_canonical_and_valid(text: str) -> bool:
         if element.color_palette is not UNSET:
             palettes.append(element.color_palette)
     entries = list(chain.from_iterable(palettes))
-    return not entries or _PALETTE_RE.fullmatch(",".join(entries)) is not None
+    if entries and _PALETTE_RE.fullmatch(",".join(entries)) is None:
+        return False
+    # last, the costliest test: the text is exactly the canonical encoding
+    try:
+        return _encode(caption) == text.encode("utf-8")
+    except (msgspec.EncodeError, UnicodeError):
+        return False

@@ -185,7 +185,7 @@ def estimate(text: str) -> float:
 def _estimate_count(text: str) -> TokenCount:
     raw = estimate(text)
     count = round(raw) + WRAPPER_TOKENS
-    hard_cap = len(text.encode("utf-8")) + WRAPPER_TOKENS
+    hard_cap = len(text.encode("utf-8", "surrogatepass")) + WRAPPER_TOKENS
     bound = min(hard_cap, math.ceil(raw * (1 + ESTIMATE_MARGIN)) + WRAPPER_TOKENS)
     return TokenCount(
         count=min(count, bound),
@@ -275,6 +275,8 @@ def _load_tokenizer_file(path: str) -> Any:
 
 
 def _count_with(tokenizer: Any, text: str) -> int:
+    # lone surrogates (legal in JSON escapes) cannot reach a tokenizer as UTF-8; count them as U+FFFD
+    text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
     if hasattr(tokenizer, "apply_chat_template"):
         messages = [{"role": "user", "content": [{"type": "text", "text": text}]}]
         try:

@@ -146,8 +146,11 @@ class PreparedRequest:
     json: Mapping[str, Any]
 
     def content(self) -> bytes:
-        """The body bytes (UTF-8 JSON, non-ASCII kept literal)."""
-        return json.dumps(self.json, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        """The body bytes (UTF-8 JSON, non-ASCII kept literal; escaped where it cannot be UTF-8)."""
+        try:
+            return json.dumps(self.json, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates, e.g. from undecodable command-line bytes
+            return json.dumps(self.json, separators=(",", ":")).encode("ascii")
 
 
 def join_url(base_url: str, path: str) -> str:

@@ -227,7 +227,12 @@ def test_matches_reference_on_mutants(data):
 
 
 @_SETTINGS
-@given(st.text(max_size=60) | st.text(alphabet='{}[]":,0123456789.eE-tfnulrsa\\u ', max_size=60))
+@given(
+    st.text(max_size=60)
+    | st.text(alphabet='{}[]":,0123456789.eE-tfnulrsa\\u ', max_size=60)
+    | caption_texts(max_elements=2).flatmap(
+        lambda t: st.integers(0, len(t)).map(lambda i: t[:i] + "\ud800" + t[i:]))  # literal lone surrogates
+)
 def test_never_raises_on_any_text(text):
     try:
         expected = ref(text)
@@ -292,3 +297,8 @@ def test_palette_before_a_structural_fault_is_still_checked():
         "elements[1]: key order is ('type', 'desc', 'bbox'), expected ('type', 'bbox', 'desc')",
         "elements[1].bbox: all values must be int",
     ]
+
+
+def test_literal_lone_surrogate_in_text():
+    text = '{"compositional_deconstruction":{"background":"\ud800","elements":[]}}'
+    assert V.verify_raw(text) == ref(text) == []

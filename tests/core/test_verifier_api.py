@@ -9,7 +9,9 @@ from captionkit import is_valid, iter_diagnostics, verify
 from captionkit.compat import CaptionVerifier
 from captionkit.diagnostics import CaptionError
 from captionkit.rules import RULES, rule
-from captionkit.strategies import json_values, mutants
+from hypothesis import strategies as st
+
+from captionkit.strategies import caption_texts, json_values, mutants
 
 GOOD_DESC = ("A tall narrow copper ramen stall with a red paper lantern hanging from its awning, steam rising "
              "from two steel pots on the counter, wooden stools lined up in front and a hand-painted menu board "
@@ -154,3 +156,13 @@ def test_diagnostics_never_raise_on_any_json(value):
     text = json.dumps(value)
     report = verify(text)
     assert report.official == CaptionVerifier().verify_raw(text)
+
+
+@_S
+@given(caption_texts(max_elements=3).flatmap(lambda t: st.integers(0, len(t)).map(lambda i: t[:i] + "\ud800" + t[i:])))
+def test_diagnostics_and_fixes_never_raise_on_lone_surrogates(text):
+    from captionkit import fix
+
+    report = verify(text)
+    assert report.official == CaptionVerifier().verify_raw(text)
+    fix(text, unsafe=True)
