@@ -4,13 +4,12 @@ import json
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from captionkit import is_valid, iter_diagnostics, verify
 from captionkit.compat import CaptionVerifier
 from captionkit.diagnostics import CaptionError
 from captionkit.rules import RULES, rule
-from hypothesis import strategies as st
-
 from captionkit.strategies import caption_texts, json_values, mutants
 
 GOOD_DESC = ("A tall narrow copper ramen stall with a red paper lantern hanging from its awning, steam rising "
