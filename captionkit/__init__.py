@@ -28,7 +28,7 @@ _EXPORTS: dict[str, str] = {
     "Composition": "captionkit.models",
     "Diagnostic": "captionkit.diagnostics",
     "Fix": "captionkit.diagnostics",
-    "FixResult": "captionkit.fix",
+    "FixResult": "captionkit.fixes",
     "ObjElement": "captionkit.models",
     "PhotoStyle": "captionkit.models",
     "Report": "captionkit.diagnostics",
@@ -37,7 +37,7 @@ _EXPORTS: dict[str, str] = {
     "count_tokens": "captionkit.tokens",
     "dumps": "captionkit._json",
     "expand": "captionkit.magic",
-    "fix": "captionkit.fix",
+    "fix": "captionkit.fixes",
     "is_valid": "captionkit.verifier",
     "iter_diagnostics": "captionkit.verifier",
     "loads": "captionkit._json",
@@ -53,7 +53,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 if TYPE_CHECKING:  # pragma: no cover
     from captionkit._json import dumps, loads
     from captionkit.diagnostics import Diagnostic, Fix, Report, Severity
-    from captionkit.fix import FixResult, fix
+    from captionkit.fixes import FixResult, fix
     from captionkit.models import (
         ArtStyle,
         BBox,

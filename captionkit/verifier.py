@@ -58,7 +58,7 @@ def _parse(text: str) -> tuple[Any, list[Diagnostic], bool]:
         if text.startswith("\ufeff"):
             code = "CK003"
         else:
-            from captionkit.fix import LENIENT, extract_json
+            from captionkit.fixes import LENIENT, extract_json
 
             found = extract_json(text)
             code = "CK005" if found is not None and found[1] != LENIENT else "CK002"

@@ -190,7 +190,7 @@ def fix_cmd(
     size: Annotated[Optional[str], typer.Option(help="Frame WxH (needed for --box-format pixels).")] = None,
 ) -> None:
     """Repair captions in place (atomically), or print them with --stdout / --diff."""
-    from captionkit.fix import fix
+    from captionkit.fixes import fix
 
     if box_format not in (None, "yxyx", "xyxy", "xywh", "pixels", "unit"):
         fail(f"--box-format: unknown convention {box_format!r} (use xyxy, xywh, pixels or unit)")

@@ -97,7 +97,7 @@ def process_reply(
         unsafe: Also apply unsafe fixes (mapping invented element types, clamping).
         truncated: The backend reported ``finish_reason: length``.
     """
-    from captionkit.fix import Change, extract_json, fix  # the core's repair pipeline
+    from captionkit.fixes import Change, extract_json, fix  # the core's repair pipeline
 
     changes: list[Any] = []
     metadata: dict[str, Any] = {}

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 
 from captionkit import fix, verify
 from captionkit.compat import CaptionVerifier
-from captionkit.fix import extract_json
+from captionkit.fixes import extract_json
 from captionkit.strategies import caption_texts, mutants
 
 CAP = '{"compositional_deconstruction":{"background":"b","elements":[%s]}}'

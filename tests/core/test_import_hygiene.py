@@ -27,3 +27,14 @@ def test_core_use_is_light():
         "import captionkit.schema, captionkit.layout, captionkit.palette, captionkit.tokens\n"
     )
     assert _loaded_after(code) == []
+
+
+def test_top_level_functions_are_not_shadowed_by_submodules():
+    code = (
+        "import captionkit, captionkit.verifier, captionkit.fixes, captionkit.tokens, captionkit.magic\n"
+        "import types\n"
+        "names = [n for n in captionkit.__all__ if isinstance(getattr(captionkit, n), types.ModuleType)]\n"
+        "print(' '.join(names))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []
