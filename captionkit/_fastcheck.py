@@ -22,7 +22,9 @@ from typing import Annotated, Any, Union
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-__all__ = ["is_canonical_and_valid"]
+from captionkit import _walk
+
+__all__ = ["canonical_findings", "is_canonical_and_valid"]
 
 _Hex = Annotated[str, Meta(min_length=7, max_length=7)]  # digits checked in bulk below
 _Palette5 = Annotated[list[_Hex], Meta(max_length=5)]
@@ -70,32 +72,55 @@ _encode = msgspec.json.Encoder().encode
 _PALETTE_RE = re.compile(r"#[0-9A-F]{6}(?:,#[0-9A-F]{6})*")
 
 
-def is_canonical_and_valid(text: str) -> bool:
-    """True when ``text`` is a canonical caption the official checks accept (see module docs)."""
+def canonical_findings(text: str) -> list[str] | None:
+    """The official warnings for canonical caption text, or ``None`` when the full check must decide.
+
+    ``[]`` means valid. A non-empty list holds value-level findings (palette
+    entries that are not uppercase hex, box edges in the wrong order) for text
+    whose structure, types and key order are already proven canonical; their
+    messages come from the same helpers as the full walk.
+    """
     try:
         caption = _decode(text)
     except (msgspec.DecodeError, UnicodeError):  # lone surrogates cannot be UTF-8
-        return False
-    palettes: list[Any] = []
+        return None
     sd = caption.style_description
     if sd is not UNSET:
         if sd.aesthetics is UNSET or sd.lighting is UNSET or sd.medium is UNSET:
-            return False
+            return None
         if (sd.photo is UNSET) == (sd.art_style is UNSET):
-            return False
-        if sd.color_palette is not UNSET:
-            palettes.append(sd.color_palette)
-    for element in caption.compositional_deconstruction.elements:
+            return None
+    try:
+        if _encode(caption) != text.encode("utf-8"):
+            return None
+    except (msgspec.EncodeError, UnicodeError):
+        return None
+    # Structure and key order are canonical; only values can be wrong now.
+    elements = caption.compositional_deconstruction.elements
+    palettes: list[Any] = [] if sd is UNSET or sd.color_palette is UNSET else [sd.color_palette]
+    boxes_ok = True
+    for element in elements:
         box = element.bbox
         if box is not UNSET and (box[0] > box[2] or box[1] > box[3]):
-            return False
+            boxes_ok = False
         if element.color_palette is not UNSET:
             palettes.append(element.color_palette)
     entries = list(chain.from_iterable(palettes))
-    if entries and _PALETTE_RE.fullmatch(",".join(entries)) is None:
-        return False
-    # last, the costliest test: the text is exactly the canonical encoding
-    try:
-        return _encode(caption) == text.encode("utf-8")
-    except (msgspec.EncodeError, UnicodeError):
-        return False
+    if boxes_ok and (not entries or _PALETTE_RE.fullmatch(",".join(entries)) is not None):
+        return []
+    out: list[_walk.Finding] = []
+    if sd is not UNSET and sd.color_palette is not UNSET:
+        _walk.check_palette(sd.color_palette, ("style_description", "color_palette"),
+                            "style_description.color_palette", _walk.STYLE_PALETTE_MAX, out)
+    for i, element in enumerate(elements):
+        if element.bbox is not UNSET:
+            _walk.check_bbox(element.bbox, i, out)
+        if element.color_palette is not UNSET:
+            _walk.check_palette(element.color_palette, ("compositional_deconstruction", "elements", i, "color_palette"),
+                                f"elements[{i}].color_palette", _walk.ELEMENT_PALETTE_MAX, out)
+    return [message for _, _, message in out]
+
+
+def is_canonical_and_valid(text: str) -> bool:
+    """True when ``text`` is a canonical caption the official checks accept (see module docs)."""
+    return canonical_findings(text) == []

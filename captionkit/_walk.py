@@ -218,6 +218,16 @@ def _palette(
             )
 
 
+def check_palette(palette: list[Any], path: tuple[Any, ...], label: str, limit: int, out: list[Finding]) -> None:
+    """The official palette check on an exactly parsed list (used by the canonical fast path)."""
+    _palette(palette, path, label, limit, False, out)
+
+
+def check_bbox(bbox: list[Any], i: int, out: list[Finding]) -> None:
+    """The official bbox check of element ``i`` on an exactly parsed list."""
+    _bbox(bbox, i, False, out)
+
+
 def _bbox(bbox: Any, i: int, fast: bool, out: list[Finding]) -> None:
     path = ("compositional_deconstruction", "elements", i, "bbox")
     label = f"elements[{i}].bbox"

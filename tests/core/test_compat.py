@@ -302,3 +302,16 @@ def test_palette_before_a_structural_fault_is_still_checked():
 def test_literal_lone_surrogate_in_text():
     text = '{"compositional_deconstruction":{"background":"\ud800","elements":[]}}'
     assert V.verify_raw(text) == ref(text) == []
+
+
+def test_canonical_fast_path_reports_value_level_findings_exactly():
+    from captionkit._fastcheck import canonical_findings
+
+    text = ('{"style_description":{"aesthetics":"a","lighting":"l","photo":"p","medium":"m","color_palette":["#abcdef"]},'
+            '"compositional_deconstruction":{"background":"b","elements":[{"type":"obj","bbox":[9,8,1,2],"desc":"d",'
+            '"color_palette":["#FFFFFF","#fff000"]}]}}')
+    expected = ref(text)
+    assert len(expected) == 4
+    assert canonical_findings(text) == expected == V.verify_raw(text)
+    # not canonical (key order) -> the fast path declines and the full walk decides
+    assert canonical_findings(text.replace('"bbox":[9,8,1,2],"desc":"d"', '"desc":"d","bbox":[9,8,1,2]')) is None
