@@ -15,7 +15,6 @@ captions faster, never change a verdict or a message.
 
 from __future__ import annotations
 
-import re
 from itertools import chain
 from typing import Annotated, Any, Union
 
@@ -69,13 +68,6 @@ class _Caption(Struct, forbid_unknown_fields=True, kw_only=True):
 
 _decode = msgspec.json.Decoder(_Caption).decode
 _encode = msgspec.json.Encoder().encode
-_PALETTE_RE = re.compile(r"#[0-9A-F]{6}(?:,#[0-9A-F]{6})*")
-
-
-def _palette_ok(palette: list[str]) -> bool:
-    return not palette or _PALETTE_RE.fullmatch(",".join(palette)) is not None
-
-
 def canonical_findings(text: str) -> list[str] | None:
     """The official warnings for canonical caption text, or ``None`` when the full check must decide.
 
@@ -109,12 +101,11 @@ def canonical_findings(text: str) -> list[str] | None:
             boxes_ok = False
         if element.color_palette is not UNSET:
             palettes.append(element.color_palette)
-    entries = list(chain.from_iterable(palettes))
-    if boxes_ok and (not entries or _PALETTE_RE.fullmatch(",".join(entries)) is not None):
+    if boxes_ok and _walk.hex_entries_ok(list(chain.from_iterable(palettes))):
         return []
     # Messages only for the values at fault (ranges and types are already proven).
     out: list[_walk.Finding] = []
-    if sd is not UNSET and sd.color_palette is not UNSET and not _palette_ok(sd.color_palette):
+    if sd is not UNSET and sd.color_palette is not UNSET and not _walk.hex_entries_ok(sd.color_palette):
         _walk.check_palette(sd.color_palette, ("style_description", "color_palette"),
                             "style_description.color_palette", _walk.STYLE_PALETTE_MAX, out)
     for i, element in enumerate(elements):
@@ -122,7 +113,7 @@ def canonical_findings(text: str) -> list[str] | None:
         if box is not UNSET and (box[0] > box[2] or box[1] > box[3]):
             _walk.check_bbox(box, i, out)
         palette = element.color_palette
-        if palette is not UNSET and not _palette_ok(palette):
+        if palette is not UNSET and not _walk.hex_entries_ok(palette):
             _walk.check_palette(palette, ("compositional_deconstruction", "elements", i, "color_palette"),
                                 f"elements[{i}].color_palette", _walk.ELEMENT_PALETTE_MAX, out)
     return [message for _, _, message in out]

@@ -13,15 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from captionkit import _walk
+
 if TYPE_CHECKING:
     from captionkit.models import Caption
 
 __all__ = ["canonical_order", "dumps", "loads", "parse_exact", "parse_for_verify"]
 
-_ROOT_ORDER = ("high_level_description", "style_description", "compositional_deconstruction")
+_ROOT_ORDER = _walk.ROOT_KEY_ORDER
+# photo before medium, art_style after it: either branch (or an ambiguous mix) comes out canonical
 _STYLE_ORDER = ("aesthetics", "lighting", "photo", "medium", "art_style", "color_palette")
-_CD_ORDER = ("background", "elements")
-_ELEMENT_ORDER = ("type", "bbox", "text", "desc", "color_palette")
+_CD_ORDER = _walk.COMPOSITION_KEY_ORDER
+_ELEMENT_ORDER = _walk.ELEMENT_KEY_ORDER_TEXT  # obj elements simply lack "text"
 
 
 def parse_exact(text: str | bytes) -> Any:
@@ -78,10 +81,7 @@ def canonical_order(data: Any) -> Any:
         root = dict(data)
     sd = root.get("style_description")
     if isinstance(sd, dict):
-        order = _STYLE_ORDER
-        if "art_style" in sd and "photo" not in sd:
-            order = ("aesthetics", "lighting", "medium", "art_style", "color_palette")
-        root["style_description"] = dict(_order_keys(sd, order))
+        root["style_description"] = dict(_order_keys(sd, _STYLE_ORDER))
     cd = root.get("compositional_deconstruction")
     if isinstance(cd, dict):
         cd = dict(_order_keys(cd, _CD_ORDER))

@@ -20,6 +20,8 @@ from typing import Any
 
 Finding = tuple[str, tuple[Any, ...], str]
 
+# The root order is not checked by the verifier, but it is the canonical one.
+ROOT_KEY_ORDER = ("high_level_description", "style_description", "compositional_deconstruction")
 TOP_LEVEL_KNOWN_KEYS = frozenset(
     {"high_level_description", "style_description", "compositional_deconstruction"}
 )
@@ -66,26 +68,25 @@ _ELEMENT_EXPECTED = {
 # Fast paths: key tuples that are exactly canonical, mapped to the element type
 # they require (elements) or to True (style). A caption whose objects all hit
 # these tables, with well-formed boxes and palettes, has no findings at all.
-_CANONICAL_ELEMENT_KEYS = {expected: t for (t, _, _), expected in _ELEMENT_EXPECTED.items()}
 _CANONICAL_STYLE_KEYS = frozenset(_STYLE_EXPECTED.values())
 _MISSING = object()
 _PALETTE_RE = re.compile(r"#[0-9A-F]{6}(?:,#[0-9A-F]{6})*")
 
 
-def _palette_ok(palette: Any, limit: int) -> bool:
-    if type(palette) is not list:
-        return False
-    n = len(palette)
-    if n == 0:
+def hex_entries_ok(entries: list[Any]) -> bool:
+    """True when every entry is an uppercase ``#RRGGBB`` string (one join, one regex)."""
+    if not entries:
         return True
-    if n > limit:
-        return False
     try:
-        joined = ",".join(palette)
+        joined = ",".join(entries)
     except TypeError:
         return False
     # every entry is '#' + 6 uppercase hex digits: the joined text matches and has no extra separators
-    return len(joined) == 8 * n - 1 and _PALETTE_RE.fullmatch(joined) is not None
+    return len(joined) == 8 * len(entries) - 1 and _PALETTE_RE.fullmatch(joined) is not None
+
+
+def _palette_ok(palette: Any, limit: int) -> bool:
+    return type(palette) is list and len(palette) <= limit and hex_entries_ok(palette)
 
 
 _LIST_ONLY = {list}
@@ -130,16 +131,7 @@ def _first_doubtful(elements: list[Any]) -> int:
         return len(elements)
     if set(map(type, palettes)) != _LIST_ONLY or max(map(len, palettes)) > ELEMENT_PALETTE_MAX:
         return first_palette
-    entries = list(chain.from_iterable(palettes))
-    if not entries:
-        return len(elements)
-    try:
-        joined = ",".join(entries)
-    except TypeError:
-        return first_palette
-    if len(joined) == 8 * len(entries) - 1 and _PALETTE_RE.fullmatch(joined) is not None:
-        return len(elements)
-    return first_palette
+    return len(elements) if hex_entries_ok(list(chain.from_iterable(palettes))) else first_palette
 
 
 def _style_ok(sd: Any) -> bool:
@@ -198,6 +190,15 @@ def _order(
 _NOT_ALLOWED = {"CK201": "CK202", "CK203": "CK204", "CK205": "CK206"}
 
 
+def _unknown(
+    obj: dict[str, Any], known: frozenset[str], path: tuple[Any, ...], label: str, code: str, out: list[Finding]
+) -> None:
+    if known.issuperset(obj):
+        return
+    unknown = [k for k in obj if k not in known]
+    out.append((code, path, f"{label}: unknown keys {unknown!r} (not in schema)"))
+
+
 def _palette(
     palette: Any, path: tuple[Any, ...], label: str, limit: int, fast: bool, out: list[Finding]
 ) -> None:
@@ -221,6 +222,16 @@ def _palette(
 def check_palette(palette: list[Any], path: tuple[Any, ...], label: str, limit: int, out: list[Finding]) -> None:
     """The official palette check on an exactly parsed list (used by the canonical fast path)."""
     _palette(palette, path, label, limit, False, out)
+
+
+def check_key_order(obj: dict[str, Any], expected: tuple[str, ...], label: str, out: list[Finding]) -> None:
+    """The official key-order and not-allowed checks for an object labelled ``label``."""
+    _order(obj, expected, (), label, "CK201", out)
+
+
+def check_unknown_keys(obj: dict[str, Any], known: frozenset[str], label: str, out: list[Finding]) -> None:
+    """The official unknown-keys check for an object labelled ``label``."""
+    _unknown(obj, known, (), label, "CK102", out)
 
 
 def check_bbox(bbox: list[Any], i: int, out: list[Finding]) -> None:
@@ -255,9 +266,7 @@ def _style(sd: Any, fast: bool, out: list[Finding]) -> None:
     if not isinstance(sd, dict):
         out.append(("CK110", path, "style_description: expected a dict"))
         return
-    unknown = [k for k in sd if k not in STYLE_KNOWN_KEYS]
-    if unknown:
-        out.append(("CK111", path, f"style_description: unknown keys {unknown!r} (not in schema)"))
+    _unknown(sd, STYLE_KNOWN_KEYS, path, "style_description", "CK111", out)
     has_photo = "photo" in sd
     has_art = "art_style" in sd
     if has_photo and has_art:
@@ -299,9 +308,7 @@ def _element(elem: Any, i: int, fast: bool, out: list[Finding]) -> None:
     if not isinstance(elem, dict):
         out.append(("CK130", path, f"{label}: expected a dict"))
         return
-    unknown = [k for k in elem if k not in ELEMENT_KNOWN_KEYS]
-    if unknown:
-        out.append(("CK131", path, f"{label}: unknown keys {unknown!r} (not in schema)"))
+    _unknown(elem, ELEMENT_KNOWN_KEYS, path, label, "CK131", out)
     if "type" not in elem:
         out.append(("CK132", path, f"{label}: 'type' must exist"))
         return
@@ -367,12 +374,12 @@ def _composition(cd: Any, fast: bool, out: list[Finding]) -> None:
     start = _first_doubtful(elements)
     # Per-element fast path: canonical key tuple, matching type, well-formed box and
     # palette. Any element that fails anything takes the full, ordered path.
-    get_type = _CANONICAL_ELEMENT_KEYS.get
+    get_spec = _ELEMENT_SPECS.get
     for i in range(start, len(elements)):
         elem = elements[i]
         if type(elem) is dict:
-            etype = get_type(tuple(elem))
-            if etype is not None and elem["type"] == etype:
+            spec = get_spec(tuple(elem))
+            if spec is not None and elem["type"] == spec[0]:
                 bbox = elem.get("bbox", _MISSING)
                 if bbox is _MISSING or (
                     type(bbox) is list and len(bbox) == 4
@@ -395,9 +402,7 @@ def walk(caption: Any, fast: bool = False) -> list[Finding]:
             ("CK101", (), f"root: expected a JSON object (dict), got {_type_name(caption, fast)}")
         )
         return out
-    unknown = [] if TOP_LEVEL_KNOWN_KEYS.issuperset(caption) else [k for k in caption if k not in TOP_LEVEL_KNOWN_KEYS]
-    if unknown:
-        out.append(("CK102", (), f"root: unknown keys {unknown!r} (not in schema)"))
+    _unknown(caption, TOP_LEVEL_KNOWN_KEYS, (), "root", "CK102", out)
     if "high_level_description" in caption:
         hld = caption["high_level_description"]
         if not isinstance(hld, str):

@@ -155,16 +155,12 @@ class CaptionVerifier:
 
     @staticmethod
     def _check_key_order(obj: dict[str, Any], expected: tuple[str, ...], path: str) -> list[str]:
-        out: list[str] = []
-        present = tuple(k for k in obj if k in expected)
-        if present != expected:
-            out.append(f"{path}: key order is {present!r}, expected {expected!r}")
-        extra = [k for k in obj if k not in expected]
-        if extra:
-            out.append(f"{path}: keys {extra!r} are not allowed in this context")
-        return out
+        out: list[_walk.Finding] = []
+        _walk.check_key_order(obj, expected, path, out)
+        return [message for _, _, message in out]
 
     @staticmethod
     def _check_unknown_keys(obj: dict[str, Any], known: frozenset[str], path: str) -> list[str]:
-        unknown = [k for k in obj if k not in known]
-        return [f"{path}: unknown keys {unknown!r} (not in schema)"] if unknown else []
+        out: list[_walk.Finding] = []
+        _walk.check_unknown_keys(obj, known, path, out)
+        return [message for _, _, message in out]

@@ -201,20 +201,15 @@ def _normalize_hex(value: Any) -> str | None:
 
 
 def _color_name(value: Any) -> str | None:
+    """A colour name or another notation as hex (an unsafe fix: a choice is made)."""
     if not isinstance(value, str):
         return None
-    from PIL import ImageColor
+    from captionkit.palette import to_hex
 
-    v = value.strip()
-    m = _HEX6.match(v) or None
-    if m:  # "1B1B2F" without '#'
-        return "#" + m.group(1).upper()
     try:
-        r, g, b = ImageColor.getrgb(v)[:3]
+        return to_hex(value)
     except ValueError:
         return None
-    return f"#{r:02X}{g:02X}{b:02X}"
-
 
 class _Fixer:
     def __init__(self, unsafe: bool, box_format: str | None, frame: Any) -> None:

@@ -27,7 +27,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:  # pragma: no cover
     from captionkit.models import BBox
@@ -64,17 +64,7 @@ Anchor = Literal[
     "bottom",
     "bottom-right",
 ]
-ANCHORS: tuple[str, ...] = (
-    "top-left",
-    "top",
-    "top-right",
-    "left",
-    "center",
-    "right",
-    "bottom-left",
-    "bottom",
-    "bottom-right",
-)
+ANCHORS: tuple[str, ...] = get_args(Anchor)
 
 # anchor -> (vertical, horizontal) placement
 _ANCHOR_SIDES: dict[str, tuple[str, str]] = {

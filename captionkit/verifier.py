@@ -113,7 +113,7 @@ def _strict(value: Any) -> Iterator[Diagnostic]:
     if not isinstance(value, dict):
         return
     known = [k for k in value if k in _walk.TOP_LEVEL_KNOWN_KEYS]
-    canonical = [k for k in ("high_level_description", "style_description", "compositional_deconstruction") if k in value]
+    canonical = [k for k in _walk.ROOT_KEY_ORDER if k in value]
     if known != canonical:
         yield _diag("CK207", (), f"root keys are in order {tuple(known)!r}, expected {tuple(canonical)!r}")
     hld = value.get("high_level_description")

@@ -169,16 +169,22 @@ def verify_cmd(
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if findings else EXIT_CLEAN)
 
 
-def _write_back(src: Source, new_text: str) -> None:
-    assert src.path is not None
-    write_atomic(src.path, new_text)
+def _rewrite_jsonl(edits: dict[Path, dict[int, str]]) -> list[Path]:
+    """Replace edited lines of JSONL files (1-based line -> new text), atomically.
 
-
-def _rebuild_jsonl(path: Path, replacements: dict[int, str]) -> str:
-    lines = path.read_text(encoding="utf-8").split("\n")
-    for n, text in replacements.items():
-        lines[n - 1] = text
-    return "\n".join(lines)
+    Returns the files whose content changed.
+    """
+    changed = []
+    for path, replacements in edits.items():
+        old = path.read_text(encoding="utf-8")
+        lines = old.split("\n")
+        for n, text in replacements.items():
+            lines[n - 1] = text
+        new = "\n".join(lines)
+        if new != old:
+            write_atomic(path, new)
+            changed.append(path)
+    return changed
 
 
 def fix_cmd(
@@ -228,11 +234,8 @@ def fix_cmd(
         elif src.line is not None:
             jsonl_edits.setdefault(src.path, {})[src.line] = result.text
         elif new != old:
-            _write_back(src, new)
-    for path, edits in jsonl_edits.items():
-        new = _rebuild_jsonl(path, edits)
-        if new != path.read_text(encoding="utf-8"):
-            write_atomic(path, new)
+            write_atomic(src.path, new)
+    _rewrite_jsonl(jsonl_edits)
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if remaining else EXIT_CLEAN)
 
 
@@ -272,8 +275,7 @@ def fmt_cmd(
         else:
             write_atomic(src.path, new)
             err(f"reformatted {src.label}")
-    for path, edits in jsonl_edits.items():
-        write_atomic(path, _rebuild_jsonl(path, edits))
+    for path in _rewrite_jsonl(jsonl_edits):
         err(f"reformatted {path}")
     if failed:
         raise typer.Exit(EXIT_ERROR)
