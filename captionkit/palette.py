@@ -17,7 +17,7 @@ import difflib
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -181,15 +181,16 @@ def normalize_palette(colors: Iterable[Colorish]) -> tuple[str, ...]:
     >>> normalize_palette(["#fff", "white", "Navy"])
     ('#FFFFFF', '#000080')
     """
-    out: list[str] = []
+    return tuple(dict.fromkeys(_hexes(colors)))
+
+
+def _hexes(colors: Iterable[Colorish]) -> Iterator[str]:
+    """Each colour as hex; a bad entry raises with its index."""
     for i, value in enumerate(colors):
         try:
-            color = to_hex(value)
+            yield to_hex(value)
         except ValueError as exc:
             raise ValueError(f"palette entry {i}: {exc}") from None
-        if color not in out:
-            out.append(color)
-    return tuple(out)
 
 
 def fit_palette(colors: Iterable[Colorish], limit: int = GLOBAL_LIMIT) -> PaletteFit:
@@ -210,11 +211,7 @@ def fit_palette(colors: Iterable[Colorish], limit: int = GLOBAL_LIMIT) -> Palett
         raise ValueError(f"a palette limit must be >= 0, got {limit}")
     seen: list[str] = []
     duplicates: list[str] = []
-    for i, value in enumerate(colors):
-        try:
-            color = to_hex(value)
-        except ValueError as exc:
-            raise ValueError(f"palette entry {i}: {exc}") from None
+    for color in _hexes(colors):
         (duplicates if color in seen else seen).append(color)
     return PaletteFit(
         kept=tuple(seen[:limit]), dropped=tuple(seen[limit:]), duplicates=tuple(duplicates), limit=limit
