@@ -152,10 +152,10 @@ def _strict(value: Any) -> Iterator[Diagnostic]:
         yield from _palette_dups(elem.get("color_palette"), (*base, "color_palette"))
 
 
-def _token_checks(value: Any) -> Iterator[Diagnostic]:
+def _token_checks(canonical: str) -> Iterator[Diagnostic]:
     from captionkit.tokens import count_tokens
 
-    count = count_tokens(dumps(value))
+    count = count_tokens(canonical)
     if count.status == "over":
         yield _diag("CK501", (), f"{count}: over the limit")
     elif count.status == "near":
@@ -206,15 +206,17 @@ def iter_diagnostics(
     for code, path, official in findings:
         yield _diag(code, path, _human(official), official)
     yield from _strict(value)
-    structural_ok = not findings
-    if text is not None and structural_ok and text.rstrip("\r\n") != dumps(value):
+    if findings:
+        return
+    canonical = dumps(value) if text is not None or tokens else ""
+    if text is not None and text.rstrip("\r\n") != canonical:
         yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
-    if lints and structural_ok:
+    if lints:
         from captionkit.rules.content import lint
 
         yield from lint(value, frame=frame)
-    if tokens and structural_ok:
-        yield from _token_checks(value)
+    if tokens:
+        yield from _token_checks(canonical)
 
 
 def verify(
