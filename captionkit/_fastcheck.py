@@ -1,29 +1,42 @@
-"""A shortcut for the most common case: canonical text of a valid caption.
+"""Fast routes to the official warnings that avoid a Python walk over every value.
 
-msgspec decodes the text straight into typed structs (unknown keys, types,
-box ranges and palette lengths are checked in C) and encodes them back. When
-the re-encoding is byte-identical to the input, the input is minified JSON
-with every key in canonical order and no duplicates, so what remains to know
-is a handful of cross-field rules checked here (style branch, box edge order,
-hex digits). Then the official verifier has nothing to say beyond the
-ensure-ASCII scan, which the caller runs separately.
+msgspec decodes caption text straight into typed structs: unknown keys, value
+types, box ranges and palette lengths are checked in C. What the structs
+cannot tell is key order, so the routes differ in how they learn it:
 
-Any doubt (a decode error, a different re-encoding, a failed rule) answers
-``False`` and the caller runs the full check, so this can only make valid
-captions faster, never change a verdict or a message.
+* **Canonical text** (the common case). The structs are encoded back; when
+  the bytes are identical to the input, every object has its keys in the
+  struct's field order, which is the canonical one, with no duplicates. The
+  few remaining cross-field rules (element type against its keys, box edge
+  order, hex digits, style branch) are checked in bulk; only an object that
+  fails one is turned back into a dict and handed to the official walk.
+* **Valid structure, other key order or layout.** The text is parsed again
+  with orjson to learn each object's key order. Elements whose key tuple is
+  canonical for their type, and whose struct passed the value rules, are
+  proven clean; the walk checks the others, in order.
+* **Not decodable as a whole** (unknown or mistyped root keys, a broken
+  element). The root is split into raw values; each root value is parsed on
+  its own, and ``compositional_deconstruction`` takes the two routes above
+  by itself.
+
+Every route ends in the walk's own message code, and any doubt answers
+``None``, so the caller runs the full check: these routes can make a verdict
+faster, never different.
 """
 
 from __future__ import annotations
 
 from itertools import chain
+from operator import attrgetter, le
 from typing import Annotated, Any, Union
 
 import msgspec
-from msgspec import UNSET, Meta, Struct, UnsetType
+import orjson
+from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 
 from captionkit import _walk
 
-__all__ = ["canonical_findings", "is_canonical_and_valid"]
+__all__ = ["canonical_findings", "fast_findings", "is_canonical_and_valid"]
 
 _Hex = Annotated[str, Meta(min_length=7, max_length=7)]  # digits checked in bulk below
 _Palette5 = Annotated[list[_Hex], Meta(max_length=5)]
@@ -31,22 +44,18 @@ _Palette16 = Annotated[list[_Hex], Meta(max_length=16)]
 _Box = Annotated[list[Annotated[int, Meta(ge=0, le=1000)]], Meta(min_length=4, max_length=4)]
 
 
-class _Obj(Struct, tag_field="type", tag="obj", forbid_unknown_fields=True, kw_only=True):
+class _Element(Struct, forbid_unknown_fields=True, kw_only=True, gc=False):
+    # One struct for both types: its field order is canonical for either (an obj
+    # simply lacks "text"); the type and its keys are matched in bulk below.
+    type: str
     bbox: Union[_Box, UnsetType] = UNSET
+    text: Union[str, UnsetType] = UNSET
     desc: str
     color_palette: Union[_Palette5, UnsetType] = UNSET
 
 
-class _Text(Struct, tag_field="type", tag="text", forbid_unknown_fields=True, kw_only=True):
-    bbox: Union[_Box, UnsetType] = UNSET
-    text: str
-    desc: str
-    color_palette: Union[_Palette5, UnsetType] = UNSET
-
-
-class _Style(Struct, forbid_unknown_fields=True):
-    # One struct for both branches: its field order encodes either branch canonically
-    # (photo before medium, art_style after it); the branch rule is checked below.
+class _Style(Struct, forbid_unknown_fields=True, gc=False):
+    # One struct for both branches: photo before medium, art_style after it.
     aesthetics: Union[str, UnsetType] = UNSET
     lighting: Union[str, UnsetType] = UNSET
     photo: Union[str, UnsetType] = UNSET
@@ -55,68 +64,193 @@ class _Style(Struct, forbid_unknown_fields=True):
     color_palette: Union[_Palette16, UnsetType] = UNSET
 
 
-class _Composition(Struct, forbid_unknown_fields=True):
+class _Composition(Struct, forbid_unknown_fields=True, gc=False):
     background: str
-    elements: list[Union[_Obj, _Text]]
+    elements: list[_Element]
 
 
-class _Caption(Struct, forbid_unknown_fields=True, kw_only=True):
+class _Caption(Struct, forbid_unknown_fields=True, kw_only=True, gc=False):
     high_level_description: Union[str, UnsetType] = UNSET
     style_description: Union[_Style, UnsetType] = UNSET
     compositional_deconstruction: _Composition
 
 
-_decode = msgspec.json.Decoder(_Caption).decode
+_decode_caption = msgspec.json.Decoder(_Caption).decode
+_decode_composition = msgspec.json.Decoder(_Composition).decode
+_decode_root = msgspec.json.Decoder(dict[str, Raw]).decode
 _encode = msgspec.json.Encoder().encode
-def canonical_findings(text: str) -> list[str] | None:
-    """The official warnings for canonical caption text, or ``None`` when the full check must decide.
+_DECODE_ERRORS = (msgspec.DecodeError, UnicodeError)  # lone surrogates cannot be UTF-8
 
-    ``[]`` means valid. A non-empty list holds value-level findings (palette
-    entries that are not uppercase hex, box edges in the wrong order) for text
-    whose structure, types and key order are already proven canonical; their
-    messages come from the same helpers as the full walk.
+_get_type = attrgetter("type")
+_get_text = attrgetter("text")
+_get_bbox = attrgetter("bbox")
+_get_palette = attrgetter("color_palette")
+# (type, type of the "text" field) for elements whose keys suit their type
+_SIGNATURES = frozenset({("obj", UnsetType), ("text", str)})
+# canonical key tuple -> the element type it belongs to
+_TUPLE_TYPE = {keys: spec[0] for keys, spec in _walk._ELEMENT_SPECS.items()}
+
+
+class _Undecided(Exception):
+    """A route met something only the full check may decide."""
+
+
+def _as_dict(struct: Struct) -> dict[str, Any]:
+    """The object a struct was decoded from, for canonical text: set fields in field order."""
+    return {name: value for name in struct.__struct_fields__ if (value := getattr(struct, name)) is not UNSET}
+
+
+def _elements_clean(elements: list[_Element]) -> bool:
+    """True when no element has a value-level finding (one tight pass, one palette check)."""
+    entries: list[str] = []
+    for element in elements:
+        kind = element.type
+        if kind == "obj":
+            if element.text is not UNSET:
+                return False
+        elif kind != "text" or element.text is UNSET:
+            return False
+        box = element.bbox
+        if box and (box[0] > box[2] or box[1] > box[3]):  # UNSET is falsy
+            return False
+        if element.color_palette:
+            entries += element.color_palette
+    return _walk.hex_entries_ok(entries)
+
+
+def _unclean(elements: list[_Element]) -> list[tuple[int, bool]]:
+    """``(index, keys_suit_type)`` for each element with a value-level finding, in order."""
+    out = []
+    for i, element in enumerate(elements):
+        if (element.type, type(element.text)) not in _SIGNATURES:
+            out.append((i, False))
+            continue
+        box = element.bbox
+        palette = element.color_palette
+        if (box and (box[0] > box[2] or box[1] > box[3])) or (palette and not _walk.hex_entries_ok(palette)):
+            out.append((i, True))
+    return out
+
+
+def _style_clean(sd: _Style) -> bool:
+    return (
+        sd.aesthetics is not UNSET
+        and sd.lighting is not UNSET
+        and sd.medium is not UNSET
+        and (sd.photo is UNSET) != (sd.art_style is UNSET)
+        and (sd.color_palette is UNSET or _walk.hex_entries_ok(sd.color_palette))
+    )
+
+
+def _canonical_elements(elements: list[_Element], out: list[_walk.Finding]) -> None:
+    """Findings for elements decoded from canonical text (key order proven by the re-encoding)."""
+    if _elements_clean(elements):
+        return
+    for i, keys_suit_type in _unclean(elements):
+        element = elements[i]
+        if not keys_suit_type:
+            _walk._element(_as_dict(element), i, False, out)
+            continue
+        # keys, type and order are right: only the box edges and the hex digits can be wrong
+        if element.bbox:
+            _walk.check_bbox(element.bbox, i, out)
+        if element.color_palette:
+            _walk.check_palette(element.color_palette, ("compositional_deconstruction", "elements", i, "color_palette"),
+                                f"elements[{i}].color_palette", _walk.ELEMENT_PALETTE_MAX, out)
+
+
+def _canonical_caption(caption: _Caption) -> list[_walk.Finding]:
+    """Findings for a caption decoded from canonical text: only style and element values can be wrong."""
+    out: list[_walk.Finding] = []
+    sd = caption.style_description
+    if sd is not UNSET and not _style_clean(sd):
+        _walk._style(_as_dict(sd), False, out)
+    _canonical_elements(caption.compositional_deconstruction.elements, out)
+    return out
+
+
+def _doubtful(dicts: list[dict[str, Any]], structs: list[_Element]) -> list[int]:
+    """Indices of the elements that may have findings, given their dicts (key order) and structs (values)."""
+    key_types = list(map(_TUPLE_TYPE.get, map(tuple, dicts)))
+    struct_types = list(map(_get_type, structs))
+    if key_types == struct_types:
+        return [] if _elements_clean(structs) else [i for i, _ in _unclean(structs)]
+    doubtful = {i for i, (a, b) in enumerate(zip(key_types, struct_types)) if a != b}
+    if not _elements_clean(structs):
+        doubtful.update(i for i, _ in _unclean(structs))
+    return sorted(doubtful)
+
+
+def _parse(raw: Any) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _Undecided from None
+
+
+def _composition_route(raw: Raw, out: list[_walk.Finding]) -> None:
+    """Check a raw ``compositional_deconstruction`` value by the cheapest exact route."""
+    try:
+        cd = _decode_composition(raw)
+    except _DECODE_ERRORS:
+        _walk._composition(_parse(memoryview(raw)), True, out)
+        return
+    if _encode(cd) == bytes(raw):
+        _canonical_elements(cd.elements, out)
+        return
+    value = _parse(memoryview(raw))
+    _walk._composition(value, True, out, _doubtful(value["elements"], cd.elements))
+
+
+def _routes(text: str) -> list[_walk.Finding]:
+    try:
+        caption = _decode_caption(text)
+    except _DECODE_ERRORS:
+        caption = None
+    if caption is not None:
+        elements = caption.compositional_deconstruction.elements
+        try:
+            canonical = _encode(caption) == text.encode("utf-8")
+        except (msgspec.EncodeError, UnicodeError):
+            raise _Undecided from None
+        if canonical:
+            return _canonical_caption(caption)
+        value = _parse(text)
+        return _walk.walk(value, True, doubtful=_doubtful(value["compositional_deconstruction"]["elements"], elements))
+    try:
+        raw_root = _decode_root(text)
+    except _DECODE_ERRORS:
+        raise _Undecided from None
+    root = {k: raw if k == "compositional_deconstruction" else _parse(memoryview(raw)) for k, raw in raw_root.items()}
+    return _walk.walk(root, True, composition=_composition_route)
+
+
+def fast_findings(text: str) -> list[str] | None:
+    """The official warnings for ``text`` (without the ensure-ASCII scan), or ``None`` when undecided.
+
+    ``None`` means the caller must run the full check: the text is not JSON
+    that msgspec and orjson both read exactly as ``json.loads`` does, or a
+    value needs the exact parse (see :class:`captionkit._walk.NeedExactParse`).
     """
     try:
-        caption = _decode(text)
-    except (msgspec.DecodeError, UnicodeError):  # lone surrogates cannot be UTF-8
+        return [message for _, _, message in _routes(text)]
+    except (_Undecided, _walk.NeedExactParse):
         return None
-    sd = caption.style_description
-    if sd is not UNSET:
-        if sd.aesthetics is UNSET or sd.lighting is UNSET or sd.medium is UNSET:
-            return None
-        if (sd.photo is UNSET) == (sd.art_style is UNSET):
-            return None
+
+
+def canonical_findings(text: str) -> list[str] | None:
+    """The official warnings for canonical caption text, or ``None`` when the text is not canonical.
+
+    ``[]`` means valid. A non-empty list holds the findings of a caption whose
+    structure, types and key order are proven canonical by the re-encoding.
+    """
     try:
+        caption = _decode_caption(text)
         if _encode(caption) != text.encode("utf-8"):
             return None
-    except (msgspec.EncodeError, UnicodeError):
+    except (*_DECODE_ERRORS, msgspec.EncodeError):
         return None
-    # Structure and key order are canonical; only values can be wrong now.
-    elements = caption.compositional_deconstruction.elements
-    palettes: list[Any] = [] if sd is UNSET or sd.color_palette is UNSET else [sd.color_palette]
-    boxes_ok = True
-    for element in elements:
-        box = element.bbox
-        if box is not UNSET and (box[0] > box[2] or box[1] > box[3]):
-            boxes_ok = False
-        if element.color_palette is not UNSET:
-            palettes.append(element.color_palette)
-    if boxes_ok and _walk.hex_entries_ok(list(chain.from_iterable(palettes))):
-        return []
-    # Messages only for the values at fault (ranges and types are already proven).
-    out: list[_walk.Finding] = []
-    if sd is not UNSET and sd.color_palette is not UNSET and not _walk.hex_entries_ok(sd.color_palette):
-        _walk.check_palette(sd.color_palette, ("style_description", "color_palette"),
-                            "style_description.color_palette", _walk.STYLE_PALETTE_MAX, out)
-    for i, element in enumerate(elements):
-        box = element.bbox
-        if box is not UNSET and (box[0] > box[2] or box[1] > box[3]):
-            _walk.check_bbox(box, i, out)
-        palette = element.color_palette
-        if palette is not UNSET and not _walk.hex_entries_ok(palette):
-            _walk.check_palette(palette, ("compositional_deconstruction", "elements", i, "color_palette"),
-                                f"elements[{i}].color_palette", _walk.ELEMENT_PALETTE_MAX, out)
-    return [message for _, _, message in out]
+    return [message for _, _, message in _canonical_caption(caption)]
 
 
 def is_canonical_and_valid(text: str) -> bool:

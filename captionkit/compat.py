@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from captionkit import _walk
-from captionkit._fastcheck import canonical_findings
+from captionkit._fastcheck import fast_findings
 from captionkit._json import parse_for_verify
 
 __all__ = ["NON_ASCII_UNICODE_ESCAPE_RE", "CaptionVerifier"]
@@ -117,7 +117,7 @@ class CaptionVerifier:
     def verify_raw(self, raw_text: str) -> list[str]:
         """Check caption text: the ensure-ASCII scan, then the JSON parse, then :meth:`verify`."""
         warnings = ensure_ascii_findings(raw_text)
-        known = canonical_findings(raw_text)  # the common case, decided without a Python walk
+        known = fast_findings(raw_text)  # typed decoding decides most texts without a full Python walk
         if known is not None:
             return warnings + known
         value, error, fast = parse_for_verify(raw_text)

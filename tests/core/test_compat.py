@@ -315,3 +315,58 @@ def test_canonical_fast_path_reports_value_level_findings_exactly():
     assert canonical_findings(text) == expected == V.verify_raw(text)
     # not canonical (key order) -> the fast path declines and the full walk decides
     assert canonical_findings(text.replace('"bbox":[9,8,1,2],"desc":"d"', '"desc":"d","bbox":[9,8,1,2]')) is None
+
+
+def _root_shuffled(data):
+    return dict(reversed(list(data.items()))) if isinstance(data, dict) else data
+
+
+@_SETTINGS
+@given(mutants(max_elements=5).filter(_no_unhashable_type), st.sampled_from(["compact", "indent", "root_reversed", "ascii"]))
+def test_every_route_matches_reference(data, layout):
+    # each layout steers the text onto a different fast route: canonical, re-parsed, split at the root
+    if layout == "indent":
+        text = json.dumps(data, ensure_ascii=False, indent=2)
+    elif layout == "root_reversed":
+        text = json.dumps(_root_shuffled(data), ensure_ascii=False, separators=(",", ":"))
+    elif layout == "ascii":
+        text = json.dumps(data, separators=(",", ":"))
+    else:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    assert V.verify_raw(text) == ref(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # duplicate keys: json.loads keeps the first position and the last value
+        CD('{"type":"obj","desc":"a","type":"text"}'),
+        CD('{"desc":"a","type":"obj","desc":"b"}'),
+        CD('{"type":"obj","bbox":[5,0,4,1],"desc":"d","bbox":[1,1,2,2]}'),
+        CD('{"type":"obj","bbox":[1,1,2,2],"desc":"d","bbox":[5,0,4,1]}'),
+        CD('{"type":"obj","desc":"d","color_palette":["#abcdef"],"color_palette":["#ABCDEF"]}'),
+        '{"compositional_deconstruction":{"background":"b","elements":[]},"compositional_deconstruction":{"background":"b","elements":[{"type":"x","desc":"d"}]}}',
+        '{"style_description":{"aesthetics":"a","lighting":"l","photo":"p","medium":"m","photo":"q"},"compositional_deconstruction":{"background":"b","elements":[]}}',
+        # unknown root keys around a canonical or a faulty composition
+        '{"aspect_ratio":"1:1","compositional_deconstruction":{"background":"b","elements":[{"type":"obj","desc":"d"}]}}',
+        '{"aspect_ratio":[1,2],"compositional_deconstruction":{"elements":[],"background":"b"},"z":null}',
+        '{"aspect_ratio":1e999,"compositional_deconstruction":{"background":"b","elements":[]}}',
+        '{"aspect_ratio":"\\ud800","high_level_description":5,"compositional_deconstruction":{"background":"b","elements":[{"type":"character","desc":"d"}]}}',
+        '{"aspect_ratio":1,"compositional_deconstruction":{"background":"b","elements":[{"type":"obj","bbox":[1.0,1,2,2],"desc":"d"}]}}',
+        '{"x":1,"compositional_deconstruction":5}',
+        '{"x":1,"compositional_deconstruction":{"background":"b","elements":[{"desc":"d","type":"obj","font":"f"}]}}',
+        '{"x":1,"style_description":{"photo":"p"},"compositional_deconstruction":{"background":"b","elements":[]}}',
+        # re-parsed route: key order wrong somewhere, values wrong elsewhere
+        CD('{"desc":"d","type":"obj"},{"type":"obj","bbox":[5,0,4,1],"desc":"d"},{"type":"character","desc":"d"}'),
+        CD('{"type":"text","desc":"d","text":"t","color_palette":["#abc"]},{"type":"obj","text":"t","desc":"d"}'),
+    ],
+)
+def test_route_edge_cases_match_reference(text):
+    assert V.verify_raw(text) == ref(text)
+
+
+def test_huge_integer_under_an_unknown_root_key_is_invalid_json():
+    # the official verifier crashes here; compat's documented answer holds on the split route too
+    text = '{"aspect_ratio":' + "9" * 5000 + ',"compositional_deconstruction":{"background":"b","elements":[]}}'
+    (message,) = V.verify_raw(text)
+    assert message.startswith("invalid JSON: Exceeds the limit (4300 digits)")
