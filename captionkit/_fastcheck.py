@@ -26,8 +26,7 @@ faster, never different.
 
 from __future__ import annotations
 
-from itertools import chain
-from operator import attrgetter, le
+from operator import attrgetter
 from typing import Annotated, Any, Union
 
 import msgspec
@@ -82,9 +81,6 @@ _encode = msgspec.json.Encoder().encode
 _DECODE_ERRORS = (msgspec.DecodeError, UnicodeError)  # lone surrogates cannot be UTF-8
 
 _get_type = attrgetter("type")
-_get_text = attrgetter("text")
-_get_bbox = attrgetter("bbox")
-_get_palette = attrgetter("color_palette")
 # (type, type of the "text" field) for elements whose keys suit their type
 _SIGNATURES = frozenset({("obj", UnsetType), ("text", str)})
 # canonical key tuple -> the element type it belongs to

@@ -14,7 +14,6 @@ the caller re-parses with the standard library.
 
 from __future__ import annotations
 
-import re
 from itertools import chain
 from collections.abc import Callable
 from typing import Any
