@@ -26,6 +26,7 @@ faster, never different.
 
 from __future__ import annotations
 
+import json
 from operator import attrgetter
 from typing import Annotated, Any, Union
 
@@ -35,7 +36,7 @@ from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 
 from captionkit import _walk
 
-__all__ = ["canonical_findings", "fast_findings", "is_canonical_and_valid"]
+__all__ = ["canonical_findings", "fast_findings", "is_canonical_and_valid", "located_findings"]
 
 _Hex = Annotated[str, Meta(min_length=7, max_length=7)]  # digits checked in bulk below
 _Palette5 = Annotated[list[_Hex], Meta(max_length=5)]
@@ -252,3 +253,41 @@ def canonical_findings(text: str) -> list[str] | None:
 def is_canonical_and_valid(text: str) -> bool:
     """True when ``text`` is a canonical caption the official checks accept (see module docs)."""
     return canonical_findings(text) == []
+
+
+# Stand-ins for root values the C locator proved clean: the walk finds nothing in them.
+_CLEAN_STYLE = {"aesthetics": "", "lighting": "", "photo": "", "medium": ""}
+
+
+def located_findings(text: str, found: tuple[Any, Any, Any, Any]) -> list[str] | None:
+    """The official warnings from what ``_speedups.locate`` found, or ``None`` when undecided.
+
+    ``found`` holds character spans of ``text``: unknown root key names, the
+    high-level description and the style when they may hold findings, and the
+    elements that may. Every span is one JSON value (or key) that the locator
+    checked as JSON, so ``json.loads`` of it is the value the full parse would
+    hold there; the walk words the messages from those values, and everything
+    outside the spans is proven clean.
+    """
+    unknown, hld, style, elements = found
+    root: dict[str, Any] = {}
+    try:
+        if unknown:
+            for start, end in unknown:
+                name = json.loads(text[start:end])
+                if name in _walk.TOP_LEVEL_KNOWN_KEYS:  # a known key spelled with escapes
+                    return None
+                root[name] = None
+        if hld is not None:
+            root["high_level_description"] = json.loads(text[hld[0]:hld[1]])
+        root["style_description"] = _CLEAN_STYLE if style is None else json.loads(text[style[0]:style[1]])
+        spans = [(i, json.loads(text[start:end])) for i, start, end in elements or ()]
+    except (ValueError, RecursionError):
+        return None
+
+    def composition(_: Any, out: list[_walk.Finding]) -> None:
+        for i, element in spans:
+            _walk._element(element, i, False, out)
+
+    root["compositional_deconstruction"] = None
+    return [message for _, _, message in _walk.walk(root, composition=composition)]

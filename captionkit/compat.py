@@ -27,11 +27,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from captionkit import _walk
-from captionkit._fastcheck import fast_findings
+from captionkit._fastcheck import fast_findings, located_findings
 from captionkit._json import parse_for_verify
+
+try:  # optional C accelerator (see hatch_build.py); the answers are the same without it
+    from captionkit._speedups import locate as _locate
+except ImportError:  # pragma: no cover - depends on the build
+    _locate = None
 
 __all__ = ["NON_ASCII_UNICODE_ESCAPE_RE", "CaptionVerifier"]
 
@@ -67,6 +73,22 @@ def ensure_ascii_findings(raw_text: str, max_examples: int = 3) -> list[str]:
     ]
 
 
+def _checked(raw_text: str) -> list[str]:
+    """The official warnings after the ensure-ASCII scan, by the fastest exact Python route."""
+    known = fast_findings(raw_text)  # typed decoding decides most texts without a full walk
+    if known is not None:
+        return known
+    value, error, fast = parse_for_verify(raw_text)
+    if error is None and fast:
+        try:
+            return [m for _, _, m in _walk.walk(value, True)]
+        except _walk.NeedExactParse:
+            value, error, _ = parse_for_verify(raw_text, exact=True)
+    if error is not None:
+        return [f"invalid JSON: {error}"]
+    return [m for _, _, m in _walk.walk(value)]
+
+
 class CaptionVerifier:
     """Verify Ideogram 4 JSON captions exactly as the official verifier does.
 
@@ -100,39 +122,33 @@ class CaptionVerifier:
     def __repr__(self) -> str:
         return f"CaptionVerifier(live_types={self._live_types})"
 
-    def _run(self, caption: Any, fast: bool) -> list[str]:
-        if self._live_types:
-            saved = _walk._TYPES_REPR[0]
-            _walk._TYPES_REPR[0] = repr(frozenset({"obj", "text"}))
-            try:
-                return [m for _, _, m in _walk.walk(caption, fast)]
-            finally:
-                _walk._TYPES_REPR[0] = saved
-        return [m for _, _, m in _walk.walk(caption, fast)]
+    def _live(self, check: Callable[[], list[str]]) -> list[str]:
+        """Run ``check`` with the element-type set rendered as this verifier renders it."""
+        if not self._live_types:
+            return check()
+        saved = _walk._TYPES_REPR[0]
+        _walk._TYPES_REPR[0] = repr(frozenset({"obj", "text"}))
+        try:
+            return check()
+        finally:
+            _walk._TYPES_REPR[0] = saved
 
     def verify(self, caption: Any) -> list[str]:
         """Check an already-parsed caption; return the official warnings (empty when valid)."""
-        return self._run(caption, False)
+        return self._live(lambda: [m for _, _, m in _walk.walk(caption)])
 
     def verify_raw(self, raw_text: str) -> list[str]:
         """Check caption text: the ensure-ASCII scan, then the JSON parse, then :meth:`verify`."""
         warnings = ensure_ascii_findings(raw_text)
-        known = fast_findings(raw_text)  # typed decoding decides most texts without a full Python walk
-        if known is not None:
-            return warnings + known
-        value, error, fast = parse_for_verify(raw_text)
-        if error is not None:
-            warnings.append(f"invalid JSON: {error}")
-            return warnings
-        if fast:
-            try:
-                return warnings + self._run(value, True)
-            except _walk.NeedExactParse:
-                value, error, _ = parse_for_verify(raw_text, exact=True)
-                if error is not None:
-                    warnings.append(f"invalid JSON: {error}")
-                    return warnings
-        return warnings + self._run(value, False)
+        if _locate is not None:
+            found = _locate(raw_text)  # C: proves most texts clean, or points at the suspect values
+            if found is True:
+                return warnings
+            if found is not None:
+                known = self._live(lambda: located_findings(raw_text, found))
+                if known is not None:
+                    return warnings + known
+        return warnings + self._live(lambda: _checked(raw_text))
 
     def verify_file(self, path: str | Path) -> list[str]:
         """Check a caption file read as UTF-8 text (universal newlines, BOM kept)."""

@@ -1,0 +1,410 @@
+/* One scanner per string width: included by _speedups.c with CHAR_T and SFX defined.
+ *
+ * Each function takes the text, its length and a position; it returns 1 and
+ * moves the position past what it matched, or 0 (the position is then
+ * meaningless: the caller gives up on the whole text).
+ */
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(name, SFX)
+
+/* Match an ASCII literal at *pos; advance only on a match. */
+static inline int FN(lit)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, const char *text, Py_ssize_t len)
+{
+    Py_ssize_t i = *pos;
+    if (n - i < len) {
+        return 0;
+    }
+    for (Py_ssize_t k = 0; k < len; k++) {
+        if (s[i + k] != (CHAR_T)(unsigned char)text[k]) {
+            return 0;
+        }
+    }
+    *pos = i + len;
+    return 1;
+}
+
+#define LIT(text) FN(lit)(s, n, pos, text, (Py_ssize_t)(sizeof(text) - 1))
+
+/* A JSON string as json.loads reads it (strict): no control characters, known escapes only. */
+static int FN(string)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos)
+{
+    Py_ssize_t i = *pos;
+    if (i >= n || s[i] != '"') {
+        return 0;
+    }
+    i++;
+    while (i < n) {
+        Py_UCS4 c = s[i];
+        if (c == '"') {
+            *pos = i + 1;
+            return 1;
+        }
+        if (c < 0x20) {
+            return 0;
+        }
+        if (c == '\\') {
+            if (i + 1 >= n) {
+                return 0;
+            }
+            Py_UCS4 e = s[i + 1];
+            if (e == 'u') {
+                if (i + 5 >= n) {
+                    return 0;
+                }
+                for (int k = 2; k < 6; k++) {
+                    if (!is_hex_any_case(s[i + k])) {
+                        return 0;
+                    }
+                }
+                i += 6;
+                continue;
+            }
+            if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't') {
+                return 0;
+            }
+            i += 2;
+            continue;
+        }
+        i++;
+    }
+    return 0;
+}
+
+/* A box coordinate: 0, or 1..1000 without leading zeros. */
+static int FN(coord)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, int *value)
+{
+    Py_ssize_t i = *pos;
+    if (i >= n || s[i] < '0' || s[i] > '9') {
+        return 0;
+    }
+    if (s[i] == '0') {
+        i++;
+        if (i < n && s[i] >= '0' && s[i] <= '9') {
+            return 0;
+        }
+        *value = 0;
+        *pos = i;
+        return 1;
+    }
+    int v = 0;
+    int digits = 0;
+    while (i < n && s[i] >= '0' && s[i] <= '9') {
+        if (++digits > 4) {
+            return 0;
+        }
+        v = v * 10 + (int)(s[i] - '0');
+        i++;
+    }
+    if (v > 1000) {
+        return 0;
+    }
+    *value = v;
+    *pos = i;
+    return 1;
+}
+
+/* [y_min,x_min,y_max,x_max] with each edge pair in order. */
+static int FN(box)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos)
+{
+    int v[4];
+    if (!LIT("[")) {
+        return 0;
+    }
+    for (int k = 0; k < 4; k++) {
+        if (k && !LIT(",")) {
+            return 0;
+        }
+        if (!FN(coord)(s, n, pos, &v[k])) {
+            return 0;
+        }
+    }
+    return LIT("]") && v[0] <= v[2] && v[1] <= v[3];
+}
+
+/* A list of at most `limit` "#RRGGBB" strings with uppercase hex digits. */
+static int FN(palette)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, int limit)
+{
+    if (!LIT("[")) {
+        return 0;
+    }
+    if (LIT("]")) {
+        return 1;
+    }
+    for (int count = 1;; count++) {
+        if (count > limit || !LIT("\"#")) {
+            return 0;
+        }
+        Py_ssize_t i = *pos;
+        if (n - i < 7) {
+            return 0;
+        }
+        for (int k = 0; k < 6; k++) {
+            if (!is_hex_upper(s[i + k])) {
+                return 0;
+            }
+        }
+        if (s[i + 6] != '"') {
+            return 0;
+        }
+        *pos = i + 7;
+        if (LIT("]")) {
+            return 1;
+        }
+        if (!LIT(",")) {
+            return 0;
+        }
+    }
+}
+
+static int FN(style)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos)
+{
+    if (!(LIT("{\"aesthetics\":") && FN(string)(s, n, pos) && LIT(",\"lighting\":") && FN(string)(s, n, pos))) {
+        return 0;
+    }
+    if (LIT(",\"photo\":")) {
+        if (!(FN(string)(s, n, pos) && LIT(",\"medium\":") && FN(string)(s, n, pos))) {
+            return 0;
+        }
+    }
+    else if (!(LIT(",\"medium\":") && FN(string)(s, n, pos) && LIT(",\"art_style\":") && FN(string)(s, n, pos))) {
+        return 0;
+    }
+    if (LIT(",\"color_palette\":") && !FN(palette)(s, n, pos, 16)) {
+        return 0;
+    }
+    return LIT("}");
+}
+
+static int FN(element)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos)
+{
+    int is_text;
+    if (LIT("{\"type\":\"obj\"")) {
+        is_text = 0;
+    }
+    else if (LIT("{\"type\":\"text\"")) {
+        is_text = 1;
+    }
+    else {
+        return 0;
+    }
+    if (LIT(",\"bbox\":") && !FN(box)(s, n, pos)) {
+        return 0;
+    }
+    if (is_text && !(LIT(",\"text\":") && FN(string)(s, n, pos))) {
+        return 0;
+    }
+    if (!(LIT(",\"desc\":") && FN(string)(s, n, pos))) {
+        return 0;
+    }
+    if (LIT(",\"color_palette\":") && !FN(palette)(s, n, pos, 5)) {
+        return 0;
+    }
+    return LIT("}");
+}
+
+static inline void FN(ws)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos)
+{
+    Py_ssize_t i = *pos;
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
+        i++;
+    }
+    *pos = i;
+}
+
+/* Any JSON value json.loads reads the same way; NaN, Infinity, integers of more than
+ * SKIP_MAX_DIGITS digits and nesting deeper than SKIP_MAX_DEPTH are refused (the
+ * Python routes decide those). */
+static int FN(skip)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, int depth)
+{
+    FN(ws)(s, n, pos);
+    Py_ssize_t i = *pos;
+    if (i >= n) {
+        return 0;
+    }
+    Py_UCS4 c = s[i];
+    if (c == '"') {
+        return FN(string)(s, n, pos);
+    }
+    if (c == '{' || c == '[') {
+        Py_UCS4 close = c == '{' ? '}' : ']';
+        if (depth >= SKIP_MAX_DEPTH) {
+            return 0;
+        }
+        *pos = i + 1;
+        FN(ws)(s, n, pos);
+        if (*pos < n && s[*pos] == close) {
+            *pos += 1;
+            return 1;
+        }
+        for (;;) {
+            if (c == '{') {
+                FN(ws)(s, n, pos);
+                if (!FN(string)(s, n, pos)) {
+                    return 0;
+                }
+                FN(ws)(s, n, pos);
+                if (!LIT(":")) {
+                    return 0;
+                }
+            }
+            if (!FN(skip)(s, n, pos, depth + 1)) {
+                return 0;
+            }
+            FN(ws)(s, n, pos);
+            if (*pos >= n) {
+                return 0;
+            }
+            if (s[*pos] == close) {
+                *pos += 1;
+                return 1;
+            }
+            if (!LIT(",")) {
+                return 0;
+            }
+        }
+    }
+    if (LIT("true") || LIT("false") || LIT("null")) {
+        return 1;
+    }
+    /* number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)? */
+    if (c == '-') {
+        i++;
+    }
+    if (i >= n || s[i] < '0' || s[i] > '9') {
+        return 0;
+    }
+    if (s[i] == '0') {
+        i++;
+    }
+    else {
+        Py_ssize_t first = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            i++;
+        }
+        if (i - first > SKIP_MAX_DIGITS) {
+            return 0;
+        }
+    }
+    if (i < n && s[i] == '.') {
+        i++;
+        if (i >= n || s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            i++;
+        }
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) {
+            i++;
+        }
+        if (i >= n || s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            i++;
+        }
+    }
+    *pos = i;
+    return 1;
+}
+
+/* Run `strict` on the value at *pos; when it fails, skip the value generically and
+ * record it as suspect. Returns 0 only when the value is not readable JSON. */
+#define STRICT_OR_SUSPECT(strict_call, suspect_flag, start_var)      \
+    do {                                                             \
+        start_var = *pos;                                            \
+        if (!(strict_call)) {                                        \
+            *pos = start_var;                                        \
+            if (!FN(skip)(s, n, pos, 0)) {                           \
+                return 0;                                            \
+            }                                                        \
+            suspect_flag = 1;                                        \
+        }                                                            \
+    } while (0)
+
+/* Locate what may hold findings. Fills `found` and returns 1, or returns 0 (undecided). */
+static int FN(locate)(const CHAR_T *s, Py_ssize_t n, struct located *found)
+{
+    Py_ssize_t start = 0;
+    Py_ssize_t *pos = &start;
+    int seen_hld = 0, seen_style = 0, seen_cd = 0;
+    if (!LIT("{") || LIT("}")) {
+        return 0;
+    }
+    for (;;) {
+        if (LIT("\"high_level_description\":")) {
+            if (seen_hld++) {
+                return 0;
+            }
+            int suspect = 0;
+            STRICT_OR_SUSPECT(FN(string)(s, n, pos), suspect, found->hld_start);
+            found->hld_end = suspect ? *pos : -1;
+        }
+        else if (LIT("\"style_description\":")) {
+            if (seen_style++) {
+                return 0;
+            }
+            int suspect = 0;
+            STRICT_OR_SUSPECT(FN(style)(s, n, pos), suspect, found->style_start);
+            found->style_end = suspect ? *pos : -1;
+        }
+        else if (LIT("\"compositional_deconstruction\":{\"background\":")) {
+            if (seen_cd++) {
+                return 0;
+            }
+            if (!(FN(string)(s, n, pos) && LIT(",\"elements\":["))) {
+                return 0;
+            }
+            if (!LIT("]")) {
+                for (Py_ssize_t index = 0;; index++) {
+                    int suspect = 0;
+                    Py_ssize_t element_start;
+                    STRICT_OR_SUSPECT(FN(element)(s, n, pos), suspect, element_start);
+                    if (suspect && !add_span(&found->elements, index, element_start, *pos)) {
+                        return -1;
+                    }
+                    if (LIT("]")) {
+                        break;
+                    }
+                    if (!LIT(",")) {
+                        return 0;
+                    }
+                }
+            }
+            if (!LIT("}")) {
+                return 0;
+            }
+        }
+        else {
+            /* an unknown root key: keep where its name is, skip its value */
+            Py_ssize_t key_start = *pos;
+            if (!FN(string)(s, n, pos)) {
+                return 0;
+            }
+            if (!add_span(&found->unknown, -1, key_start, *pos)) {
+                return -1;
+            }
+            if (!LIT(":") || !FN(skip)(s, n, pos, 0)) {
+                return 0;
+            }
+        }
+        if (LIT("}")) {
+            break;
+        }
+        if (!LIT(",")) {
+            return 0;
+        }
+    }
+    return seen_cd && *pos == n;
+}
+
+#undef STRICT_OR_SUSPECT
+
+#undef LIT
+#undef FN
+#undef CAT
+#undef CAT_
