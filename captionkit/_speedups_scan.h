@@ -312,19 +312,31 @@ static int FN(skip)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, int depth)
     return 1;
 }
 
-/* Run `strict` on the value at *pos; when it fails, skip the value generically and
- * record it as suspect. Returns 0 only when the value is not readable JSON. */
-#define STRICT_OR_SUSPECT(strict_call, suspect_flag, start_var)      \
-    do {                                                             \
-        start_var = *pos;                                            \
-        if (!(strict_call)) {                                        \
-            *pos = start_var;                                        \
-            if (!FN(skip)(s, n, pos, 0)) {                           \
-                return 0;                                            \
-            }                                                        \
-            suspect_flag = 1;                                        \
-        }                                                            \
-    } while (0)
+/* Check the value at *pos with `strict`; when it does not match, skip it as generic JSON.
+ * Returns 0 (matched), 1 (suspect: *start..*pos holds it) or -1 (not readable JSON). */
+static int FN(value)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos,
+                     int (*strict)(const CHAR_T *, Py_ssize_t, Py_ssize_t *), Py_ssize_t *start)
+{
+    *start = *pos;
+    if (strict(s, n, pos)) {
+        return 0;
+    }
+    *pos = *start;
+    return FN(skip)(s, n, pos, 0) ? 1 : -1;
+}
+
+/* A known root key's value, seen once: *end is -1 when it matched, else its span's end. */
+static int FN(member)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos,
+                      int (*strict)(const CHAR_T *, Py_ssize_t, Py_ssize_t *), int *seen,
+                      Py_ssize_t *start, Py_ssize_t *end)
+{
+    if ((*seen)++) {
+        return 0; /* a duplicate key: json.loads keeps the last value, the full check decides */
+    }
+    int rc = FN(value)(s, n, pos, strict, start);
+    *end = rc == 1 ? *pos : -1;
+    return rc >= 0;
+}
 
 /* Locate what may hold findings. Fills `found` and returns 1, or returns 0 (undecided). */
 static int FN(locate)(const CHAR_T *s, Py_ssize_t n, struct located *found)
@@ -337,20 +349,14 @@ static int FN(locate)(const CHAR_T *s, Py_ssize_t n, struct located *found)
     }
     for (;;) {
         if (LIT("\"high_level_description\":")) {
-            if (seen_hld++) {
+            if (!FN(member)(s, n, pos, FN(string), &seen_hld, &found->hld_start, &found->hld_end)) {
                 return 0;
             }
-            int suspect = 0;
-            STRICT_OR_SUSPECT(FN(string)(s, n, pos), suspect, found->hld_start);
-            found->hld_end = suspect ? *pos : -1;
         }
         else if (LIT("\"style_description\":")) {
-            if (seen_style++) {
+            if (!FN(member)(s, n, pos, FN(style), &seen_style, &found->style_start, &found->style_end)) {
                 return 0;
             }
-            int suspect = 0;
-            STRICT_OR_SUSPECT(FN(style)(s, n, pos), suspect, found->style_start);
-            found->style_end = suspect ? *pos : -1;
         }
         else if (LIT("\"compositional_deconstruction\":{\"background\":")) {
             if (seen_cd++) {
@@ -361,10 +367,12 @@ static int FN(locate)(const CHAR_T *s, Py_ssize_t n, struct located *found)
             }
             if (!LIT("]")) {
                 for (Py_ssize_t index = 0;; index++) {
-                    int suspect = 0;
                     Py_ssize_t element_start;
-                    STRICT_OR_SUSPECT(FN(element)(s, n, pos), suspect, element_start);
-                    if (suspect && !add_span(&found->elements, index, element_start, *pos)) {
+                    int rc = FN(value)(s, n, pos, FN(element), &element_start);
+                    if (rc < 0) {
+                        return 0;
+                    }
+                    if (rc == 1 && !add_span(&found->elements, index, element_start, *pos)) {
                         return -1;
                     }
                     if (LIT("]")) {
@@ -402,7 +410,6 @@ static int FN(locate)(const CHAR_T *s, Py_ssize_t n, struct located *found)
     return seen_cd && *pos == n;
 }
 
-#undef STRICT_OR_SUSPECT
 
 #undef LIT
 #undef FN

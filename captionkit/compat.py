@@ -19,6 +19,15 @@ rendering the official class gives under ``PYTHONHASHSEED=0``, so output never
 changes between runs. ``CaptionVerifier(live_types=True)`` renders the set in
 the current process instead, exactly like the official class.
 
+How ``verify_raw`` stays cheap (every route ends in the same check code, so
+the answer never depends on the route): the optional C locator
+(``captionkit._speedups``, compiled at install when a compiler is present)
+reads the text in place and either proves it the canonical form of a clean
+caption, or points at the few values that may hold findings, which alone are
+parsed and walked. Texts it cannot place (other layouts, unusual JSON) take the
+Python routes in :mod:`captionkit._fastcheck` (typed msgspec decoding), and
+the last resort is the full parse and walk.
+
 >>> CaptionVerifier().verify_raw('{"aspect_ratio":"16:9","high_level_description":7}')
 ["root: unknown keys ['aspect_ratio'] (not in schema)", 'high_level_description: expected a string, got int', "root: 'compositional_deconstruction' must exist"]
 """
@@ -26,8 +35,8 @@ the current process instead, exactly like the official class.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from captionkit import _walk
