@@ -51,7 +51,11 @@ class SpeedupsBuildHook(BuildHookInterface):
     PLUGIN_NAME = "custom"
 
     def initialize(self, version: str, build_data: dict) -> None:
-        if self.target_name != "wheel" or os.environ.get("CAPTIONKIT_NO_EXTENSIONS"):
+        if self.target_name != "wheel":
+            return
+        if os.environ.get("CAPTIONKIT_NO_EXTENSIONS"):
+            for stale in (Path(self.root) / "captionkit").glob("_speedups*.so"):
+                stale.unlink()  # an earlier in-place build would still be imported
             return
         built = compile_speedups(Path(self.root))
         if built is None:

@@ -89,9 +89,11 @@ static PyObject *locate(PyObject *module, PyObject *text)
         PyErr_SetString(PyExc_TypeError, "locate() expects a str");
         return NULL;
     }
+#if PY_VERSION_HEX < 0x030C0000 /* strings are always ready from 3.12 on */
     if (PyUnicode_READY(text) < 0) {
         return NULL;
     }
+#endif
     struct located found = {NULL, NULL, 0, -1, 0, -1};
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const void *data = PyUnicode_DATA(text);
