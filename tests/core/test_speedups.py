@@ -3,8 +3,6 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 from differential import SETTINGS as _SETTINGS
@@ -19,7 +17,7 @@ from captionkit.strategies import caption_texts, mutants
 
 def test_extension_is_built_where_a_compiler_is():
     if os.environ.get("CAPTIONKIT_NO_EXTENSIONS") or not (shutil.which("cc") or shutil.which("gcc")):
-        pytest.skip("no C compiler here: captionkit runs as pure Python")
+        pytest.skip("built without the C accelerator (no compiler, or CAPTIONKIT_NO_EXTENSIONS set)")
     assert compat._locate is not None, "the build hook did not compile captionkit._speedups; reinstall"
 
 
@@ -127,23 +125,6 @@ def test_every_string_width(width):
     assert (index, faulty[start:end]) == (0, '{"type":"text","text":"%s","desc":"d","color_palette":["#fff"]}' % width)
     bad = text.replace('"type":"text","text"', '"type":"text","txt"')
     assert compat.CaptionVerifier().verify_raw(bad) == ref(bad) != []
-
-
-def test_live_types_follow_the_process_hash_seed():
-    # The official message renders frozenset({'obj', 'text'}) in the process's own order.
-    code = (
-        "from captionkit.compat import CaptionVerifier;"
-        "t='{\"compositional_deconstruction\":{\"background\":\"b\",\"elements\":[{\"type\":\"x\",\"desc\":\"d\"}]}}';"
-        "print(CaptionVerifier(live_types=True).verify_raw(t)[0]);print(repr(frozenset({'obj','text'})))"
-    )
-    seen = set()
-    for seed in range(6):
-        env = {**os.environ, "PYTHONHASHSEED": str(seed)}
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-        message, rendering = out.stdout.splitlines()
-        assert message == f"elements[0]: 'type' must be one of {rendering}"
-        seen.add(rendering)
-    assert len(seen) == 2  # both orders occurred, so the check above could fail
 
 
 def test_a_known_key_spelled_with_an_escape_goes_to_the_full_check():
