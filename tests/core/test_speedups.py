@@ -132,3 +132,29 @@ def test_a_known_key_spelled_with_an_escape_goes_to_the_full_check():
     found = locate(text)  # to the C scanner it is an unknown key name
     assert located_findings(text, found) is None
     assert compat.CaptionVerifier().verify_raw(text) == ref(text) == ["high_level_description: expected a string, got int"]
+
+
+_EDIT_CHARS = st.sampled_from(list('{}[]":,\\ u0123456789aAfF#-.eE\ntrn') + ["\x01", "\ud800", "é", "ラ", "🍜"])
+
+
+@_SETTINGS
+@given(caption_texts(max_elements=3), st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from("idr"), _EDIT_CHARS),
+                                            min_size=1, max_size=3))
+def test_character_edits_of_canonical_text(text, edits):
+    # byte-level damage: truncated escapes, stray whitespace, broken numbers and literals
+    for where, how, char in edits:
+        i = where % (len(text) + 1)
+        if how == "i":
+            text = text[:i] + char + text[i:]
+        elif how == "d":
+            text = text[:i] + text[i + 1:]
+        else:
+            text = text[:i] + char + text[i + 1:]
+    try:
+        expected = ref(text)
+    except (TypeError, ValueError, RecursionError):
+        return  # the official verifier crashes on this text
+    found = locate(text)
+    if found is True:
+        assert [m for m in expected if not m.startswith("raw text:")] == []
+    assert compat.CaptionVerifier().verify_raw(text) == expected
