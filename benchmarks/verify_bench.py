@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "core"))
 
-from captionkit._json import dumps  # noqa: E402
-from captionkit import compat  # noqa: E402
-from captionkit.compat import CaptionVerifier  # noqa: E402
 from official_ref import ReferenceVerifier  # noqa: E402
+
+from captionkit import compat  # noqa: E402
+from captionkit._json import dumps  # noqa: E402
+from captionkit.compat import CaptionVerifier  # noqa: E402
 
 WORDS = ("neon rain alley ramen stall lantern steam hooded customer copper counter wooden stool paper "
          "glowing puddle reflection concrete wall cable umbrella chalk board price vendor cart tile").split()

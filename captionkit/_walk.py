@@ -14,8 +14,8 @@ the caller re-parses with the standard library.
 
 from __future__ import annotations
 
-from itertools import chain
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 Finding = tuple[str, tuple[Any, ...], str]
