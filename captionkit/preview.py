@@ -449,19 +449,12 @@ def save_preview(
     b'\\x89PNG'
     """
     import io
-    import tempfile
+
+    from captionkit._io import write_atomic
 
     image = render_preview(caption, frame=frame, overlay=overlay, width=width)
     target = Path(path)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getvalue())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, buffer.getvalue())
     return target

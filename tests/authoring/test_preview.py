@@ -92,3 +92,15 @@ def test_bad_inputs_raise_value_error():
         render_preview('{"compositional_deconstruction":{}}')
     with pytest.raises(ValueError, match="at least 64"):
         render_preview(base().build(), width=10)
+
+
+def test_saved_preview_gets_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    current = os.umask(0)
+    os.umask(current)
+    out = preview.save_preview(base().obj("A clock.", box=[100, 100, 400, 400]).build(), tmp_path / "p.png", width=200)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~current  # not the 0600 of a temporary file
+    assert Image.open(out).format == "PNG"
+    assert [p.name for p in tmp_path.iterdir()] == ["p.png"]  # no temporary file left behind
