@@ -6,19 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-CAPTION = {
-    "high_level_description": "A red kite over a green hill.",
-    "compositional_deconstruction": {
-        "background": "A green hill under a blue sky.",
-        "elements": [{"type": "obj", "bbox": [100, 300, 400, 700], "desc": "A red diamond kite."}],
-    },
-}
-
-OTHER = {
-    "high_level_description": "A yellow boat.",
-    "compositional_deconstruction": {"background": "A calm lake.", "elements": []},
-}
+from render_captions import KITE as CAPTION
 
 
 @pytest.fixture(scope="session")

@@ -13,19 +13,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
+from render_captions import BOAT  # noqa: E402
+from render_captions import KITE as CAPTION  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from captionkit.cli import app  # noqa: E402
-
-CAPTION = {
-    "high_level_description": "A red kite over a green hill.",
-    "compositional_deconstruction": {
-        "background": "A green hill under a blue sky.",
-        "elements": [{"type": "obj", "bbox": [100, 300, 400, 700], "desc": "A red diamond kite."}],
-    },
-}
-BOAT = {"high_level_description": "A yellow boat.",
-        "compositional_deconstruction": {"background": "A calm lake.", "elements": []}}
 
 
 @pytest.fixture

@@ -11,15 +11,9 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from captionkit.render import CancelToken, Cancelled, Preset, read_recipe  # noqa: E402
+from render_captions import KITE as CAPTION  # noqa: E402
 
-CAPTION = {
-    "high_level_description": "A red kite over a green hill.",
-    "compositional_deconstruction": {
-        "background": "A green hill under a blue sky.",
-        "elements": [{"type": "obj", "bbox": [100, 300, 400, 700], "desc": "A red diamond kite."}],
-    },
-}
+from captionkit.render import Cancelled, CancelToken, Preset, read_recipe  # noqa: E402
 
 
 def pixels(result) -> np.ndarray:
