@@ -116,7 +116,11 @@ def _elements_clean(elements: list[_Element]) -> bool:
 
 
 def _unclean(elements: list[_Element]) -> list[tuple[int, bool]]:
-    """``(index, keys_suit_type)`` for each element with a value-level finding, in order."""
+    """``(index, keys_suit_type)`` for each element with a value-level finding, in order.
+
+    The per-element twin of :func:`_elements_clean`, run only after that one pass
+    (which checks all palettes at once) has found something.
+    """
     out = []
     for i, element in enumerate(elements):
         if (element.type, type(element.text)) not in _SIGNATURES:
@@ -199,20 +203,24 @@ def _composition_route(raw: Raw, out: list[_walk.Finding]) -> None:
     _walk._composition(value, True, out, _doubtful(value["elements"], cd.elements))
 
 
-def _routes(text: str) -> list[_walk.Finding]:
+def _decode_whole(text: str) -> tuple[_Caption | None, bool]:
+    """The caption's structs (``None`` when the whole text does not decode) and whether the text is canonical."""
     try:
         caption = _decode_caption(text)
+        return caption, _encode(caption) == text.encode("utf-8")
     except _DECODE_ERRORS:
-        caption = None
+        return None, False
+    except msgspec.EncodeError:
+        raise _Undecided from None
+
+
+def _routes(text: str) -> list[_walk.Finding]:
+    caption, canonical = _decode_whole(text)
+    if canonical:
+        return _canonical_caption(caption)
     if caption is not None:
-        elements = caption.compositional_deconstruction.elements
-        try:
-            canonical = _encode(caption) == text.encode("utf-8")
-        except (msgspec.EncodeError, UnicodeError):
-            raise _Undecided from None
-        if canonical:
-            return _canonical_caption(caption)
         value = _parse(text)
+        elements = caption.compositional_deconstruction.elements
         return _walk.walk(value, True, doubtful=_doubtful(value["compositional_deconstruction"]["elements"], elements))
     try:
         raw_root = _decode_root(text)
@@ -242,12 +250,10 @@ def canonical_findings(text: str) -> list[str] | None:
     structure, types and key order are proven canonical by the re-encoding.
     """
     try:
-        caption = _decode_caption(text)
-        if _encode(caption) != text.encode("utf-8"):
-            return None
-    except (*_DECODE_ERRORS, msgspec.EncodeError):
+        caption, canonical = _decode_whole(text)
+    except _Undecided:
         return None
-    return [message for _, _, message in _canonical_caption(caption)]
+    return [message for _, _, message in _canonical_caption(caption)] if canonical else None
 
 
 def is_canonical_and_valid(text: str) -> bool:

@@ -98,6 +98,11 @@ def _checked(raw_text: str) -> list[str]:
     return [m for _, _, m in _walk.walk(value)]
 
 
+def _pure_verify_raw(raw_text: str) -> list[str]:
+    """``verify_raw`` as a build without the C accelerator answers (for tests and the benchmark)."""
+    return ensure_ascii_findings(raw_text) + _checked(raw_text)
+
+
 class CaptionVerifier:
     """Verify Ideogram 4 JSON captions exactly as the official verifier does.
 
