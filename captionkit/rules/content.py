@@ -60,6 +60,48 @@ _SHELL = re.compile(
 _PHOTO_MEDIA = re.compile(r"photo", re.IGNORECASE)
 
 
+# -- a cheap necessary condition for each family of phrases -------------------------
+#
+# Every phrase pattern above starts and ends on a word boundary, so whenever one
+# matches, each of its words stands alone in the lowercased text, between
+# characters that are not ASCII letters or digits. The text is cut into runs of
+# ASCII letters and digits once (bytes.translate + split, a few C-level passes);
+# a family whose trigger words are all absent cannot match, and its regular
+# expression is not run. Present triggers only mean "look": the patterns decide.
+# Under re.IGNORECASE three non-ASCII letters match ASCII ones ("İ", "ı", "ſ";
+# "K", the Kelvin sign, lowercases to "k" anyway): text holding one of them
+# skips the shortcut and runs every pattern.
+_SEPARATORS = bytes(b if 97 <= b <= 122 or 48 <= b <= 57 else 32 for b in range(256))
+_FOLDS_TO_ASCII = ("\u0130", "\u0131", "\u017f")
+_EVERYTHING = None  # the token set that makes every family look
+
+
+def _tokens(texts: list[str]) -> frozenset[bytes] | None:
+    """The ASCII-alphanumeric runs of the lowercased texts; ``None`` means "run every pattern"."""
+    joined = "\n".join(texts)
+    if not joined.isascii() and any(ch in joined for ch in _FOLDS_TO_ASCII):
+        return _EVERYTHING
+    return frozenset(joined.lower().encode("utf-8", "surrogatepass").translate(_SEPARATORS).split())
+
+
+def _may(triggers: frozenset[bytes], tokens: frozenset[bytes] | None) -> bool:
+    return tokens is None or not triggers.isdisjoint(tokens)
+
+
+_HEDGE_TRIGGERS = frozenset(
+    b"such various e or maybe perhaps might style implied suggested hinted".split()
+)
+_ALTERNATIVE_TRIGGERS = frozenset({b"or"})
+_MOOD_TRIGGERS = frozenset(
+    b"stunning vibrant beautiful breathtaking gorgeous amazing luminous mesmerizing mesmerising "
+    b"majestic epic awe dreamy magical".split()
+)
+_CAMERA_TRIGGERS = frozenset(
+    b"bokeh depth out motion blurry blury blur film grain lens shallow f shadow shadows".split()
+)
+_WARM_TRIGGERS = frozenset({b"warm"})
+
+
 def _d(code: str, path: tuple[Any, ...], message: str) -> Diagnostic:
     r = RULES[code]
     return Diagnostic(code, r.name, message, path, r.severity, r.fix)
@@ -69,12 +111,16 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-def _hedges(text: str, path: tuple[Any, ...], what: str, allow_various: bool = False) -> Iterator[Diagnostic]:
-    for m in _HEDGES.finditer(text):
+def _hedges(
+    text: str, path: tuple[Any, ...], what: str, tokens: frozenset[bytes] | None, allow_various: bool = False
+) -> Iterator[Diagnostic]:
+    for m in _HEDGES.finditer(text) if _may(_HEDGE_TRIGGERS, tokens) else ():
         word = m.group(1).lower()
         if allow_various and word == "various":
             continue
         yield _d("CK603", path, f"{what} hedges with '{m.group(1)}'; commit to one specific thing")
+        return
+    if not _may(_ALTERNATIVE_TRIGGERS, tokens):
         return
     for m in _ALTERNATIVE.finditer(text):
         a, b = m.group(1).lower(), m.group(2).lower()
@@ -82,6 +128,10 @@ def _hedges(text: str, path: tuple[Any, ...], what: str, allow_various: bool = F
             continue
         yield _d("CK603", path, f"{what} offers alternatives '{m.group(0)}'; choose one")
         return
+
+
+def _element_key(elem: dict[str, Any]) -> str:
+    return repr(sorted(elem.items()))
 
 
 def _overlap(a: list[int], b: list[int]) -> bool:
@@ -96,29 +146,38 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
         frame: a :class:`~captionkit.layout.Frame` or ``"WxH"``; enables CK610.
     """
     hld = caption.get("high_level_description")
+    cd = caption["compositional_deconstruction"]
+    elements = cd["elements"]
+    sd = caption.get("style_description")
+    lighting = sd.get("lighting") if isinstance(sd, dict) else None
+    # One cut of every linted text decides which families can match at all.
+    prose = [v for v in (hld, lighting) if isinstance(v, str)]
+    prose += [e["desc"] for e in elements if isinstance(e.get("desc"), str)]
+    tokens = _tokens(prose)
+    look_mood = _may(_MOOD_TRIGGERS, tokens)
+    look_camera = _may(_CAMERA_TRIGGERS, tokens)
     if isinstance(hld, str):
         path = ("high_level_description",)
         n = _words(hld)
         if n > SUMMARY_MAX_WORDS:
             yield _d("CK601", path, f"high_level_description has {n} words (at most {SUMMARY_MAX_WORDS})")
-        yield from _hedges(hld, path, "high_level_description", allow_various=True)
-        for m in _MOOD.finditer(hld):
+        yield from _hedges(hld, path, "high_level_description", tokens, allow_various=True)
+        for m in _MOOD.finditer(hld) if look_mood else ():
             yield _d("CK604", path, f"impression word '{m.group(1)}'; describe what is seen")
             break
-    sd = caption.get("style_description")
     if isinstance(sd, dict):
-        lighting = sd.get("lighting")
-        if isinstance(lighting, str) and _WARM.search(lighting) and not _LIGHT_SOURCES.search(lighting):
+        if (
+            isinstance(lighting, str) and _may(_WARM_TRIGGERS, tokens)
+            and _WARM.search(lighting) and not _LIGHT_SOURCES.search(lighting)
+        ):
             yield _d("CK605", ("style_description", "lighting"),
                      "'warm' light with no named source; say where the light comes from")
         medium = sd.get("medium")
         if "photo" in sd and isinstance(medium, str) and not _PHOTO_MEDIA.search(medium):
             yield _d("CK612", ("style_description", "medium"),
                      f"photo style with medium '{medium}'; photo captions pair with 'photograph'")
-    cd = caption["compositional_deconstruction"]
-    elements = cd["elements"]
     text_boxes: list[tuple[int, list[int]]] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, list[int]] = {}  # desc -> indices of the elements not repeating another
     width_height = frame_size(frame)
     for i, elem in enumerate(elements):
         base = ("compositional_deconstruction", "elements", i)
@@ -128,11 +187,11 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
             if n < DESC_MIN_WORDS or n > DESC_MAX_WORDS:
                 yield _d("CK602", (*base, "desc"),
                          f"desc has {n} words (aim for {DESC_MIN_WORDS}-{DESC_MAX_WORDS})")
-            yield from _hedges(desc, (*base, "desc"), "desc")
-            for m in _MOOD.finditer(desc):
+            yield from _hedges(desc, (*base, "desc"), "desc", tokens)
+            for m in _MOOD.finditer(desc) if look_mood else ():
                 yield _d("CK604", (*base, "desc"), f"impression word '{m.group(1)}'; describe what is seen")
                 break
-            cam = _CAMERA.search(desc)
+            cam = _CAMERA.search(desc) if look_camera else None
             if cam:
                 yield _d("CK606", (*base, "desc"),
                          f"'{cam.group(1)}' in an element; camera and shadow language belongs in style_description")
@@ -146,11 +205,14 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
                     yield _d("CK607", (*base, "desc"),
                              f"desc repeats the literal text '{line}'; describe the lettering instead")
                     break
-        key = repr(sorted(elem.items()))
-        if key in seen:
-            yield _d("CK608", base, f"element {i} repeats element {seen[key]}")
+        # Repeats are rare: group by desc first, and make the exact key only inside a group.
+        group = seen.setdefault(desc if isinstance(desc, str) else repr(desc), [])
+        key = _element_key(elem) if group else None
+        earlier = next((j for j in group if _element_key(elements[j]) == key), None)
+        if earlier is not None:
+            yield _d("CK608", base, f"element {i} repeats element {earlier}")
         else:
-            seen[key] = i
+            group.append(i)
         bbox = elem.get("bbox")
         if isinstance(bbox, list):
             if elem["type"] == "text":
@@ -160,7 +222,7 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
                         break
                 text_boxes.append((i, bbox))
             # the desc leads with identity, so only a shape word among its first words names the object's shape
-            lead = " ".join(desc.split()[:4]) if isinstance(desc, str) else ""
+            lead = " ".join(desc.split()[:4]) if width_height and isinstance(desc, str) else ""
             if width_height and elem["type"] == "obj" and _SQUARE_WORDS.search(lead):
                 w, h = width_height
                 px_w = (bbox[3] - bbox[1]) * w / 1000

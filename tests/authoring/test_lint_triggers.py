@@ -1,0 +1,84 @@
+"""The lints' trigger-word shortcut never changes an answer: with and without it, the same diagnostics."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from captionkit.rules import content
+from captionkit.strategies import caption_dicts
+
+# Words that make the families look, spelled in ways the case-insensitive patterns still match.
+_PHRASES = [
+    "such as", "Various", "e.g.", "or similar", "maybe", "PERHAPS", "might be", "in the style of",
+    "implied", "red or blue", "Stunning", "awe-inspiring", "bokeh", "depth of field", "f/2.8",
+    "85mm lens", "50 mm lens", "Shadows", "warm", "lamp", "sky", "\u017fuch as", "\u0130mplied",
+    "bo\u212aeh", "ſtunning", "ı", "f/\u0663", "x_bokeh", "bokeh\u2014", "bokehé", "—stunning—",
+]
+_PIECES = st.one_of(st.text(max_size=6), st.text(alphabet="abcdefor /.-", max_size=6), st.sampled_from(_PHRASES))
+
+
+@st.composite
+def _prose(draw: st.DrawFn) -> str:
+    # sparse: most texts hold at most one phrase, so each trigger word is tested on its own
+    return " ".join(draw(st.lists(_PIECES, min_size=1, max_size=3))) or "x"
+
+
+@st.composite
+def _linted(draw: st.DrawFn) -> dict:
+    data = draw(caption_dicts(max_elements=4))
+    data["high_level_description"] = draw(_prose())
+    if "style_description" in data:
+        data["style_description"]["lighting"] = draw(_prose())
+    for element in data["compositional_deconstruction"]["elements"]:
+        element["desc"] = draw(_prose())
+    if data["compositional_deconstruction"]["elements"] and draw(st.booleans()):
+        elements = data["compositional_deconstruction"]["elements"]
+        elements.append(dict(elements[0]))  # an exact repeat (CK608)
+    return data
+
+
+def _all(data: dict, frame: str | None) -> list[tuple[str, tuple, str]]:
+    return [(d.code, d.path, d.message) for d in content.lint(data, frame=frame)]
+
+
+@given(_linted(), st.sampled_from([None, "1536x1024", "1024x1024"]))
+def test_shortcut_matches_running_every_pattern(data: dict, frame: str | None) -> None:
+    assert _all(data, frame) == _without_shortcut(data, frame)
+
+
+def _without_shortcut(data: dict, frame: str | None) -> list[tuple[str, tuple, str]]:
+    original = content._tokens
+    content._tokens = lambda texts: None
+    try:
+        return _all(data, frame)
+    finally:
+        content._tokens = original
+
+
+@pytest.mark.parametrize("phrase", _PHRASES)
+@pytest.mark.parametrize("where", ["high_level_description", "lighting", "desc"])
+def test_each_phrase_alone(phrase: str, where: str) -> None:
+    data = {
+        "high_level_description": "A kite.",
+        "style_description": {"aesthetics": "a", "lighting": "soft", "photo": "p", "medium": "photograph"},
+        "compositional_deconstruction": {"background": "b", "elements": [{"type": "obj", "desc": "A kite."}]},
+    }
+    target = {"high_level_description": data, "lighting": data["style_description"],
+              "desc": data["compositional_deconstruction"]["elements"][0]}[where]
+    target[where] = f"A {phrase} thing."
+    assert _all(data, None) == _without_shortcut(data, None)
+
+
+def test_each_family_still_fires() -> None:
+    desc = "A stunning red or blue kite such as a box kite, with bokeh and shadows, " + "word " * 25
+    data = {
+        "high_level_description": "A kite.",
+        "style_description": {"aesthetics": "a", "lighting": "warm", "photo": "p", "medium": "photograph"},
+        "compositional_deconstruction": {"background": "b", "elements": [
+            {"type": "obj", "desc": desc}, {"type": "obj", "desc": desc}]},
+    }
+    codes = [d.code for d in content.lint(data)]
+    assert codes.count("CK603") == 2 and codes.count("CK604") == 2 and codes.count("CK606") == 2
+    assert "CK605" in codes and codes.count("CK608") == 1
