@@ -9,6 +9,7 @@ text: keys in canonical order, minified, literal non-ASCII.
 from __future__ import annotations
 
 import json
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -94,6 +95,19 @@ def canonical_order(data: Any) -> Any:
     return root
 
 
+# Canonical text already known for a caption object (set by loads(), kept while the object
+# lives). Captions are frozen, so the text can never go stale; the entry leaves with the object.
+_KNOWN_TEXT: dict[int, str] = {}
+
+
+def remember_text(caption: Any, text: str) -> None:
+    """Record ``text`` as the canonical form of the frozen ``caption`` object, for :func:`dumps`."""
+    key = id(caption)
+    if key not in _KNOWN_TEXT:
+        weakref.finalize(caption, _KNOWN_TEXT.pop, key, None)
+    _KNOWN_TEXT[key] = text
+
+
 def _to_data(caption: Any) -> Any:
     to_dict = getattr(caption, "to_dict", None)
     if to_dict is not None:
@@ -111,6 +125,10 @@ def dumps(caption: Caption | dict[str, Any], *, pretty: bool = False) -> str:
     >>> dumps({"compositional_deconstruction": {"elements": [], "background": "Café wall"}})
     '{"compositional_deconstruction":{"background":"Café wall","elements":[]}}'
     """
+    if not pretty and type(caption) is not dict:
+        known = _KNOWN_TEXT.get(id(caption))
+        if known is not None:
+            return known
     data = _to_data(caption)
     if pretty:
         return json.dumps(data, ensure_ascii=False, indent=2)
@@ -132,16 +150,18 @@ def loads(raw: str | bytes) -> Caption:
     """
     from captionkit.diagnostics import CaptionError
     from captionkit.models import Caption
-    from captionkit.verifier import verify
+    from captionkit.verifier import check
 
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            report = verify(raw)
+            report, _ = check(raw)
             raise CaptionError(report, f"not valid UTF-8: {exc}") from None
-    report = verify(raw, lints=False)
+    report, checked = check(raw, lints=False)
     if not report.ok:
         raise CaptionError(report)
-    value = parse_exact(raw)
-    return Caption.from_dict(value, report=report)
+    caption = Caption.from_dict(checked.value, report=report)
+    if checked.canonical is not None:
+        remember_text(caption, checked.canonical)
+    return caption

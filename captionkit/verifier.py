@@ -24,6 +24,7 @@ from captionkit._json import dumps
 from captionkit.compat import _locate, ensure_ascii_findings
 from captionkit.diagnostics import Diagnostic, Report, Severity
 from captionkit.rules import RULES
+from captionkit.rules.content import lint
 
 __all__ = ["is_valid", "iter_diagnostics", "verify"]
 
@@ -178,26 +179,20 @@ def _token_checks(canonical: str) -> Iterator[Diagnostic]:
         yield _diag("CK502", (), f"{count}: close to the limit")
 
 
-def iter_diagnostics(
-    source: Source,
-    *,
-    lints: bool = True,
-    tokens: bool = True,
-    frame: Any = None,
+class Checked:
+    """What a check learnt besides its diagnostics: the parsed value and, when known, its canonical text."""
+
+    __slots__ = ("canonical", "value")
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.canonical: str | None = None
+
+
+def _diagnostics(
+    source: Source, lints: bool, tokens: bool, frame: Any, checked: Checked
 ) -> Iterator[Diagnostic]:
-    """Yield every diagnostic for a caption, lazily, in a stable order.
-
-    Args:
-        source: caption text (``str``/``bytes``), parsed JSON data, or a
-            :class:`~captionkit.models.Caption`.
-        lints: include the prompting-guide lints (CK6xx).
-        tokens: include the token-budget checks (CK5xx).
-        frame: a :class:`~captionkit.layout.Frame` (or ``"WxH"``) for checks that
-            depend on the output size.
-
-    >>> [d.code for d in iter_diagnostics('[]')]
-    ['CK101']
-    """
+    """The one check sequence behind :func:`iter_diagnostics` and :func:`captionkit.loads`."""
     text: str | None = None
     if isinstance(source, bytes):
         try:
@@ -218,13 +213,12 @@ def iter_diagnostics(
                 value = orjson.loads(text)
             except orjson.JSONDecodeError:
                 value = json.loads(text)
+            checked.value, checked.canonical = value, text.rstrip("\r\n")
             yield from _strict(value)
             if lints:
-                from captionkit.rules.content import lint
-
                 yield from lint(value, frame=frame)
             if tokens:
-                yield from _token_checks(text.rstrip("\r\n"))
+                yield from _token_checks(checked.canonical)
             return
         value, parse_diags, ok = _parse(text)
         yield from parse_diags
@@ -234,6 +228,7 @@ def iter_diagnostics(
         value = source.to_dict()
     else:
         value = source
+    checked.value = value
     findings = _walk.walk(value)
     for code, path, official in findings:
         yield _diag(code, path, _human(official), official)
@@ -243,12 +238,41 @@ def iter_diagnostics(
     canonical = dumps(value) if text is not None or tokens else ""
     if text is not None and text.rstrip("\r\n") != canonical:
         yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
+    elif canonical:
+        checked.canonical = canonical
     if lints:
-        from captionkit.rules.content import lint
-
         yield from lint(value, frame=frame)
     if tokens:
         yield from _token_checks(canonical)
+
+
+def iter_diagnostics(
+    source: Source,
+    *,
+    lints: bool = True,
+    tokens: bool = True,
+    frame: Any = None,
+) -> Iterator[Diagnostic]:
+    """Yield every diagnostic for a caption, lazily, in a stable order.
+
+    Args:
+        source: caption text (``str``/``bytes``), parsed JSON data, or a
+            :class:`~captionkit.models.Caption`.
+        lints: include the prompting-guide lints (CK6xx).
+        tokens: include the token-budget checks (CK5xx).
+        frame: a :class:`~captionkit.layout.Frame` (or ``"WxH"``) for checks that
+            depend on the output size.
+
+    >>> [d.code for d in iter_diagnostics('[]')]
+    ['CK101']
+    """
+    return _diagnostics(source, lints, tokens, frame, Checked())
+
+
+def check(source: Source, *, lints: bool = True, tokens: bool = True, frame: Any = None) -> tuple[Report, Checked]:
+    """Like :func:`verify` (no filtering), also handing back the parsed value and canonical text."""
+    checked = Checked()
+    return Report(list(_diagnostics(source, lints, tokens, frame, checked))), checked
 
 
 def verify(
@@ -267,7 +291,7 @@ def verify(
     >>> verify('{"compositional_deconstruction":{"background":"b","elements":[]}}', lints=False).codes()
     ['CK406']
     """
-    report = Report(list(iter_diagnostics(source, lints=lints, tokens=tokens, frame=frame)))
+    report, _ = check(source, lints=lints, tokens=tokens, frame=frame)
     if select or ignore:
         report = report.filter(select=select, ignore=ignore)
     return report

@@ -62,3 +62,21 @@ def test_proof_is_taken_for_canonical_text_with_a_final_newline():
     text = '{"compositional_deconstruction":{"background":"A wall.","elements":[]}}'
     assert verifier.proven_canonical_and_clean(text + "\n")
     assert not verifier.proven_canonical_and_clean(text.replace("A wall.", "A wall.\\u00e9") + "x")
+
+
+@given(caption_texts(max_elements=5), _ENDINGS, st.sampled_from(["compact", "pretty", "as-is"]))
+def test_loads_remembers_exactly_the_text_dumps_would_write(text, ending, layout):
+    import captionkit
+    from captionkit import _json
+
+    if layout == "compact":
+        text = json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
+    elif layout == "pretty":
+        text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+    caption = captionkit.loads(text + ending)
+    computed = _json.dumps(caption.to_dict())
+    assert captionkit.dumps(caption) == computed
+    assert caption.dumps() == computed
+    assert captionkit.dumps(caption, pretty=True) == json.dumps(caption.to_dict(), ensure_ascii=False, indent=2)
+    twin = caption.model_copy()  # an equal caption built another way writes the same text
+    assert captionkit.dumps(twin) == computed
