@@ -33,6 +33,8 @@ from pydantic import (
     model_validator,
 )
 
+from captionkit import _spec
+
 if TYPE_CHECKING:
     from captionkit.diagnostics import Report
 
@@ -50,12 +52,12 @@ __all__ = [
     "TextElement",
 ]
 
-Color = Annotated[str, Strict(), StringConstraints(pattern=r"^#[0-9A-F]{6}$")]
+Color = Annotated[str, Strict(), StringConstraints(pattern=f"^{_spec.HEX_COLOR.pattern}$")]
 """An uppercase ``#RRGGBB`` colour."""
 
 Prose = Annotated[str, Strict(), StringConstraints(min_length=1)]
 Palette = tuple[Color, ...]
-_Coord = Annotated[int, Strict(), Field(ge=0, le=1000)]
+_Coord = Annotated[int, Strict(), Field(ge=_spec.BBOX_MIN, le=_spec.BBOX_MAX)]
 
 
 class _Frozen(BaseModel):
@@ -128,7 +130,7 @@ class PhotoStyle(_Frozen):
     lighting: Prose
     photo: Prose
     medium: Prose
-    color_palette: Annotated[Palette, Field(max_length=16)] | None = None
+    color_palette: Annotated[Palette, Field(max_length=_spec.STYLE_PALETTE_MAX)] | None = None
 
 
 class ArtStyle(_Frozen):
@@ -138,7 +140,7 @@ class ArtStyle(_Frozen):
     lighting: Prose
     medium: Prose
     art_style: Prose
-    color_palette: Annotated[Palette, Field(max_length=16)] | None = None
+    color_palette: Annotated[Palette, Field(max_length=_spec.STYLE_PALETTE_MAX)] | None = None
 
 
 class ObjElement(_Frozen):
@@ -147,7 +149,7 @@ class ObjElement(_Frozen):
     type: Literal["obj"] = "obj"
     bbox: BBox | None = None
     desc: Prose
-    color_palette: Annotated[Palette, Field(max_length=5)] | None = None
+    color_palette: Annotated[Palette, Field(max_length=_spec.ELEMENT_PALETTE_MAX)] | None = None
 
 
 class TextElement(_Frozen):
@@ -157,7 +159,7 @@ class TextElement(_Frozen):
     bbox: BBox | None = None
     text: Prose
     desc: Prose
-    color_palette: Annotated[Palette, Field(max_length=5)] | None = None
+    color_palette: Annotated[Palette, Field(max_length=_spec.ELEMENT_PALETTE_MAX)] | None = None
 
 
 def _style_tag(value: Any) -> str | None:

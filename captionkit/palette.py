@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from captionkit import _spec
+
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
@@ -41,10 +43,10 @@ __all__ = [
     "to_lab",
 ]
 
-GLOBAL_LIMIT = 16
+GLOBAL_LIMIT = _spec.STYLE_PALETTE_MAX
 """At most this many colours in ``style_description.color_palette``."""
 
-ELEMENT_LIMIT = 5
+ELEMENT_LIMIT = _spec.ELEMENT_PALETTE_MAX
 """At most this many colours in an element's ``color_palette``."""
 
 _HEX6 = re.compile(r"#?([0-9a-fA-F]{6})")

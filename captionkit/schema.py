@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from captionkit import _spec
+
 __all__ = ["caption_schema", "diagnostics_schema", "schema_text"]
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -60,9 +62,9 @@ def caption_schema() -> dict[str, Any]:
     body.pop("description", None)
     defs = body["$defs"]
     defs["BBox"] = {
-        "description": "[y_min, x_min, y_max, x_max] on a 0-1000 grid, y first.",
+        "description": f"[y_min, x_min, y_max, x_max] on a {_spec.BBOX_MIN}-{_spec.BBOX_MAX} grid, y first.",
         "type": "array",
-        "items": {"type": "integer", "minimum": 0, "maximum": 1000},
+        "items": {"type": "integer", "minimum": _spec.BBOX_MIN, "maximum": _spec.BBOX_MAX},
         "minItems": 4,
         "maxItems": 4,
     }
@@ -71,7 +73,7 @@ def caption_schema() -> dict[str, Any]:
         if "type" not in req:
             defs[name]["required"] = ["type", *req]
     comp = defs["Composition"]
-    comp["required"] = ["background", "elements"]
+    comp["required"] = list(_spec.REQUIRED["compositional_deconstruction"])
     style_ref = body["properties"]["style_description"]
     if "anyOf" in style_ref:
         body["properties"]["style_description"] = {"oneOf": style_ref["anyOf"]}

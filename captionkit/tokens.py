@@ -33,6 +33,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from captionkit import _spec
+
 if TYPE_CHECKING:  # pragma: no cover
     from captionkit.models import Caption
 
@@ -48,7 +50,7 @@ __all__ = [
     "wrap_prompt",
 ]
 
-TOKEN_LIMIT = 2048
+TOKEN_LIMIT = _spec.TOKEN_LIMIT
 """The pipeline's ``max_sequence_length``: more tokens than this raise."""
 
 TOKEN_WARN = 1843
