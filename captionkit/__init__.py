@@ -40,7 +40,7 @@ _EXPORTS: dict[str, str] = {
     "fix": "captionkit.fixes",
     "is_valid": "captionkit.verifier",
     "iter_diagnostics": "captionkit.verifier",
-    "loads": "captionkit._json",
+    "loads": "captionkit._loads",
     "verify": "captionkit.verifier",
 }
 
@@ -51,7 +51,8 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from captionkit._json import dumps, loads
+    from captionkit._json import dumps
+    from captionkit._loads import loads
     from captionkit.diagnostics import Diagnostic, Fix, Report, Severity
     from captionkit.fixes import FixResult, fix
     from captionkit.models import (

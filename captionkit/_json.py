@@ -19,7 +19,7 @@ from captionkit import _walk
 if TYPE_CHECKING:
     from captionkit.models import Caption
 
-__all__ = ["canonical_order", "dumps", "loads", "parse_exact", "parse_for_verify"]
+__all__ = ["canonical_order", "dumps", "parse_exact", "parse_for_verify", "remember_text"]
 
 _ROOT_ORDER = _walk.ROOT_KEY_ORDER
 # photo before medium, art_style after it: either branch (or an ambiguous mix) comes out canonical
@@ -137,31 +137,3 @@ def dumps(caption: Caption | dict[str, Any], *, pretty: bool = False) -> str:
     except (orjson.JSONEncodeError, TypeError):
         # lone surrogates, huge ints, non-JSON values: the stdlib decides
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-
-
-def loads(raw: str | bytes) -> Caption:
-    """Parse caption text into a :class:`~captionkit.models.Caption`.
-
-    Raises :class:`~captionkit.diagnostics.CaptionError` (a ``ValueError``) carrying
-    every diagnostic when the text is not a valid caption.
-
-    >>> loads('{"compositional_deconstruction":{"background":"b","elements":[]}}').compositional_deconstruction.background
-    'b'
-    """
-    from captionkit.diagnostics import CaptionError
-    from captionkit.models import Caption
-    from captionkit.verifier import check
-
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            report, _ = check(raw)
-            raise CaptionError(report, f"not valid UTF-8: {exc}") from None
-    report, checked = check(raw, lints=False)
-    if not report.ok:
-        raise CaptionError(report)
-    caption = Caption.from_dict(checked.value, report=report)
-    if checked.canonical is not None:
-        remember_text(caption, checked.canonical)
-    return caption

@@ -18,7 +18,7 @@ expect. Optional keys are left out when unset, never written as ``null``.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     BaseModel,
@@ -33,10 +33,9 @@ from pydantic import (
     model_validator,
 )
 
-from captionkit import _spec
-
-if TYPE_CHECKING:
-    from captionkit.diagnostics import Report
+from captionkit import _json, _spec, _walk
+from captionkit.diagnostics import CaptionError, Report
+from captionkit.rules import official_diagnostic
 
 __all__ = [
     "ArtStyle",
@@ -205,25 +204,21 @@ class Caption(_Frozen):
 
     def dumps(self, *, pretty: bool = False) -> str:
         """Canonical JSON text (see :func:`captionkit.dumps`)."""
-        from captionkit._json import dumps
-
-        return dumps(self, pretty=pretty)
+        return _json.dumps(self, pretty=pretty)
 
     @classmethod
     def from_dict(cls, data: Any, *, report: Report | None = None) -> Caption:
         """Validate plain JSON data into a caption.
 
-        Raises :class:`~captionkit.diagnostics.CaptionError` with diagnostics
-        when the data is not a valid caption.
+        Raises :class:`~captionkit.diagnostics.CaptionError` when the data is not a
+        valid caption, carrying ``report`` or else the official checks' findings.
         """
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            from captionkit.diagnostics import CaptionError
-            from captionkit.verifier import verify
-
-            full = verify(data) if report is None else report
-            raise CaptionError(full, _first_error(exc)) from None
+            if report is None:
+                report = Report([official_diagnostic(*finding) for finding in _walk.walk(data)])
+            raise CaptionError(report, _first_error(exc)) from None
 
 
 def _first_error(exc: ValidationError) -> str:

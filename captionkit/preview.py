@@ -186,7 +186,7 @@ def _coerce_caption(caption: Any) -> Caption:
     if isinstance(caption, Caption):
         return caption
     if isinstance(caption, str):
-        from captionkit._json import loads
+        from captionkit._loads import loads
 
         return loads(caption)
     return Caption.from_dict(caption)

@@ -23,7 +23,7 @@ from captionkit._fastcheck import canonical_findings
 from captionkit._json import dumps
 from captionkit.compat import _locate, ensure_ascii_findings
 from captionkit.diagnostics import Diagnostic, Report, Severity
-from captionkit.rules import RULES
+from captionkit.rules import RULES, official_diagnostic
 from captionkit.rules.content import lint
 
 __all__ = ["is_valid", "iter_diagnostics", "verify"]
@@ -33,8 +33,7 @@ Source = Any  # str | bytes | dict | Caption | any parsed JSON value
 
 def _diag(code: str, path: tuple[Any, ...], message: str, official: str | None = None,
           line: int | None = None, column: int | None = None) -> Diagnostic:
-    r = RULES[code]
-    return Diagnostic(code, r.name, message, path, r.severity, r.fix, official, line, column)
+    return RULES[code].diagnostic(path, message, official, line, column)
 
 
 def _human(official: str) -> str:
@@ -231,7 +230,7 @@ def _diagnostics(
     checked.value = value
     findings = _walk.walk(value)
     for code, path, official in findings:
-        yield _diag(code, path, _human(official), official)
+        yield official_diagnostic(code, path, official)
     yield from _strict(value)
     if findings:
         return

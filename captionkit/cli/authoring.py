@@ -35,7 +35,7 @@ def _frame(size: str | None) -> Any:
 
 
 def _load_caption(path: str) -> tuple[str, Any]:
-    from captionkit._json import loads
+    from captionkit._loads import loads
     from captionkit.diagnostics import CaptionError
 
     name, text = read_text_arg(path)

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from captionkit.diagnostics import Fix, Severity
+from typing import Any
 
-__all__ = ["RULES", "Rule", "rule"]
+from captionkit.diagnostics import Diagnostic, Fix, Severity
+
+__all__ = ["RULES", "Rule", "official_diagnostic", "rule"]
 
 E, W, I = Severity.error, Severity.warning, Severity.info
 
@@ -44,6 +46,13 @@ class Rule:
     example: str
     fix: Fix | None = None
     official: bool = False
+
+    def diagnostic(
+        self, path: tuple[Any, ...], message: str, official: str | None = None,
+        line: int | None = None, column: int | None = None,
+    ) -> Diagnostic:
+        """A finding of this rule at ``path``."""
+        return Diagnostic(self.code, self.name, message, path, self.severity, self.fix, official, line, column)
 
     @property
     def family(self) -> str:
@@ -262,3 +271,10 @@ def rule(code_or_name: str) -> Rule | None:
     """Look a rule up by code (``CK201``) or name (``style-key-order``)."""
     key = code_or_name.strip()
     return RULES.get(key.upper()) or _BY_NAME.get(key.lower())
+
+
+def official_diagnostic(code: str, path: tuple[Any, ...], official: str) -> Diagnostic:
+    """The diagnostic for one official warning: the place is shown by the pointer, so the
+    message keeps only the problem (official messages read ``"<place>: <problem>"``)."""
+    human = official.split(": ", 1)[1] if ": " in official else official
+    return RULES[code].diagnostic(path, human, official)

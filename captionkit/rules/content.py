@@ -103,8 +103,7 @@ _WARM_TRIGGERS = frozenset({b"warm"})
 
 
 def _d(code: str, path: tuple[Any, ...], message: str) -> Diagnostic:
-    r = RULES[code]
-    return Diagnostic(code, r.name, message, path, r.severity, r.fix)
+    return RULES[code].diagnostic(path, message)
 
 
 def _words(text: str) -> int:
