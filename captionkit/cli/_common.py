@@ -9,9 +9,12 @@ from typing import NoReturn
 
 import typer
 
-from captionkit._io import write_atomic
+from captionkit._io import OutputError, check_writable, write_atomic
 
-__all__ = ["EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "OutputFormat", "err", "fail", "read_text_arg", "write_atomic"]
+__all__ = [
+    "EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "OutputError", "OutputFormat", "check_writable", "err", "fail",
+    "read_text_arg", "write_atomic",
+]
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1

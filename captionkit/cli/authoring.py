@@ -9,7 +9,15 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from captionkit.cli._common import EXIT_CLEAN, EXIT_FINDINGS, err, fail, read_text_arg, write_atomic
+from captionkit.cli._common import (
+    EXIT_CLEAN,
+    EXIT_FINDINGS,
+    check_writable,
+    err,
+    fail,
+    read_text_arg,
+    write_atomic,
+)
 
 
 class Template(str, Enum):
@@ -67,6 +75,7 @@ def new_cmd(
         return
     if out.exists() and not force:
         fail(f"{out}: already exists (use --force to overwrite)")
+    check_writable(out)
     write_atomic(out, text)
     err(f"wrote {out}")
 
@@ -97,6 +106,7 @@ def preview_cmd(
         fail(f"{out}: the preview is a PNG; give a .png path")
     if overlay is not None and Path(caption).resolve() == overlay.resolve():
         fail(f"{overlay}: the overlay is the caption file itself")
+    check_writable(out)
     try:
         written = save_preview(cap, out, frame=frame, overlay=overlay, width=width)
     except ValueError as exc:

@@ -17,6 +17,7 @@ from captionkit.cli._common import (
     EXIT_CLEAN,
     EXIT_ERROR,
     EXIT_FINDINGS,
+    OutputError,
     OutputFormat,
     err,
     fail,
@@ -169,12 +170,13 @@ def verify_cmd(
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if findings else EXIT_CLEAN)
 
 
-def _rewrite_jsonl(edits: dict[Path, dict[int, str]]) -> list[Path]:
+def _rewrite_jsonl(edits: dict[Path, dict[int, str]]) -> tuple[list[Path], bool]:
     """Replace edited lines of JSONL files (1-based line -> new text), atomically.
 
-    Returns the files whose content changed.
+    Returns the files whose content changed, and whether a write failed (reported).
     """
     changed = []
+    failed = False
     for path, replacements in edits.items():
         old = path.read_text(encoding="utf-8")
         lines = old.split("\n")
@@ -182,9 +184,21 @@ def _rewrite_jsonl(edits: dict[Path, dict[int, str]]) -> list[Path]:
             lines[n - 1] = text
         new = "\n".join(lines)
         if new != old:
-            write_atomic(path, new)
-            changed.append(path)
-    return changed
+            if _write(path, new):
+                changed.append(path)
+            else:
+                failed = True
+    return changed, failed
+
+
+def _write(path: Path, text: str) -> bool:
+    """Write one output in place; report a failure in one line and go on with the others."""
+    try:
+        write_atomic(path, text)
+    except OutputError as exc:
+        err(f"error: {exc}")
+        return False
+    return True
 
 
 def fix_cmd(
@@ -233,9 +247,10 @@ def fix_cmd(
             typer.echo(new, nl=src.line is not None)
         elif src.line is not None:
             jsonl_edits.setdefault(src.path, {})[src.line] = result.text
-        elif new != old:
-            write_atomic(src.path, new)
-    _rewrite_jsonl(jsonl_edits)
+        elif new != old and not _write(src.path, new):
+            io_error = True
+    if _rewrite_jsonl(jsonl_edits)[1]:
+        io_error = True
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if remaining else EXIT_CLEAN)
 
 
@@ -272,10 +287,13 @@ def fmt_cmd(
             typer.echo(body)
         elif src.line is not None:
             jsonl_edits.setdefault(src.path, {})[src.line] = body
-        else:
-            write_atomic(src.path, new)
+        elif _write(src.path, new):
             err(f"reformatted {src.label}")
-    for path in _rewrite_jsonl(jsonl_edits):
+        else:
+            failed = True
+    changed, write_failed = _rewrite_jsonl(jsonl_edits)
+    failed = failed or write_failed
+    for path in changed:
         err(f"reformatted {path}")
     if failed:
         raise typer.Exit(EXIT_ERROR)

@@ -11,7 +11,16 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from captionkit.cli._common import EXIT_CLEAN, EXIT_FINDINGS, err, fail, read_text_arg, write_atomic
+from captionkit._io import OutputError, describe_os_error
+from captionkit.cli._common import (
+    EXIT_CLEAN,
+    EXIT_FINDINGS,
+    check_writable,
+    err,
+    fail,
+    read_text_arg,
+    write_atomic,
+)
 
 
 class ResultFormat(str, Enum):
@@ -43,6 +52,7 @@ def expand(
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Batch: drop earlier error lines from the output and try them again.")] = False,
     fmt: Annotated[ResultFormat, typer.Option("--format", help="caption: the canonical caption; record: caption plus provenance as JSON.")] = ResultFormat.caption,
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Batch progress bar (default: when stderr is a terminal).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing -o file (a single idea; a batch resumes instead).")] = False,
 ) -> None:
     from captionkit.magic import errors
 
@@ -67,6 +77,11 @@ def expand(
         raise typer.Exit(code)
     if idea is None:
         fail("give an idea (or '-' to read it from stdin), or --batch FILE")
+    if output is not None:
+        # before any request: an output that cannot be written must not cost tokens
+        if output.exists() and not force:
+            fail(f"{output}: already exists (use --force to overwrite)")
+        check_writable(output)
     if idea == "-":
         idea = sys.stdin.read()
     from captionkit.magic import MagicPromptClient
@@ -88,10 +103,7 @@ def expand(
     if output is None:
         typer.echo(payload)
     else:
-        try:
-            write_atomic(output, payload + "\n")
-        except OSError as exc:
-            fail(f"{output}: cannot write ({exc.strerror or exc})")
+        write_atomic(output, payload + "\n")
         err(f"wrote {output}")
     raise typer.Exit(EXIT_CLEAN)
 
@@ -175,6 +187,7 @@ def _run_batch(
     from captionkit.magic import AsyncMagicPromptClient, BatchItem, errors
 
     items = _read_ideas(source)
+    check_writable(output)  # before any request
     done = _done_ids(output, retry_failed)
     todo = [item for item in items if item["id"] not in done]
     skipped = len(items) - len(todo)
@@ -185,8 +198,11 @@ def _run_batch(
         client = AsyncMagicPromptClient(backend, **options)
     except (errors.MagicPromptError, ValueError) as exc:
         fail(str(exc))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OutputError(f"{output}: cannot write ({describe_os_error(exc)})") from None
     failed = 0
 
     def write_line(item: BatchItem) -> None:
