@@ -1,5 +1,13 @@
+import os
 import sys
 from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+
+# One hypothesis profile for the suite: no per-example deadline (the machine is shared and slow,
+# and timing is not what these tests check); HYPOTHESIS_PROFILE picks another one.
+settings.register_profile("captionkit", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "captionkit"))
 
 # Make tests/core/official_ref.py, tests/render/render_captions.py and friends importable as plain modules.
 sys.path.insert(0, str(Path(__file__).parent / "core"))
@@ -7,7 +15,6 @@ sys.path.insert(0, str(Path(__file__).parent / "render"))
 
 
 import errno  # noqa: E402
-import os  # noqa: E402
 
 import pytest  # noqa: E402
 

@@ -80,8 +80,50 @@ def new_cmd(
     err(f"wrote {out}")
 
 
+def _caption_from_png(path: str) -> tuple[Any, Any]:
+    """The caption and frame stored by ``captionkit render`` in a PNG; fails naming --overlay and info otherwise."""
+    from captionkit._json import loads
+    from captionkit.render.errors import RenderError
+    from captionkit.render.metadata import read_recipe
+
+    try:
+        recipe = read_recipe(path)
+    except RenderError:
+        fail(
+            f"{path}: an image, not a caption, and it holds no captionkit recipe; give the caption file "
+            f"and draw its boxes over the image with --overlay {path} (`captionkit info IMAGE` shows a render's recipe)"
+        )
+    return loads(recipe.caption), f"{recipe.width}x{recipe.height}"
+
+
+def _is_image(path: str) -> bool:
+    if path == "-":
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return False
+    return head.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"RIFF"))
+
+
+def _fixed_caption(path: str) -> tuple[str, Any]:
+    """``--fix``: the safe fixes first, each change reported; fails when the caption still has errors."""
+    from captionkit.fixes import fix
+
+    name, text = read_text_arg(path)
+    result = fix(text)
+    for change in result.changes:
+        err(f"{name}: fixed {change}")
+    if result.caption is None:
+        first = result.report.errors[0] if result.report.errors else None
+        where = f"{first.pointer or '/'}: {first.code} {first.message}" if first else "no JSON object found"
+        fail(f"{name}: not a valid caption after the safe fixes: {where} (see `captionkit fix --unsafe-fixes`)")
+    return name, result.caption
+
+
 def preview_cmd(
-    caption: Annotated[str, typer.Argument(help="Caption JSON file, or - for stdin.")],
+    caption: Annotated[str, typer.Argument(help="Caption JSON file, a PNG rendered by captionkit, or - for stdin.")],
     out: Annotated[
         Optional[Path], typer.Option("--out", "-o", help="PNG to write (default: CAPTION.preview.png).")
     ] = None,
@@ -92,25 +134,41 @@ def preview_cmd(
         Optional[Path], typer.Option("--overlay", help="Draw the boxes over this rendered image.")
     ] = None,
     width: Annotated[int, typer.Option("--width", min=64, max=8192, help="Preview width in pixels.")] = 1024,
+    fix: Annotated[bool, typer.Option("--fix", help="Apply the safe fixes first (each change is reported).")] = False,
 ) -> None:
-    """Draw a caption's layout as a PNG: boxes, text, palettes, description."""
-    from captionkit.preview import save_preview
+    """Draw a caption's layout as a PNG: boxes, text, palettes, a legend of the elements."""
+    import warnings
+
+    from captionkit.preview import PreviewWarning, save_preview
 
     frame = _frame(size)
-    name, cap = _load_caption(caption)
+    if _is_image(caption):
+        # a render: its recipe holds the caption and the size; draw the boxes over the image itself
+        cap, recorded = _caption_from_png(caption)
+        frame = frame or _frame(recorded)
+        overlay = overlay or Path(caption)
+    elif fix:
+        _name, cap = _fixed_caption(caption)
+    else:
+        _name, cap = _load_caption(caption)
     if out is None:
         if caption == "-":
             fail("--out is required when the caption comes from stdin")
         out = Path(caption).with_suffix(".preview.png")
     if out.suffix.lower() != ".png":
         fail(f"{out}: the preview is a PNG; give a .png path")
-    if overlay is not None and Path(caption).resolve() == overlay.resolve():
+    if overlay is not None and not _is_image(caption) and Path(caption).resolve() == overlay.resolve():
         fail(f"{overlay}: the overlay is the caption file itself")
     check_writable(out)
-    try:
-        written = save_preview(cap, out, frame=frame, overlay=overlay, width=width)
-    except ValueError as exc:
-        fail(str(exc))  # names the overlay file when that is the problem
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PreviewWarning)
+        try:
+            written = save_preview(cap, out, frame=frame, overlay=overlay, width=width)
+        except ValueError as exc:
+            fail(str(exc))  # names the overlay file when that is the problem
+    for warning in caught:
+        if issubclass(warning.category, PreviewWarning):
+            err(f"warning: {warning.message}")
     typer.echo(str(written))
 
 
