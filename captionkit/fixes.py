@@ -472,7 +472,8 @@ def fix(
             return FixResult(None, None, None, [], verify(source))
     if isinstance(source, str):
         original_text = source
-        found = extract_json(source)
+        # A file's final line break belongs to the file, not the caption: removing it is no change.
+        found = extract_json(source.removesuffix("\n").removesuffix("\r"))
         if found is None:
             return FixResult(None, None, None, [], verify(source))
         data, how = found

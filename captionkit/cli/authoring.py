@@ -11,6 +11,7 @@ import typer
 
 from captionkit.cli._common import (
     EXIT_CLEAN,
+    EXIT_ERROR,
     EXIT_FINDINGS,
     check_writable,
     err,
@@ -217,7 +218,7 @@ def palette_cmd(
 
 
 def tokens_cmd(
-    captions: Annotated[list[str], typer.Argument(help="Caption files, or - for stdin.")],
+    captions: Annotated[list[str], typer.Argument(help="Caption files, folders (recursive; .json and .jsonl), or - for stdin.")],
     tokenizer: Annotated[
         Optional[Path],
         typer.Option("--tokenizer", help="A local tokenizer folder or tokenizer.json (never downloaded)."),
@@ -233,30 +234,47 @@ def tokens_cmd(
     Exit 1 when a caption is over the limit.
     """
     from captionkit._json import canonical_order, dumps, parse_exact
+    from captionkit._walk import TOP_LEVEL_KNOWN_KEYS
+    from captionkit.cli.core import iter_sources
     from captionkit.tokens import count_tokens
 
+    from captionkit.cli._common import warn_environment
+
+    warn_environment()
     if tokenizer is not None and estimate:
         fail("--tokenizer and --estimate exclude each other")
     chosen: Any = False if estimate else tokenizer
     results = []
     code = EXIT_CLEAN
-    for path in captions:
-        name, text = read_text_arg(path)
-        prompt = text.removesuffix("\n")
+    refused = False
+    for src in iter_sources(captions):
+        if src.text is None:
+            err(f"error: {src.label}: {src.problem}")
+            refused = True
+            continue
+        prompt = src.text.removesuffix("\n")
+        try:
+            value = parse_exact(prompt)
+        except ValueError as exc:
+            err(f"error: {src.label}: not a caption (invalid JSON: {exc}); tokens counts caption files")
+            refused = True
+            continue
+        if not isinstance(value, dict) or not set(value) & set(TOP_LEVEL_KNOWN_KEYS):
+            what = "a JSON object without any caption key" if isinstance(value, dict) else f"a JSON {type(value).__name__}"
+            err(f"error: {src.label}: not a caption ({what}); tokens counts caption files")
+            refused = True
+            continue
         if not raw:
-            try:
-                value = parse_exact(prompt)
-            except ValueError:
-                value = None
-            if isinstance(value, dict):
-                prompt = dumps(canonical_order(value))
+            prompt = dumps(canonical_order(value))
         try:
             count = count_tokens(prompt, tokenizer=chosen)
         except ValueError as exc:
             fail(str(exc))
         if count.status == "over":
             code = EXIT_FINDINGS
-        results.append((name, count))
+        results.append((src.label, count))
+    if not results and not refused:
+        fail("no .json or .jsonl files found in the given paths")
     if fmt is Format.json:
         typer.echo(
             json.dumps(
@@ -283,7 +301,7 @@ def tokens_cmd(
             err(f"error: {name}: {c.count} tokens is over the pipeline's limit of {c.limit}")
         elif c.status == "near":
             err(f"warning: {name}: {c} is close to the limit")
-    raise typer.Exit(code)
+    raise typer.Exit(EXIT_ERROR if refused else code)
 
 
 def register(app: typer.Typer) -> None:

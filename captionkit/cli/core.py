@@ -104,10 +104,17 @@ def _parse_frame(size: str | None) -> tuple[int, int] | None:
         fail(f"--size: expected WxH such as 1536x1024, got {size!r}")
 
 
-def _split_codes(values: list[str] | None) -> list[str] | None:
+def _split_codes(values: list[str] | None, flag: str) -> list[str] | None:
+    """Codes and prefixes from ``--select``/``--ignore``; a warning for one that matches no rule."""
     if not values:
         return None
-    return [c.strip() for v in values for c in v.split(",") if c.strip()]
+    from captionkit.rules import RULES
+
+    codes = [c.strip() for v in values for c in v.split(",") if c.strip()]
+    for code in codes:
+        if not any(known.upper().startswith(code.upper()) for known in RULES):
+            err(f"warning: {flag} {code}: matches no rule (see `captionkit rule --all`)")
+    return codes
 
 
 def verify_cmd(
@@ -123,13 +130,17 @@ def verify_cmd(
     from captionkit.diagnostics import Severity
     from captionkit.verifier import verify
 
+    from captionkit.cli._common import warn_environment
+
+    warn_environment()
     frame = _parse_frame(size)
     threshold = Severity(fail_on.value)
-    sel, ign = _split_codes(select), _split_codes(ignore)
+    sel, ign = _split_codes(select, "--select"), _split_codes(ignore, "--ignore")
     io_error = False
     findings = False
     records: list[dict[str, object]] = []
     count = 0
+    errors = warnings = 0
     for src in iter_sources(paths):
         count += 1
         if src.text is None:
@@ -137,6 +148,8 @@ def verify_cmd(
             err(f"error: {src.label}: {src.problem}")
             continue
         report = verify(src.text, frame=frame, lints=lints, select=sel, ignore=ign)
+        errors += len(report.errors)
+        warnings += sum(1 for d in report if d.severity.value == "warning")
         if any(d.severity.rank >= threshold.rank for d in report):
             findings = True
         if output_format is OutputFormat.json:
@@ -165,7 +178,14 @@ def verify_cmd(
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
     elif output_format is OutputFormat.text:
-        state = "unreadable input" if io_error else "findings" if findings else "clean"
+        if io_error:
+            state = "unreadable input"
+        elif errors:
+            state = f"{errors} error(s)" + (f", {warnings} warning(s)" if warnings else "")
+        elif warnings:
+            state = f"no errors, {warnings} warning(s)"
+        else:
+            state = "findings" if findings else "clean"
         err(f"checked {count} caption(s): {state}")
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if findings else EXIT_CLEAN)
 
@@ -219,8 +239,10 @@ def fix_cmd(
         fail("--box-format pixels needs --size WxH")
     remaining = False
     io_error = False
+    count = 0
     jsonl_edits: dict[Path, dict[int, str]] = {}
     for src in iter_sources(paths):
+        count += 1
         if src.text is None:
             io_error = True
             err(f"error: {src.label}: {src.problem}")
@@ -251,6 +273,8 @@ def fix_cmd(
             io_error = True
     if _rewrite_jsonl(jsonl_edits)[1]:
         io_error = True
+    if count == 0:
+        fail("no .json or .jsonl files found in the given paths")
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if remaining else EXIT_CLEAN)
 
 
@@ -264,8 +288,10 @@ def fmt_cmd(
 
     would_change = False
     failed = False
+    count = 0
     jsonl_edits: dict[Path, dict[int, str]] = {}
     for src in iter_sources(paths):
+        count += 1
         if src.text is None:
             failed = True
             err(f"error: {src.label}: {src.problem}")
@@ -295,6 +321,8 @@ def fmt_cmd(
     failed = failed or write_failed
     for path in changed:
         err(f"reformatted {path}")
+    if count == 0:
+        fail("no .json or .jsonl files found in the given paths")
     if failed:
         raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(EXIT_FINDINGS if (check and would_change) else EXIT_CLEAN)

@@ -210,6 +210,9 @@ def render_cmd(
     from captionkit.render.hub import DEFAULT_MODEL, local_tokenizer
     from captionkit.render.progress import RichProgress
 
+    from captionkit.cli._common import warn_environment
+
+    warn_environment()
     seed_list = _parse_seeds(seed, seeds)
     if guidance is not None and guidance < 0:
         fail(f"--guidance: {guidance:g} is negative; use a weight of 0 or more (7.0 is the presets' main weight)")
