@@ -41,8 +41,17 @@ def canonical_text(source: Any, label: str = "<caption>") -> str:
     try:
         if isinstance(source, (str, bytes)):
             text = source.decode("utf-8") if isinstance(source, bytes) else source
-            caption = captionkit.loads(text)
-            return captionkit.dumps(caption)
+            # The token budget is checked apart (prepare_caption), where the model's own
+            # tokenizer can count exactly and --no-token-check can skip an estimate.
+            from captionkit._json import parse_exact
+            from captionkit.diagnostics import CaptionError
+            from captionkit.models import Caption
+            from captionkit.verifier import verify
+
+            report = verify(text, lints=False, tokens=False)
+            if not report.ok:
+                raise CaptionError(report)
+            return captionkit.dumps(Caption.from_dict(parse_exact(text), report=report))
         return captionkit.dumps(source)
     except UnicodeDecodeError as exc:
         raise RenderError(f"{label}: not valid UTF-8 (byte {exc.start})") from None
