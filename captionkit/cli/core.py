@@ -226,17 +226,19 @@ def fix_cmd(
     unsafe_fixes: Annotated[bool, typer.Option("--unsafe-fixes", help="Also apply fixes that can change meaning.")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show a diff; change nothing.")] = False,
     stdout: Annotated[bool, typer.Option("--stdout", help="Print the fixed caption instead of writing files.")] = False,
-    box_format: Annotated[Optional[str], typer.Option(help="Declare the boxes' convention: xyxy, xywh, pixels, unit.")] = None,
-    size: Annotated[Optional[str], typer.Option(help="Frame WxH (needed for --box-format pixels).")] = None,
+    box_format: Annotated[Optional[str], typer.Option(help="The boxes' convention: ORDER-SCALE with ORDER yxyx, xyxy or xywh and SCALE 1000, unit or pixels (xyxy-pixels); a bare order is pixels with --size, else 0-1000; or auto (only when exactly one convention fits every box).")] = None,
+    size: Annotated[Optional[str], typer.Option(help="Frame WxH that pixel boxes are on.")] = None,
 ) -> None:
     """Repair captions in place (atomically), or print them with --stdout / --diff."""
+    from captionkit.boxes import BoxConventionError, parse_convention
     from captionkit.fixes import fix
 
-    if box_format not in (None, "yxyx", "xyxy", "xywh", "pixels", "unit"):
-        fail(f"--box-format: unknown convention {box_format!r} (use xyxy, xywh, pixels or unit)")
     frame = _parse_frame(size)
-    if box_format == "pixels" and frame is None:
-        fail("--box-format pixels needs --size WxH")
+    if box_format is not None:
+        try:
+            parse_convention(box_format, frame=frame)
+        except BoxConventionError as exc:
+            fail(f"--box-format: {exc}")
     remaining = False
     io_error = False
     count = 0
@@ -247,7 +249,13 @@ def fix_cmd(
             io_error = True
             err(f"error: {src.label}: {src.problem}")
             continue
-        result = fix(src.text, unsafe=unsafe_fixes, box_format=box_format, frame=frame)  # type: ignore[arg-type]
+        try:
+            result = fix(src.text, unsafe=unsafe_fixes, box_format=box_format, frame=frame)
+        except BoxConventionError as exc:
+            # refused: the boxes cannot be in the declared convention; the input stays as it is
+            io_error = True
+            err(f"error: {src.label}: {exc}")
+            continue
         for change in result.changes:
             err(f"{src.label}: {change}")
         if result.text is None:
