@@ -248,6 +248,9 @@ def tokens_cmd(
     code = EXIT_CLEAN
     refused = False
     for src in iter_sources(captions):
+        if src.text is None and src.record is not None:
+            err(f"{src.label}: {src.record.id}: {src.problem}; not counted")
+            continue
         if src.text is None:
             err(f"error: {src.label}: {src.problem}")
             refused = True

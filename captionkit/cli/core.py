@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from captionkit._records import ExpandRecord, parse_record
 from captionkit.cli._common import (
     EXIT_CLEAN,
     EXIT_ERROR,
@@ -40,6 +41,13 @@ class Source:
     path: Path | None = None
     line: int | None = None  # 1-based line for JSONL records
     problem: str | None = None  # read error, one line
+    # An expand --batch record (see captionkit._records): ``text`` is its caption, ``raw`` the whole line.
+    record: ExpandRecord | None = None
+    raw: str | None = None
+
+    def wrap(self, caption_text: str) -> str:
+        """The line to write back: the caption itself, or the record holding it."""
+        return self.record.with_caption(caption_text) if self.record is not None else caption_text
 
     @property
     def label(self) -> str:
@@ -88,8 +96,13 @@ def iter_sources(paths: list[str], *, split_jsonl: bool = True) -> Iterator[Sour
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         if split_jsonl and path is not None and path.suffix == ".jsonl":
             for n, line in enumerate(text.split("\n"), start=1):
-                if line.strip():
+                if not line.strip():
+                    continue
+                record = parse_record(line)
+                if record is None:
                     yield Source(name, line, path, line=n)
+                else:  # an expand --batch record: its caption is what is read
+                    yield Source(name, record.caption_text, path, line=n, problem=record.error, record=record, raw=line)
         else:
             yield Source(name, text, path)
 
@@ -140,10 +153,15 @@ def verify_cmd(
     findings = False
     records: list[dict[str, object]] = []
     count = 0
-    errors = warnings = 0
+    errors = warnings = failed_ideas = 0
     for src in iter_sources(paths):
         count += 1
         if src.text is None:
+            if src.record is not None:  # a failed idea: a finding, not an I/O error
+                findings = True
+                failed_ideas += 1
+                err(f"{src.label}: {src.record.id}: {src.problem}")
+                continue
             io_error = True
             err(f"error: {src.label}: {src.problem}")
             continue
@@ -185,8 +203,10 @@ def verify_cmd(
         elif warnings:
             state = f"no errors, {warnings} warning(s)"
         else:
-            state = "findings" if findings else "clean"
-        err(f"checked {count} caption(s): {state}")
+            state = "findings" if findings and not failed_ideas else "clean"
+        if failed_ideas:
+            state += f"; {failed_ideas} record(s) without a caption (the idea failed in expand)"
+        err(f"checked {count - failed_ideas} caption(s): {state}")
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if findings else EXIT_CLEAN)
 
 
@@ -246,6 +266,10 @@ def fix_cmd(
     for src in iter_sources(paths):
         count += 1
         if src.text is None:
+            if src.record is not None:
+                remaining = True
+                err(f"{src.label}: {src.record.id}: {src.problem}; left unchanged")
+                continue
             io_error = True
             err(f"error: {src.label}: {src.problem}")
             continue
@@ -266,8 +290,9 @@ def fix_cmd(
             remaining = True
             for d in result.report.errors:
                 err(f"{src.label}: {d.pointer or '/'}: {d.code} {d.message} (not fixed)")
-        new = result.text if src.line is not None else result.text + "\n"
-        old = src.text
+        body = src.wrap(result.text)
+        new = body if src.line is not None else body + "\n"
+        old = src.raw if src.raw is not None else src.text
         if diff:
             typer.echo("".join(difflib.unified_diff(
                 old.splitlines(keepends=True) if src.line is None else [old + "\n"],
@@ -276,7 +301,7 @@ def fix_cmd(
         elif stdout or src.path is None:
             typer.echo(new, nl=src.line is not None)
         elif src.line is not None:
-            jsonl_edits.setdefault(src.path, {})[src.line] = result.text
+            jsonl_edits.setdefault(src.path, {})[src.line] = body
         elif new != old and not _write(src.path, new):
             io_error = True
     if _rewrite_jsonl(jsonl_edits)[1]:
@@ -301,6 +326,9 @@ def fmt_cmd(
     for src in iter_sources(paths):
         count += 1
         if src.text is None:
+            if src.record is not None:
+                err(f"{src.label}: {src.record.id}: {src.problem}; left unchanged")
+                continue
             failed = True
             err(f"error: {src.label}: {src.problem}")
             continue
@@ -310,9 +338,9 @@ def fmt_cmd(
             failed = True
             err(f"error: {src.label}: invalid JSON: {exc}")
             continue
-        body = dumps(value, pretty=pretty and src.line is None)
+        body = src.wrap(dumps(value, pretty=pretty and src.line is None))
         new = body if src.line is not None else body + "\n"
-        if new == src.text:
+        if new == (src.raw if src.raw is not None else src.text):
             continue
         would_change = True
         if check:

@@ -1,7 +1,9 @@
 """Batch rendering: many captions, one warm pipeline, resume, a manifest, several GPUs.
 
-Inputs are a caption file (``.json``), a JSON Lines file (one caption per line),
-a folder of either, or a PNG rendered by captionkit (its recipe is reused).
+Inputs are a caption file (``.json``), a JSON Lines file (one caption per line,
+or the records ``captionkit expand --batch`` writes: their caption, their ``id``
+for the file name and their aspect ratio for the size), a folder of either, or
+a PNG rendered by captionkit (its recipe is reused).
 Each output is ``<name>-s<seed>.png``; outputs already present are skipped, so
 an interrupted batch resumes where it stopped. ``manifest.json`` in the output
 folder lists every item with its status.
@@ -21,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from captionkit._records import parse_record
+from captionkit.layout import frame_for_aspect
 from captionkit.render.errors import Cancelled, RenderError
 from captionkit.render.metadata import Recipe, read_recipe, write_atomic
 from captionkit.render.presets import Preset
@@ -80,9 +84,29 @@ def _items_from_file(path: Path) -> Iterator[BatchItem]:
         yield BatchItem(_stem(path), str(path), None, error=f"{path}: cannot read ({exc.strerror or exc})")
         return
     if suffix == ".jsonl":
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
+        # JSON Lines split on "\n" only, as every other reader does
+        for number, line in enumerate(text.removesuffix("\n").split("\n"), start=1):
+            line = line.removesuffix("\r")
+            if not line.strip():
+                continue
+            record = parse_record(line)
+            if record is None:
                 yield BatchItem(f"{_stem(path)}-{number:05d}", f"{path}:{number}", line)
+                continue
+            # an expand --batch record: its caption, its id for the file name, its aspect for the size
+            name = f"{_stem(path)}-{_SAFE.sub('_', record.id) or f'{number:05d}'}"
+            source = f"{path}:{number}"
+            if record.error is not None:
+                yield BatchItem(name, source, None, error=f"{source}: {record.id}: {record.error}")
+                continue
+            size = None
+            if record.aspect_ratio:
+                try:
+                    frame = frame_for_aspect(record.aspect_ratio)
+                    size = (frame.width, frame.height)
+                except ValueError:
+                    size = None  # an aspect beyond the renderer's range: the default size applies
+            yield BatchItem(name, source, record.caption_text, size=size)
         return
     yield BatchItem(_stem(path), str(path), text)
 

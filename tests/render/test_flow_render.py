@@ -167,3 +167,50 @@ def test_token_precheck_counts_with_the_models_tokenizer_or_can_be_skipped(tiny_
     skipped = render(str(long), "--out", str(tmp_path / "o"), "--model", "someone/mirror", "--offline",
                      "--no-token-check")
     assert skipped.exit_code == 2 and "tokens" not in skipped.stderr and "someone/mirror" in skipped.stderr
+
+
+def _expand_batch(tmp_path: Path) -> Path:
+    from captionkit.magic.testing import SAMPLE_CAPTION, FakeMagicServer, Step
+
+    ideas = tmp_path / "ideas.jsonl"
+    ideas.write_text('{"id": "kite", "idea": "a kite", "aspect": "1:1"}\n'
+                     '{"id": "tower", "idea": "a tower", "aspect": "2:3"}\n'
+                     '{"id": "bad", "idea": "a failure"}\n', encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    with FakeMagicServer() as server:
+        server.push(Step.caption(SAMPLE_CAPTION), Step.caption(SAMPLE_CAPTION), Step.error(400, "rejected"))
+        result = cli.invoke(app, ["expand", "--batch", str(ideas), "-o", str(out), "-j", "1", "-b", "openai-compatible",
+                                  "--base-url", server.chat_url, "-m", "m"])
+    assert result.exit_code == 1, result.output  # one idea failed
+    return out
+
+
+def test_expand_output_feeds_verify_fix_fmt_and_render(tiny_model_dir: Path, tmp_path: Path) -> None:
+    out = _expand_batch(tmp_path)
+    before = out.read_text(encoding="utf-8")
+    verified = cli.invoke(app, ["verify", str(out)])
+    assert "CK102" not in verified.output and "no caption to render" not in verified.output
+    assert verified.exit_code == 1 and f"{out}:3: bad: the idea failed in expand (" in verified.stderr
+    assert "checked 2 caption(s)" in verified.stderr  # the two captions, read from their records
+    for argv in (["fmt", "--check", str(out)], ["fix", "--diff", str(out)]):
+        assert "CK102" not in cli.invoke(app, argv).output
+    assert cli.invoke(app, ["fmt", str(out)]).exit_code == 0
+    assert out.read_text(encoding="utf-8") == before  # records kept whole: the captions were canonical
+    rendered = render(str(out), "--out", str(tmp_path / "png"), "--model", str(tiny_model_dir), "--dtype", "float32",
+                      "--steps", "1", "--guidance", "5", "--device", "cpu", "--quiet")
+    assert rendered.exit_code == 1, rendered.output  # the failed idea is reported, the rest rendered
+    assert "bad: the idea failed in expand" in rendered.stderr
+    sizes = {p.name: Image.open(p).size for p in (tmp_path / "png").glob("*.png")}
+    assert sizes == {"out-kite-s0.png": (1024, 1024), "out-tower-s0.png": (1024, 1536)}
+
+
+def test_fix_rewrites_the_caption_inside_its_record(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    record = {"id": "a", "ok": True, "caption": {"compositional_deconstruction": {"elements": [], "background": "b"}},
+              "aspect_ratio": "3:2", "backend": "x"}
+    out.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    fixed = cli.invoke(app, ["fix", str(out)])
+    assert fixed.exit_code == 0, fixed.output
+    again = json.loads(out.read_text(encoding="utf-8"))
+    assert list(again) == list(record) and again["backend"] == "x" and again["aspect_ratio"] == "3:2"
+    assert list(again["caption"]["compositional_deconstruction"]) == ["background", "elements"]
