@@ -173,3 +173,28 @@ def test_preview_of_a_render_reads_its_recipe_and_a_plain_image_points_to_overla
     assert refused.exit_code == 2 and "UTF-8" not in refused.stderr
     assert f"--overlay {plain}" in refused.stderr and "captionkit info" in refused.stderr
     assert refused.stderr.count("\n") == 1
+
+
+def test_readme_main_command_and_the_picture_it_shows(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import captionkit
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = next(line for line in readme.splitlines() if "captionkit preview examples/night_market.json" in line)
+    steps = [part.strip() for part in command.split("&&") if part.strip().startswith("captionkit ")]
+    assert [s.split()[1] for s in steps] == ["verify", "preview"]
+    env = {**os.environ, "PYTHONPATH": str(Path(captionkit.__file__).parent.parent)}
+    for step in steps:
+        argv = step.split()[1:]
+        argv = [str(ROOT / a) if a.startswith("examples") else a for a in argv]
+        argv = [str(tmp_path / a) if a.endswith(".preview.png") else a for a in argv]
+        proc = subprocess.run([sys.executable, "-m", "captionkit", *argv], capture_output=True, text=True,
+                              env=env, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "warning" not in proc.stderr
+    shown = ROOT / "docs" / "images" / "night_market.preview.png"
+    assert "](docs/images/night_market.preview.png)" in readme
+    assert Image.open(shown).size == Image.open(tmp_path / "night_market.preview.png").size
