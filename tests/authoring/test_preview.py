@@ -60,7 +60,8 @@ def test_without_any_font_file_the_builtin_font_is_used(monkeypatch):
     preview._has_glyph.cache_clear()
     try:
         cap = base().text("東京 Tokyo", "Lettering.", box=[300, 100, 700, 900]).build()
-        img = render_preview(cap, width=300)
+        with pytest.warns(preview.PreviewWarning, match="東 \\(U\\+6771\\) 京"):
+            img = render_preview(cap, width=300)
         assert img.mode == "RGB" and img.width == 300
     finally:
         preview._font_at.cache_clear()
