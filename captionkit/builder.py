@@ -428,6 +428,20 @@ class CaptionBuilder:
                 for path, message in hints.items()
                 if path not in seen
             ]
+        sd = data.get("style_description")
+        if isinstance(sd, dict):
+            # The official check words a missing style key as a key-order error; the builder
+            # knows which calls are missing, so it says that instead.
+            needed = ("aesthetics", "lighting", *(("photo",) if self._state.branch == "photo" else ()))
+            missing = [k for k in needed if k not in sd]
+            if missing:
+                calls = " and ".join(f".{k}(...)" for k in missing)
+                message = f"style_description is missing {' and '.join(missing)}; add {calls}"
+                diagnostics = [
+                    dataclasses.replace(d, message=message) if d.path == ("style_description",) and d.code == "CK201"
+                    else d
+                    for d in diagnostics
+                ]
         report = Report(diagnostics)
         blocking = [d for d in report if d.severity is Severity.error or d.code in _PROSE_CODES]
         if blocking:

@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from captionkit import _walk
+from captionkit import _walk, boxes
 from captionkit.layout import frame_size
 from captionkit._json import canonical_order, dumps
 from captionkit.diagnostics import CaptionError, Report
@@ -36,7 +36,9 @@ from captionkit.models import Caption
 
 __all__ = ["BoxFormat", "Change", "FixResult", "extract_json", "fix"]
 
-BoxFormat = Literal["yxyx", "xyxy", "xywh", "pixels", "unit"]
+BoxFormat = str
+"""A box convention name (see :mod:`captionkit.boxes`): ``auto``, ``ORDER-SCALE`` such as
+``xyxy-pixels``, a bare order (``xyxy``: pixels with a frame, else 0-1000), ``pixels`` or ``unit``."""
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*[ \t]*\r?\n?(.*?)```", re.DOTALL)
 _STYLE_ALIASES = {"colour_palette": "color_palette", "palette": "color_palette", "camera": "photo",
@@ -214,10 +216,22 @@ def _color_name(value: Any) -> str | None:
 class _Fixer:
     def __init__(self, unsafe: bool, box_format: str | None, frame: Any) -> None:
         self.unsafe = unsafe
-        self.box_format = box_format
         self.frame = frame_size(frame)
+        # the declared convention, parsed once; "auto" is resolved over every box (resolve_boxes)
+        self.box_format: Any = None if box_format is None else boxes.parse_convention(box_format, frame=self.frame)
         self.changes: list[Change] = []
         self.metadata: dict[str, Any] = {}
+
+    def resolve_boxes(self, data: Any) -> None:
+        """Turn ``auto`` into the one convention every box of the caption fits (or refuse)."""
+        if self.box_format != "auto":
+            return
+        cd = data.get("compositional_deconstruction") if isinstance(data, dict) else None
+        elements = cd.get("elements") if isinstance(cd, dict) else None
+        found = [e["bbox"] for e in elements or () if isinstance(e, dict) and isinstance(e.get("bbox"), list)]
+        self.box_format = boxes.detect(found, frame=self.frame)
+        self.note("CK302", f"detected the box convention {self.box_format.describe(self.frame)}, "
+                           "the only one every box fits", False)
 
     def note(self, code: str, message: str, safe: bool = True, path: tuple[Any, ...] = ()) -> None:
         self.changes.append(Change(code, message, safe, path))
@@ -309,9 +323,9 @@ class _Fixer:
         fmt = self.box_format
         if fmt is None and self.unsafe and all(isinstance(v, float) and not isinstance(v, bool) and 0 <= v <= 1 for v in bbox) \
                 and not all(float(v).is_integer() for v in bbox):
-            fmt = "unit"
+            fmt = boxes.BoxConvention("yxyx", "unit")
             self.note("CK302", "detected unit floats in the bbox (every value in 0-1)", False, path)
-        if fmt and fmt != "yxyx":
+        if fmt is not None and fmt.name != "yxyx-1000":
             bbox = self._convert(bbox, fmt, path)
         if any(isinstance(v, bool) for v in bbox):
             bbox = [int(v) for v in bbox]
@@ -337,22 +351,10 @@ class _Fixer:
             bbox = [y0, x0, y1, x1]
         return bbox
 
-    def _convert(self, bbox: list[Any], fmt: str, path: tuple[Any, ...]) -> list[Any]:
-        a, b, c, d = bbox
-        if fmt == "xyxy":
-            out = [b, a, d, c]
-        elif fmt == "xywh":
-            out = [b, a, b + d, a + c]
-        elif fmt == "unit":
-            out = [round(1000 * v) for v in bbox]
-        elif fmt == "pixels":
-            if self.frame is None:
-                raise ValueError("box_format='pixels' needs frame=(width, height)")
-            w, h = self.frame
-            out = [round(1000 * a / h), round(1000 * b / w), round(1000 * c / h), round(1000 * d / w)]
-        else:
-            raise ValueError(f"unknown box_format {fmt!r}; use yxyx, xyxy, xywh, pixels or unit")
-        self.note("CK302", f"converted the bbox from {fmt} {bbox} to {out}", False, path)
+    def _convert(self, bbox: list[Any], fmt: Any, path: tuple[Any, ...]) -> list[Any]:
+        # exact, one rounding rule, refusals with the box and the reason: captionkit.boxes
+        out = boxes.convert(bbox, fmt, frame=self.frame)
+        self.note("CK302", f"converted the bbox from {fmt.describe(self.frame)} {bbox} to {out}", False, path)
         return out
 
     # -- elements
@@ -448,10 +450,13 @@ def fix(
     Args:
         source: raw text (an LLM reply, a file), parsed data, or a model.
         unsafe: also apply fixes that can change meaning (see module docs).
-        box_format: declare the boxes' convention (``xyxy``, ``xywh``, ``pixels``,
-            ``unit``); they are converted to ``[y_min, x_min, y_max, x_max]`` on 0-1000.
+        box_format: declare the boxes' convention (see :mod:`captionkit.boxes`:
+            ``xyxy-pixels``, ``xywh-unit``, a bare order, ``pixels``, ``unit`` or
+            ``auto``); they are converted exactly to ``[y_min, x_min, y_max, x_max]``
+            on 0-1000, and a box that cannot be in that convention raises
+            :class:`~captionkit.boxes.BoxConventionError` naming it and the reason.
         frame: ``(width, height)``, ``"WxH"`` or a :class:`~captionkit.layout.Frame`,
-            needed for ``box_format="pixels"``.
+            needed for pixel conventions (and a bare order then means pixels).
         verify_result: attach the remaining diagnostics (``FixResult.report``).
 
     >>> r = fix({"compositional_deconstruction": {"background": "b", "elements": [
@@ -472,7 +477,8 @@ def fix(
             return FixResult(None, None, None, [], verify(source))
     if isinstance(source, str):
         original_text = source
-        found = extract_json(source)
+        # A file's final line break belongs to the file, not the caption: removing it is no change.
+        found = extract_json(source.removesuffix("\n").removesuffix("\r"))
         if found is None:
             return FixResult(None, None, None, [], verify(source))
         data, how = found
@@ -483,6 +489,7 @@ def fix(
         data = source.to_dict()
     else:
         data = copy.deepcopy(source)
+    fixer.resolve_boxes(data)
     data = fixer.caption(data)
     text = dumps(data)
     if original_text is not None and not fixer.changes and original_text.rstrip("\r\n") != text:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,10 +36,19 @@ class FuzzResult:
 
 
 def load_target(spec: str) -> Callable[[str], Any]:
-    """Import ``package.module:callable`` (``Class.method`` paths and classes with verify_raw work)."""
+    """Import ``package.module:callable`` (``Class.method`` paths and classes with verify_raw work).
+
+    Modules are found in the current folder first, as with ``python -m``.
+    """
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise FuzzTargetError(f"{spec!r}: expected MODULE:CALLABLE")
+    # As `python -m` does, the current folder comes first, so `captionkit fuzz mymod:fn` finds ./mymod.py
+    # (the console script's own sys.path[0] is the folder of the script, not the working directory).
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+        importlib.invalidate_caches()
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

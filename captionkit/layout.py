@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "ANCHORS",
+    "ASPECT_FRAMES",
     "MAX_ASPECT",
     "MAX_SIDE",
     "MIN_SIDE",
@@ -41,6 +42,7 @@ __all__ = [
     "SIDE_MULTIPLE",
     "Box",
     "Frame",
+    "frame_for_aspect",
     "grid",
     "thirds",
 ]
@@ -322,6 +324,61 @@ PRESETS: dict[str, Frame] = {
     "banner": Frame(1600, 400),
 }
 """The suggested official sizes by name (see ``render.md`` §5.1)."""
+
+# NOTE for the merge: this table and frame_for_aspect are the one place an aspect ratio
+# becomes a size (render --aspect, expand records); re-point them at captionkit._frames.
+ASPECT_FRAMES: dict[str, Frame] = {
+    "1:1": Frame(1024, 1024),
+    "3:2": Frame(1536, 1024),
+    "2:3": Frame(1024, 1536),
+    "16:9": Frame(1920, 1088),
+    "9:16": Frame(1024, 1792),
+    "21:9": Frame(2048, 768),
+    "4:1": Frame(1600, 400),
+}
+"""Aspect ratio to frame: the official suggested sizes, by the ratio they are meant for."""
+
+_TARGET_AREA = 1024 * 1024
+
+
+def frame_for_aspect(aspect: str) -> Frame:
+    """The frame to render an aspect ratio at.
+
+    A ratio in :data:`ASPECT_FRAMES` gets its official size. Any other ratio
+    gets the frame of about one megapixel (1024x1024) with that ratio: width
+    ``sqrt(A*r)`` and height ``sqrt(A/r)`` for ``A = 1024*1024`` and ``r = W/H``,
+    each rounded to the nearest multiple of 16 and kept within 256..2048.
+
+    Args:
+        aspect: ``"W:H"`` (``"16:9"``); ``x`` also separates (``"4x5"``).
+
+    Raises:
+        ValueError: Not a ratio, or beyond 6:1 either way.
+
+    >>> frame_for_aspect("16:9"), frame_for_aspect("4:3"), frame_for_aspect("10:16")
+    (Frame(width=1920, height=1088), Frame(width=1184, height=880), Frame(width=816, height=1296))
+    >>> frame_for_aspect("100:1")
+    Traceback (most recent call last):
+    ...
+    ValueError: aspect ratio 100:1: aspect ratio must be at most 6:1
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*[:xX×]\s*(\d+)\s*", str(aspect))
+    if match is None or 0 in (int(match.group(1)), int(match.group(2))):
+        raise ValueError(f"aspect ratio {aspect!r}: expected W:H such as 16:9")
+    w, h = int(match.group(1)), int(match.group(2))
+    g = math.gcd(w, h)
+    w, h = w // g, h // g
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise ValueError(f"aspect ratio {w}:{h}: aspect ratio must be at most {MAX_ASPECT}:1")
+    known = ASPECT_FRAMES.get(f"{w}:{h}")
+    if known is not None:
+        return known
+    ratio = w / h
+
+    def side(value: float) -> int:
+        return min(MAX_SIDE, max(MIN_SIDE, SIDE_MULTIPLE * round(value / SIDE_MULTIPLE)))
+
+    return Frame(side(math.sqrt(_TARGET_AREA * ratio)), side(math.sqrt(_TARGET_AREA / ratio)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,18 @@ deliberate, like a label on a product). Each element's palette shows as swatches
 global palette is a strip under the picture, followed by the high-level
 description, the background and any elements that have no box.
 
+Labels (``3 text``) sit just outside their box, above or below it, so they
+never cover the text they name; only a box that fills the frame gets its label
+inside, and then the text is fitted below the label. The panel ends with a
+legend: every element's number, type and the start of its description.
+
+CJK text draws out of the box: the Noto Sans CJK font (SIL Open Font Licence)
+comes with captionkit through the ``noto-cjk-sans-otc`` package, which ships
+the upstream Noto CJK collection file unmodified (Japanese, Korean, Simplified
+and Traditional Chinese in one file). ``$CAPTIONKIT_FONT`` puts another font
+first. A character that no font can draw raises a :class:`PreviewWarning`
+naming it and the remedy; the CLI prints it.
+
 With ``overlay`` the boxes are drawn over a rendered image instead of a blank
 frame, to check how well the image follows the layout.
 
@@ -23,7 +35,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import unicodedata
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from captionkit.layout import Frame
     from captionkit.models import Caption
 
-__all__ = ["find_font", "find_fonts", "render_preview", "save_preview"]
+__all__ = ["PreviewWarning", "find_font", "find_fonts", "render_preview", "save_preview"]
 
 _OBJ = (31, 119, 180)
 _TEXT = (230, 110, 0)
@@ -66,13 +81,31 @@ _PLAIN_FONTS = (
 )
 
 
+class PreviewWarning(UserWarning):
+    """Something the preview could not show as asked (a missing font, an undrawable character)."""
+
+
+def _packaged_cjk_font() -> str | None:
+    """The Noto Sans CJK collection shipped by the ``noto-cjk-sans-otc`` dependency, when installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("noto_cjk_sans_otc") is None:
+        return None
+    from importlib.resources import files
+
+    path = files("noto_cjk_sans_otc").joinpath("NotoSansCJK-Regular.ttc")
+    return str(path) if path.is_file() else None
+
+
 def find_fonts() -> list[str]:
     """Font files used for labels and text, in fallback order.
 
-    ``$CAPTIONKIT_FONT`` first, then a common Latin font, then fonts that can
-    show CJK (fontconfig's ``fc-list :lang=zh``, then the usual install paths
-    on Linux, macOS and Windows). Each character is drawn with the first font
-    that has a glyph for it; an empty list means pillow's built-in font.
+    ``$CAPTIONKIT_FONT`` first (a :class:`PreviewWarning` when it names no
+    file), then a common Latin font, then Noto Sans CJK from the
+    ``noto-cjk-sans-otc`` dependency, then other fonts that can show CJK
+    (fontconfig's ``fc-list :lang=zh``, then the usual install paths on Linux,
+    macOS and Windows). Each character is drawn with the first font that has a
+    glyph for it; an empty list means pillow's built-in font.
 
     >>> all(os.path.isfile(path) for path in find_fonts())
     True
@@ -91,6 +124,14 @@ def find_font() -> str | None:
     return fonts[0] if fonts else None
 
 
+def _check_font_variable() -> None:
+    env = os.environ.get("CAPTIONKIT_FONT")
+    if env and not os.path.isfile(env):
+        warnings.warn(
+            PreviewWarning(f"CAPTIONKIT_FONT={env}: no such font file; using the default fonts"), stacklevel=3
+        )
+
+
 @lru_cache(maxsize=1)
 def _find_fonts() -> tuple[str, ...]:
     found: list[str] = []
@@ -98,6 +139,9 @@ def _find_fonts() -> tuple[str, ...]:
     if env and os.path.isfile(env):
         found.append(env)
     found += [p for p in _PLAIN_FONTS if os.path.isfile(p)][:1]
+    packaged = _packaged_cjk_font()
+    if packaged is not None:
+        found.append(packaged)
     if shutil.which("fc-list"):
         try:
             out = subprocess.run(
@@ -129,6 +173,22 @@ def _font_at(index: int, size: int) -> Any:
 
 def _font(size: int) -> Any:
     return _font_at(0, size)
+
+
+def _drawable(char: str) -> bool:
+    """Whether some font in the chain has a glyph for ``char`` (spaces and controls need none)."""
+    if char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+        return True
+    return any(_has_glyph(i, char) for i in range(max(1, len(_find_fonts()))))
+
+
+def _undrawable(texts: Sequence[str]) -> list[str]:
+    missing: dict[str, None] = {}
+    for text in texts:
+        for char in text:
+            if char not in missing and not _drawable(char):
+                missing[char] = None
+    return list(missing)
 
 
 @lru_cache(maxsize=4096)
@@ -261,6 +321,122 @@ def _draw_block(draw: Any, box: Sequence[float], text: str, size: int, fill: Any
         y += height
 
 
+Rect = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where an element's label goes, and the area and size its text is fitted to."""
+
+    label: Rect
+    text_area: Rect
+    text_size: int
+    text_block: Rect | None
+
+
+def _intersects(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _text_block(area: Rect, text: str, size: int) -> Rect:
+    """The rectangle the centred lines of ``text`` cover, cut to ``area`` (see :func:`_draw_clipped_block`)."""
+    lines = text.split("\n")
+    width = max(_text_width(line, size) for line in lines)
+    height = _line_height(size) * len(lines)
+    cx, cy = (area[0] + area[2]) / 2, (area[1] + area[3]) / 2
+    return (
+        max(cx - width / 2, area[0]),
+        max(cy - height / 2, area[1]),
+        min(cx + width / 2, area[2]),
+        min(cy + height / 2, area[3]),
+    )
+
+
+def _swatch_column(xy: Rect) -> bool:
+    """Whether a box's palette swatches go in a column at its left (wide, short boxes), else a row at its bottom."""
+    return (xy[2] - xy[0]) > (xy[3] - xy[1])
+
+
+def _text_area(xy: Rect, top: float, swatches: int, swatch: int) -> Rect:
+    """The part of a text box its text is fitted to: below ``top``, clear of the palette swatches."""
+    if not swatches:
+        return (xy[0], top, xy[2], max(xy[3], top + 1))
+    if _swatch_column(xy):
+        return (min(xy[0] + swatch + 8, xy[2] - 1), top, xy[2], max(xy[3], top + 1))
+    return (xy[0], top, xy[2], max(xy[3] - swatch - 8, top + 1))
+
+
+def _swatch_spots(xy: Rect, count: int, swatch: int) -> list[tuple[float, float]]:
+    """Top-left corners of ``count`` swatches inside a box (see :func:`_swatch_column`)."""
+    if _swatch_column(xy):
+        return [(xy[0] + 4, xy[3] - (k + 1) * (swatch + 3) - 1) for k in range(count)]
+    return [(xy[0] + 4 + k * (swatch + 3), xy[3] - swatch - 4) for k in range(count)]
+
+
+def _plan(boxed: Sequence[tuple[int, Any]], px: Any, pic_w: int, pic_h: int, size: int, swatch: int) -> list[_Placement]:
+    """Place every label so it covers no element's text, and fit each text element's text.
+
+    A label goes above its box, else below it, else (a box as tall as the
+    frame) inside its top edge, and then that element's text is fitted below
+    the label. Among the spots that fit the frame, the first that covers no
+    text and no earlier label wins.
+    """
+    label_h = _line_height(size) + 2
+    areas: dict[int, Rect] = {}
+    blocks: dict[int, Rect] = {}
+    for n, (_, e) in enumerate(boxed):
+        if e.type == "text":
+            xy = px(e.bbox)
+            areas[n] = _text_area(xy, xy[1], len(e.color_palette or ()), swatch)
+            blocks[n] = _text_block(areas[n], e.text, _fit_text(e.text, areas[n]))
+    placed: list[Rect] = []
+    labels: list[Rect] = []
+    inside: set[int] = set()
+    for n, (i, e) in enumerate(boxed):
+        x0, y0, x1, y1 = px(e.bbox)
+        width = _text_width(f"{i} {e.type}", size) + 8
+        lx = min(max(x0, 0), max(pic_w - width, 0))
+        spots = []
+        if y0 - label_h >= 0:
+            spots.append((lx, y0 - label_h, lx + width, y0))
+        if y1 + label_h <= pic_h:
+            spots.append((lx, y1, lx + width, y1 + label_h))
+        outside = bool(spots)
+        if not spots:
+            top = min(max(y0, 0), max(pic_h - label_h, 0))
+            spots.append((lx, top, lx + width, top + label_h))
+        others = [b for m, b in blocks.items() if m != n] + placed
+        chosen = next((r for r in spots if not any(_intersects(r, o) for o in others)), spots[0])
+        if not outside:
+            inside.add(n)
+        placed.append(chosen)
+        labels.append(chosen)
+    plans = []
+    for n, (_, e) in enumerate(boxed):
+        if e.type != "text":
+            plans.append(_Placement(labels[n], px(e.bbox), 0, None))
+            continue
+        area = areas[n]
+        if n in inside:
+            area = _text_area(px(e.bbox), labels[n][3], len(e.color_palette or ()), swatch)
+        text_size = _fit_text(e.text, area)
+        plans.append(_Placement(labels[n], area, text_size, _text_block(area, e.text, text_size)))
+    return plans
+
+
+def _draw_clipped_block(picture: Image.Image, area: Rect, text: str, size: int, fill: Any) -> None:
+    """Draw ``text`` centred in ``area`` and cut to it, so a text too long for a tiny box stays inside it."""
+    from PIL import Image, ImageDraw
+
+    x0, y0 = max(0, round(area[0])), max(0, round(area[1]))
+    x1, y1 = min(picture.width, round(area[2])), min(picture.height, round(area[3]))
+    if x1 <= x0 or y1 <= y0:
+        return
+    layer = Image.new("RGBA", (x1 - x0, y1 - y0), (0, 0, 0, 0))
+    _draw_block(ImageDraw.Draw(layer), (area[0] - x0, area[1] - y0, area[2] - x0, area[3] - y0), text, size, fill)
+    picture.alpha_composite(layer, dest=(x0, y0))
+
+
 def render_preview(
     caption: Caption | dict[str, Any] | str,
     *,
@@ -293,6 +469,7 @@ def render_preview(
 
     from captionkit.layout import Box, Frame
 
+    _check_font_variable()
     cap = _coerce_caption(caption)
     base: Image.Image | None = None
     if overlay is not None:
@@ -357,25 +534,39 @@ def render_preview(
 
     label_size = max(10, round(20 * scale))
     swatch = max(10, round(22 * scale))
-    for i, e in boxed:
+    plans = _plan(boxed, px, pic_w, pic_h, label_size, swatch)
+    for (i, e), plan in zip(boxed, plans):
         xy = px(e.bbox)
         color = _OBJ if e.type == "obj" else _TEXT
         if e.type == "text":
             ink = (60, 40, 20, 255) if base is None else (255, 255, 255, 255)
-            _draw_block(draw, xy, e.text, _fit_text(e.text, xy), ink)
+            _draw_clipped_block(picture, plan.text_area, e.text, plan.text_size, ink)
             _dashed_rect(draw, xy, color + (255,), line_w, max(6, round(14 * scale)))
         else:
             draw.rectangle(xy, outline=color + (255,), width=line_w)
-        label = f"{i} {e.type}"
-        label_w = _text_width(label, label_size) + 8
-        lx = min(max(xy[0], 0), max(pic_w - label_w, 0))
-        ly = min(max(xy[1], 0), max(pic_h - _line_height(label_size) - 2, 0))
-        draw.rectangle((lx, ly, lx + label_w, ly + _line_height(label_size) + 2), fill=color + (255,))
-        _draw_line(draw, (lx + 4, ly + 1), label, label_size, (255, 255, 255, 255))
-        for k, hexed in enumerate(e.color_palette or ()):
-            sx = xy[0] + 4 + k * (swatch + 3)
-            sy = xy[3] - swatch - 4
+        palette = e.color_palette or ()
+        for hexed, (sx, sy) in zip(palette, _swatch_spots(xy, len(palette), swatch)):
             draw.rectangle((sx, sy, sx + swatch, sy + swatch), fill=hexed, outline=(255, 255, 255, 255), width=1)
+    # labels last, each where it covers no text (its own never)
+    for (i, e), plan in zip(boxed, plans):
+        color = _OBJ if e.type == "obj" else _TEXT
+        lx, ly, rx, ry = plan.label
+        draw.rectangle(plan.label, fill=color + (255,))
+        _draw_line(draw, (lx + 4, ly + 1), f"{i} {e.type}", label_size, (255, 255, 255, 255))
+
+    texts = [cap.high_level_description or "", cap.compositional_deconstruction.background]
+    for e in elements:
+        texts += [e.desc, e.text if e.type == "text" else ""]
+    missing = _undrawable(texts)
+    if missing:
+        shown = " ".join(f"{c} (U+{ord(c):04X})" for c in missing[:8]) + (" ..." if len(missing) > 8 else "")
+        warnings.warn(
+            PreviewWarning(
+                f"the preview cannot draw {len(missing)} character(s) with the fonts it found: {shown}; "
+                "set CAPTIONKIT_FONT to a font file that has them"
+            ),
+            stacklevel=2,
+        )
 
     return _with_panel(picture.convert("RGB"), cap, elements, scale)
 
@@ -400,11 +591,10 @@ def _with_panel(picture: Image.Image, cap: Caption, elements: Sequence[Any], sca
     bg = f"background: {cap.compositional_deconstruction.background}"
     for line in _wrap(bg, small, width - 2 * pad):
         blocks.append(("text", (line, _MUTED), small))
+    if elements:
+        blocks.append(("text", ("legend", _INK), small))
     for i, e in enumerate(elements):
-        if e.bbox is None:
-            what = f"{i} {e.type} (no box): " + (f"'{e.text}' " if e.type == "text" else "") + e.desc
-            for line in _wrap(what.replace("\n", " / "), small, width - 2 * pad)[:2]:
-                blocks.append(("text", (line, _MUTED), small))
+        blocks.append(("text", (_legend_line(i, e, small, width - 2 * pad), _MUTED), small))
 
     chip = max(14, round(34 * scale))
     heights = [
@@ -429,6 +619,31 @@ def _with_panel(picture: Image.Image, cap: Caption, elements: Sequence[Any], sca
             _draw_line(draw, (pad, y), line, size, color)
         y += h
     return out
+
+
+def _legend_line(index: int, element: Any, size: int, width: float) -> str:
+    """``3 text (no box): 'OPEN 24H' Small white block capitals…``, cut to one line of ``width`` pixels.
+
+    >>> from captionkit.models import ObjElement
+    >>> _legend_line(0, ObjElement(type="obj", desc="A red kite."), 14, 2000)
+    '0 obj (no box): A red kite.'
+    """
+    head = f"{index} {element.type}" + (" (no box)" if element.bbox is None else "") + ": "
+    body = (f"'{element.text}' " if element.type == "text" else "") + element.desc
+    return _ellipsize((head + body).replace("\n", " / "), size, width)
+
+
+def _ellipsize(text: str, size: int, width: float) -> str:
+    if _text_width(text, size) <= width:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:  # the longest prefix that fits with the ellipsis
+        mid = (lo + hi + 1) // 2
+        if _text_width(text[:mid].rstrip() + "…", size) <= width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo].rstrip() + "…"
 
 
 def save_preview(

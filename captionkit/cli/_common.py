@@ -9,9 +9,12 @@ from typing import NoReturn
 
 import typer
 
-from captionkit._io import write_atomic
+from captionkit._io import OutputError, check_writable, write_atomic
 
-__all__ = ["EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "OutputFormat", "err", "fail", "read_text_arg", "write_atomic"]
+__all__ = [
+    "EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "OutputError", "OutputFormat", "check_writable", "err", "fail",
+    "read_text_arg", "warn_environment", "write_atomic",
+]
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -34,6 +37,18 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     """Print a one-line error to stderr and exit (2 by default)."""
     err(f"error: {message}")
     raise typer.Exit(code)
+
+
+def warn_environment() -> None:
+    """Warn about captionkit environment variables that name nothing (they would be ignored silently)."""
+    import os
+
+    tokenizer = os.environ.get("CAPTIONKIT_TOKENIZER")
+    if tokenizer:
+        from captionkit.tokens import _tokenizer_file
+
+        if _tokenizer_file(Path(tokenizer)) is None:
+            err(f"warning: CAPTIONKIT_TOKENIZER={tokenizer}: no tokenizer.json there; token counts fall back to the usual search or an estimate")
 
 
 def read_text_arg(path: str) -> tuple[str, str]:

@@ -9,7 +9,16 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from captionkit.cli._common import EXIT_CLEAN, EXIT_FINDINGS, err, fail, read_text_arg, write_atomic
+from captionkit.cli._common import (
+    EXIT_CLEAN,
+    EXIT_ERROR,
+    EXIT_FINDINGS,
+    check_writable,
+    err,
+    fail,
+    read_text_arg,
+    write_atomic,
+)
 
 
 class Template(str, Enum):
@@ -67,12 +76,55 @@ def new_cmd(
         return
     if out.exists() and not force:
         fail(f"{out}: already exists (use --force to overwrite)")
+    check_writable(out)
     write_atomic(out, text)
     err(f"wrote {out}")
 
 
+def _caption_from_png(path: str) -> tuple[Any, Any]:
+    """The caption and frame stored by ``captionkit render`` in a PNG; fails naming --overlay and info otherwise."""
+    from captionkit._json import loads
+    from captionkit.render.errors import RenderError
+    from captionkit.render.metadata import read_recipe
+
+    try:
+        recipe = read_recipe(path)
+    except RenderError:
+        fail(
+            f"{path}: an image, not a caption, and it holds no captionkit recipe; give the caption file "
+            f"and draw its boxes over the image with --overlay {path} (`captionkit info IMAGE` shows a render's recipe)"
+        )
+    return loads(recipe.caption), f"{recipe.width}x{recipe.height}"
+
+
+def _is_image(path: str) -> bool:
+    if path == "-":
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return False
+    return head.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"RIFF"))
+
+
+def _fixed_caption(path: str) -> tuple[str, Any]:
+    """``--fix``: the safe fixes first, each change reported; fails when the caption still has errors."""
+    from captionkit.fixes import fix
+
+    name, text = read_text_arg(path)
+    result = fix(text)
+    for change in result.changes:
+        err(f"{name}: fixed {change}")
+    if result.caption is None:
+        first = result.report.errors[0] if result.report.errors else None
+        where = f"{first.pointer or '/'}: {first.code} {first.message}" if first else "no JSON object found"
+        fail(f"{name}: not a valid caption after the safe fixes: {where} (see `captionkit fix --unsafe-fixes`)")
+    return name, result.caption
+
+
 def preview_cmd(
-    caption: Annotated[str, typer.Argument(help="Caption JSON file, or - for stdin.")],
+    caption: Annotated[str, typer.Argument(help="Caption JSON file, a PNG rendered by captionkit, or - for stdin.")],
     out: Annotated[
         Optional[Path], typer.Option("--out", "-o", help="PNG to write (default: CAPTION.preview.png).")
     ] = None,
@@ -83,24 +135,41 @@ def preview_cmd(
         Optional[Path], typer.Option("--overlay", help="Draw the boxes over this rendered image.")
     ] = None,
     width: Annotated[int, typer.Option("--width", min=64, max=8192, help="Preview width in pixels.")] = 1024,
+    fix: Annotated[bool, typer.Option("--fix", help="Apply the safe fixes first (each change is reported).")] = False,
 ) -> None:
-    """Draw a caption's layout as a PNG: boxes, text, palettes, description."""
-    from captionkit.preview import save_preview
+    """Draw a caption's layout as a PNG: boxes, text, palettes, a legend of the elements."""
+    import warnings
+
+    from captionkit.preview import PreviewWarning, save_preview
 
     frame = _frame(size)
-    name, cap = _load_caption(caption)
+    if _is_image(caption):
+        # a render: its recipe holds the caption and the size; draw the boxes over the image itself
+        cap, recorded = _caption_from_png(caption)
+        frame = frame or _frame(recorded)
+        overlay = overlay or Path(caption)
+    elif fix:
+        _name, cap = _fixed_caption(caption)
+    else:
+        _name, cap = _load_caption(caption)
     if out is None:
         if caption == "-":
             fail("--out is required when the caption comes from stdin")
         out = Path(caption).with_suffix(".preview.png")
     if out.suffix.lower() != ".png":
         fail(f"{out}: the preview is a PNG; give a .png path")
-    if overlay is not None and Path(caption).resolve() == overlay.resolve():
+    if overlay is not None and not _is_image(caption) and Path(caption).resolve() == overlay.resolve():
         fail(f"{overlay}: the overlay is the caption file itself")
-    try:
-        written = save_preview(cap, out, frame=frame, overlay=overlay, width=width)
-    except ValueError as exc:
-        fail(str(exc))  # names the overlay file when that is the problem
+    check_writable(out)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PreviewWarning)
+        try:
+            written = save_preview(cap, out, frame=frame, overlay=overlay, width=width)
+        except ValueError as exc:
+            fail(str(exc))  # names the overlay file when that is the problem
+    for warning in caught:
+        if issubclass(warning.category, PreviewWarning):
+            err(f"warning: {warning.message}")
     typer.echo(str(written))
 
 
@@ -149,7 +218,7 @@ def palette_cmd(
 
 
 def tokens_cmd(
-    captions: Annotated[list[str], typer.Argument(help="Caption files, or - for stdin.")],
+    captions: Annotated[list[str], typer.Argument(help="Caption files, folders (recursive; .json and .jsonl), or - for stdin.")],
     tokenizer: Annotated[
         Optional[Path],
         typer.Option("--tokenizer", help="A local tokenizer folder or tokenizer.json (never downloaded)."),
@@ -165,30 +234,50 @@ def tokens_cmd(
     Exit 1 when a caption is over the limit.
     """
     from captionkit._json import canonical_order, dumps, parse_exact
+    from captionkit._walk import TOP_LEVEL_KNOWN_KEYS
+    from captionkit.cli.core import iter_sources
     from captionkit.tokens import count_tokens
 
+    from captionkit.cli._common import warn_environment
+
+    warn_environment()
     if tokenizer is not None and estimate:
         fail("--tokenizer and --estimate exclude each other")
     chosen: Any = False if estimate else tokenizer
     results = []
     code = EXIT_CLEAN
-    for path in captions:
-        name, text = read_text_arg(path)
-        prompt = text.removesuffix("\n")
+    refused = False
+    for src in iter_sources(captions):
+        if src.text is None and src.record is not None:
+            err(f"{src.label}: {src.record.id}: {src.problem}; not counted")
+            continue
+        if src.text is None:
+            err(f"error: {src.label}: {src.problem}")
+            refused = True
+            continue
+        prompt = src.text.removesuffix("\n")
+        try:
+            value = parse_exact(prompt)
+        except ValueError as exc:
+            err(f"error: {src.label}: not a caption (invalid JSON: {exc}); tokens counts caption files")
+            refused = True
+            continue
+        if not isinstance(value, dict) or not set(value) & set(TOP_LEVEL_KNOWN_KEYS):
+            what = "a JSON object without any caption key" if isinstance(value, dict) else f"a JSON {type(value).__name__}"
+            err(f"error: {src.label}: not a caption ({what}); tokens counts caption files")
+            refused = True
+            continue
         if not raw:
-            try:
-                value = parse_exact(prompt)
-            except ValueError:
-                value = None
-            if isinstance(value, dict):
-                prompt = dumps(canonical_order(value))
+            prompt = dumps(canonical_order(value))
         try:
             count = count_tokens(prompt, tokenizer=chosen)
         except ValueError as exc:
             fail(str(exc))
         if count.status == "over":
             code = EXIT_FINDINGS
-        results.append((name, count))
+        results.append((src.label, count))
+    if not results and not refused:
+        fail("no .json or .jsonl files found in the given paths")
     if fmt is Format.json:
         typer.echo(
             json.dumps(
@@ -215,7 +304,7 @@ def tokens_cmd(
             err(f"error: {name}: {c.count} tokens is over the pipeline's limit of {c.limit}")
         elif c.status == "near":
             err(f"warning: {name}: {c} is close to the limit")
-    raise typer.Exit(code)
+    raise typer.Exit(EXIT_ERROR if refused else code)
 
 
 def register(app: typer.Typer) -> None:

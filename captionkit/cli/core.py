@@ -13,10 +13,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from captionkit._records import ExpandRecord, parse_record
 from captionkit.cli._common import (
     EXIT_CLEAN,
     EXIT_ERROR,
     EXIT_FINDINGS,
+    OutputError,
     OutputFormat,
     err,
     fail,
@@ -39,6 +41,13 @@ class Source:
     path: Path | None = None
     line: int | None = None  # 1-based line for JSONL records
     problem: str | None = None  # read error, one line
+    # An expand --batch record (see captionkit._records): ``text`` is its caption, ``raw`` the whole line.
+    record: ExpandRecord | None = None
+    raw: str | None = None
+
+    def wrap(self, caption_text: str) -> str:
+        """The line to write back: the caption itself, or the record holding it."""
+        return self.record.with_caption(caption_text) if self.record is not None else caption_text
 
     @property
     def label(self) -> str:
@@ -87,8 +96,13 @@ def iter_sources(paths: list[str], *, split_jsonl: bool = True) -> Iterator[Sour
         text = text.replace("\r\n", "\n").replace("\r", "\n")
         if split_jsonl and path is not None and path.suffix == ".jsonl":
             for n, line in enumerate(text.split("\n"), start=1):
-                if line.strip():
+                if not line.strip():
+                    continue
+                record = parse_record(line)
+                if record is None:
                     yield Source(name, line, path, line=n)
+                else:  # an expand --batch record: its caption is what is read
+                    yield Source(name, record.caption_text, path, line=n, problem=record.error, record=record, raw=line)
         else:
             yield Source(name, text, path)
 
@@ -103,10 +117,17 @@ def _parse_frame(size: str | None) -> tuple[int, int] | None:
         fail(f"--size: expected WxH such as 1536x1024, got {size!r}")
 
 
-def _split_codes(values: list[str] | None) -> list[str] | None:
+def _split_codes(values: list[str] | None, flag: str) -> list[str] | None:
+    """Codes and prefixes from ``--select``/``--ignore``; a warning for one that matches no rule."""
     if not values:
         return None
-    return [c.strip() for v in values for c in v.split(",") if c.strip()]
+    from captionkit.rules import RULES
+
+    codes = [c.strip() for v in values for c in v.split(",") if c.strip()]
+    for code in codes:
+        if not any(known.upper().startswith(code.upper()) for known in RULES):
+            err(f"warning: {flag} {code}: matches no rule (see `captionkit rule --all`)")
+    return codes
 
 
 def verify_cmd(
@@ -122,20 +143,31 @@ def verify_cmd(
     from captionkit.diagnostics import Severity
     from captionkit.verifier import verify
 
+    from captionkit.cli._common import warn_environment
+
+    warn_environment()
     frame = _parse_frame(size)
     threshold = Severity(fail_on.value)
-    sel, ign = _split_codes(select), _split_codes(ignore)
+    sel, ign = _split_codes(select, "--select"), _split_codes(ignore, "--ignore")
     io_error = False
     findings = False
     records: list[dict[str, object]] = []
     count = 0
+    errors = warnings = failed_ideas = 0
     for src in iter_sources(paths):
         count += 1
         if src.text is None:
+            if src.record is not None:  # a failed idea: a finding, not an I/O error
+                findings = True
+                failed_ideas += 1
+                err(f"{src.label}: {src.record.id}: {src.problem}")
+                continue
             io_error = True
             err(f"error: {src.label}: {src.problem}")
             continue
         report = verify(src.text, frame=frame, lints=lints, select=sel, ignore=ign)
+        errors += len(report.errors)
+        warnings += sum(1 for d in report if d.severity.value == "warning")
         if any(d.severity.rank >= threshold.rank for d in report):
             findings = True
         if output_format is OutputFormat.json:
@@ -164,17 +196,27 @@ def verify_cmd(
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
     elif output_format is OutputFormat.text:
-        state = "unreadable input" if io_error else "findings" if findings else "clean"
-        err(f"checked {count} caption(s): {state}")
+        if io_error:
+            state = "unreadable input"
+        elif errors:
+            state = f"{errors} error(s)" + (f", {warnings} warning(s)" if warnings else "")
+        elif warnings:
+            state = f"no errors, {warnings} warning(s)"
+        else:
+            state = "findings" if findings and not failed_ideas else "clean"
+        if failed_ideas:
+            state += f"; {failed_ideas} record(s) without a caption (the idea failed in expand)"
+        err(f"checked {count - failed_ideas} caption(s): {state}")
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if findings else EXIT_CLEAN)
 
 
-def _rewrite_jsonl(edits: dict[Path, dict[int, str]]) -> list[Path]:
+def _rewrite_jsonl(edits: dict[Path, dict[int, str]]) -> tuple[list[Path], bool]:
     """Replace edited lines of JSONL files (1-based line -> new text), atomically.
 
-    Returns the files whose content changed.
+    Returns the files whose content changed, and whether a write failed (reported).
     """
     changed = []
+    failed = False
     for path, replacements in edits.items():
         old = path.read_text(encoding="utf-8")
         lines = old.split("\n")
@@ -182,9 +224,21 @@ def _rewrite_jsonl(edits: dict[Path, dict[int, str]]) -> list[Path]:
             lines[n - 1] = text
         new = "\n".join(lines)
         if new != old:
-            write_atomic(path, new)
-            changed.append(path)
-    return changed
+            if _write(path, new):
+                changed.append(path)
+            else:
+                failed = True
+    return changed, failed
+
+
+def _write(path: Path, text: str) -> bool:
+    """Write one output in place; report a failure in one line and go on with the others."""
+    try:
+        write_atomic(path, text)
+    except OutputError as exc:
+        err(f"error: {exc}")
+        return False
+    return True
 
 
 def fix_cmd(
@@ -192,26 +246,40 @@ def fix_cmd(
     unsafe_fixes: Annotated[bool, typer.Option("--unsafe-fixes", help="Also apply fixes that can change meaning.")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show a diff; change nothing.")] = False,
     stdout: Annotated[bool, typer.Option("--stdout", help="Print the fixed caption instead of writing files.")] = False,
-    box_format: Annotated[Optional[str], typer.Option(help="Declare the boxes' convention: xyxy, xywh, pixels, unit.")] = None,
-    size: Annotated[Optional[str], typer.Option(help="Frame WxH (needed for --box-format pixels).")] = None,
+    box_format: Annotated[Optional[str], typer.Option(help="The boxes' convention: ORDER-SCALE with ORDER yxyx, xyxy or xywh and SCALE 1000, unit or pixels (xyxy-pixels); a bare order is pixels with --size, else 0-1000; or auto (only when exactly one convention fits every box).")] = None,
+    size: Annotated[Optional[str], typer.Option(help="Frame WxH that pixel boxes are on.")] = None,
 ) -> None:
     """Repair captions in place (atomically), or print them with --stdout / --diff."""
+    from captionkit.boxes import BoxConventionError, parse_convention
     from captionkit.fixes import fix
 
-    if box_format not in (None, "yxyx", "xyxy", "xywh", "pixels", "unit"):
-        fail(f"--box-format: unknown convention {box_format!r} (use xyxy, xywh, pixels or unit)")
     frame = _parse_frame(size)
-    if box_format == "pixels" and frame is None:
-        fail("--box-format pixels needs --size WxH")
+    if box_format is not None:
+        try:
+            parse_convention(box_format, frame=frame)
+        except BoxConventionError as exc:
+            fail(f"--box-format: {exc}")
     remaining = False
     io_error = False
+    count = 0
     jsonl_edits: dict[Path, dict[int, str]] = {}
     for src in iter_sources(paths):
+        count += 1
         if src.text is None:
+            if src.record is not None:
+                remaining = True
+                err(f"{src.label}: {src.record.id}: {src.problem}; left unchanged")
+                continue
             io_error = True
             err(f"error: {src.label}: {src.problem}")
             continue
-        result = fix(src.text, unsafe=unsafe_fixes, box_format=box_format, frame=frame)  # type: ignore[arg-type]
+        try:
+            result = fix(src.text, unsafe=unsafe_fixes, box_format=box_format, frame=frame)
+        except BoxConventionError as exc:
+            # refused: the boxes cannot be in the declared convention; the input stays as it is
+            io_error = True
+            err(f"error: {src.label}: {exc}")
+            continue
         for change in result.changes:
             err(f"{src.label}: {change}")
         if result.text is None:
@@ -222,8 +290,9 @@ def fix_cmd(
             remaining = True
             for d in result.report.errors:
                 err(f"{src.label}: {d.pointer or '/'}: {d.code} {d.message} (not fixed)")
-        new = result.text if src.line is not None else result.text + "\n"
-        old = src.text
+        body = src.wrap(result.text)
+        new = body if src.line is not None else body + "\n"
+        old = src.raw if src.raw is not None else src.text
         if diff:
             typer.echo("".join(difflib.unified_diff(
                 old.splitlines(keepends=True) if src.line is None else [old + "\n"],
@@ -232,10 +301,13 @@ def fix_cmd(
         elif stdout or src.path is None:
             typer.echo(new, nl=src.line is not None)
         elif src.line is not None:
-            jsonl_edits.setdefault(src.path, {})[src.line] = result.text
-        elif new != old:
-            write_atomic(src.path, new)
-    _rewrite_jsonl(jsonl_edits)
+            jsonl_edits.setdefault(src.path, {})[src.line] = body
+        elif new != old and not _write(src.path, new):
+            io_error = True
+    if _rewrite_jsonl(jsonl_edits)[1]:
+        io_error = True
+    if count == 0:
+        fail("no .json or .jsonl files found in the given paths")
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if remaining else EXIT_CLEAN)
 
 
@@ -249,9 +321,14 @@ def fmt_cmd(
 
     would_change = False
     failed = False
+    count = 0
     jsonl_edits: dict[Path, dict[int, str]] = {}
     for src in iter_sources(paths):
+        count += 1
         if src.text is None:
+            if src.record is not None:
+                err(f"{src.label}: {src.record.id}: {src.problem}; left unchanged")
+                continue
             failed = True
             err(f"error: {src.label}: {src.problem}")
             continue
@@ -261,9 +338,9 @@ def fmt_cmd(
             failed = True
             err(f"error: {src.label}: invalid JSON: {exc}")
             continue
-        body = dumps(value, pretty=pretty and src.line is None)
+        body = src.wrap(dumps(value, pretty=pretty and src.line is None))
         new = body if src.line is not None else body + "\n"
-        if new == src.text:
+        if new == (src.raw if src.raw is not None else src.text):
             continue
         would_change = True
         if check:
@@ -272,11 +349,16 @@ def fmt_cmd(
             typer.echo(body)
         elif src.line is not None:
             jsonl_edits.setdefault(src.path, {})[src.line] = body
-        else:
-            write_atomic(src.path, new)
+        elif _write(src.path, new):
             err(f"reformatted {src.label}")
-    for path in _rewrite_jsonl(jsonl_edits):
+        else:
+            failed = True
+    changed, write_failed = _rewrite_jsonl(jsonl_edits)
+    failed = failed or write_failed
+    for path in changed:
         err(f"reformatted {path}")
+    if count == 0:
+        fail("no .json or .jsonl files found in the given paths")
     if failed:
         raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(EXIT_FINDINGS if (check and would_change) else EXIT_CLEAN)

@@ -11,12 +11,70 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from captionkit.cli._common import EXIT_CLEAN, EXIT_FINDINGS, err, fail, read_text_arg, write_atomic
+from captionkit._io import OutputError, describe_os_error
+from captionkit.cli._common import (
+    EXIT_CLEAN,
+    EXIT_ERROR,
+    EXIT_FINDINGS,
+    check_writable,
+    err,
+    fail,
+    read_text_arg,
+    write_atomic,
+)
 
 
 class ResultFormat(str, Enum):
     caption = "caption"
     record = "record"
+
+
+# Python parameter names in library messages, and the flags a CLI user knows them by.
+_CLI_WORDS = {
+    "max_tokens": "--max-tokens",
+    "max_reasks": "--max-reasks",
+    "base_url": "--base-url",
+    "unsafe_fixes": "--unsafe",
+    "strip_bboxes": "--keep-bboxes",
+    "aspect_ratio": "--aspect",
+    "concurrency": "--concurrency",
+    "deadline": "--deadline",
+}
+
+
+def _cli_words(message: str) -> str:
+    """Name the CLI's flags in a library message (``raise max_tokens`` -> ``raise --max-tokens``).
+
+    >>> _cli_words("the reply was cut off; raise max_tokens")
+    'the reply was cut off; raise --max-tokens'
+    >>> _cli_words("no model; pass model= (--model)")
+    'no model; pass model= (--model)'
+    """
+    import re
+
+    def swap(match: re.Match[str]) -> str:
+        return _CLI_WORDS[match.group(1)]
+
+    return re.sub(r"(?<![-\w])(" + "|".join(_CLI_WORDS) + r")\b(?!=)", swap, message)
+
+
+def _aspect_warning(aspect: Any, where: str = "") -> None:
+    """Warn when an aspect ratio is beyond what the renderer can draw (6:1 either way)."""
+    from captionkit.layout import MAX_ASPECT
+    from captionkit.magic._aspect import parse_aspect
+
+    try:
+        ratio = parse_aspect(aspect)
+    except ValueError:
+        return  # the client reports a malformed ratio itself
+    if ratio is not None and max(ratio) > MAX_ASPECT * min(ratio):
+        err(f"warning: {where}aspect {ratio[0]}:{ratio[1]} is beyond the renderer's limit of {MAX_ASPECT}:1; "
+            f"the caption can be written, but `captionkit render` needs a size within {MAX_ASPECT}:1")
+
+
+def _style_warning(style: bool, caption: Any, where: str = "") -> None:
+    if not style and caption is not None and getattr(caption, "style_description", None) is not None:
+        err(f"warning: {where}the model returned a style_description although --no-style asked for none; it is kept")
 
 
 def register(app: typer.Typer) -> None:
@@ -43,6 +101,7 @@ def expand(
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Batch: drop earlier error lines from the output and try them again.")] = False,
     fmt: Annotated[ResultFormat, typer.Option("--format", help="caption: the canonical caption; record: caption plus provenance as JSON.")] = ResultFormat.caption,
     progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress", help="Batch progress bar (default: when stderr is a terminal).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing -o file (a single idea; a batch resumes instead).")] = False,
 ) -> None:
     from captionkit.magic import errors
 
@@ -63,35 +122,40 @@ def expand(
         if output is None:
             fail("--batch needs -o OUT.jsonl (results are appended there, one line per idea)")
         show = sys.stderr.isatty() if progress is None else progress
+        _aspect_warning(aspect)
         code = _run_batch(batch, output, backend, aspect, options, concurrency, retry_failed, show)
         raise typer.Exit(code)
     if idea is None:
         fail("give an idea (or '-' to read it from stdin), or --batch FILE")
+    if output is not None:
+        # before any request: an output that cannot be written must not cost tokens
+        if output.exists() and not force:
+            fail(f"{output}: already exists (use --force to overwrite)")
+        check_writable(output)
     if idea == "-":
         idea = sys.stdin.read()
+    _aspect_warning(aspect)
     from captionkit.magic import MagicPromptClient
 
     try:
         with MagicPromptClient(backend, **options) as client:
             result = client.expand(idea, aspect)
     except errors.CaptionRepairError as exc:
-        err(f"error: {exc}")
+        err(f"error: {_cli_words(str(exc))}")
         for line in exc.diagnostics:
             err(f"  {line}")
         raise typer.Exit(EXIT_FINDINGS) from None
     except (errors.MagicPromptError, ValueError) as exc:
-        fail(str(exc))
+        fail(_cli_words(str(exc)))
     for warning in result.warnings:
-        err(f"warning: {warning}")
+        err(f"warning: {_cli_words(warning)}")
+    _style_warning(style, result.caption)
     err(result.summary())
     payload = result.text if fmt is ResultFormat.caption else json.dumps(result.to_dict(), ensure_ascii=False)
     if output is None:
         typer.echo(payload)
     else:
-        try:
-            write_atomic(output, payload + "\n")
-        except OSError as exc:
-            fail(f"{output}: cannot write ({exc.strerror or exc})")
+        write_atomic(output, payload + "\n")
         err(f"wrote {output}")
     raise typer.Exit(EXIT_CLEAN)
 
@@ -126,10 +190,13 @@ def _read_ideas(path: Path) -> list[dict[str, Any]]:
     return items
 
 
-def _done_ids(output: Path, retry_failed: bool) -> set[str]:
-    """Ids already in the output; repairs a torn last line and drops error lines if asked."""
+def _done_ids(output: Path, retry_failed: bool) -> tuple[set[str], list[str]]:
+    """Ids already in the output, and those of them that failed (kept unless ``retry_failed``).
+
+    Repairs a torn last line and, with ``retry_failed``, drops the error lines so they run again.
+    """
     if not output.exists():
-        return set()
+        return set(), []
     try:
         raw = output.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -138,6 +205,7 @@ def _done_ids(output: Path, retry_failed: bool) -> set[str]:
     torn = lines.pop() if lines else ""  # text after the last newline: an interrupted write
     kept: list[str] = []
     done: set[str] = set()
+    failed: list[str] = []
     dropped = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -148,16 +216,31 @@ def _done_ids(output: Path, retry_failed: bool) -> set[str]:
             fail(f"{output}:{number}: not JSON; is this the output of an earlier batch?")
         if not isinstance(record, dict) or "id" not in record:
             fail(f"{output}:{number}: no 'id'; is this the output of an earlier batch?")
-        if retry_failed and record.get("ok") is False:
-            dropped += 1
-            continue
+        if record.get("ok") is False:
+            if retry_failed:
+                dropped += 1
+                continue
+            failed.append(str(record["id"]))
         done.add(str(record["id"]))
         kept.append(line)
     if torn.strip() or dropped:
         write_atomic(output, "".join(f"{line}\n" for line in kept))
         if torn.strip():
             err(f"{output}: removed an incomplete last line left by an interrupted run")
-    return done
+    return done, failed
+
+
+# Consecutive connection failures after which a batch stops instead of failing every idea.
+STOP_AFTER_CONNECTION_FAILURES = 3
+
+
+class _StopBatch(Exception):
+    """Raised from the result callback to stop a batch whose server is unreachable."""
+
+
+def _ids(ids: list[str], limit: int = 10) -> str:
+    shown = ", ".join(ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
 
 
 def _run_batch(
@@ -175,39 +258,87 @@ def _run_batch(
     from captionkit.magic import AsyncMagicPromptClient, BatchItem, errors
 
     items = _read_ideas(source)
-    done = _done_ids(output, retry_failed)
+    check_writable(output)  # before any request
+    for item in items:
+        if "aspect_ratio" in item:
+            _aspect_warning(item["aspect_ratio"], f"{item['id']}: ")
+    done, failed_before = _done_ids(output, retry_failed)
     todo = [item for item in items if item["id"] not in done]
     skipped = len(items) - len(todo)
+    retry_hint = (
+        f"{len(failed_before)} idea(s) failed in an earlier run ({_ids(failed_before)}); "
+        "run again with --retry-failed to try them again"
+    )
     if not todo:
+        if failed_before:
+            err(f"nothing new to do: {retry_hint}")
+            return EXIT_FINDINGS
         err(f"nothing to do: all {len(items)} ideas are already in {output}")
         return EXIT_CLEAN
     try:
         client = AsyncMagicPromptClient(backend, **options)
     except (errors.MagicPromptError, ValueError) as exc:
-        fail(str(exc))
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    failed = 0
+        fail(_cli_words(str(exc)))
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OutputError(f"{output}: cannot write ({describe_os_error(exc)})") from None
+    expanded = failed = 0
+    streak: list[str] = []  # ids of the current run of connection failures
 
     def write_line(item: BatchItem) -> None:
-        nonlocal failed
-        if not item.ok:
+        nonlocal expanded, failed
+        if item.ok:
+            expanded += 1
+            streak.clear()
+            for warning in item.result.warnings if item.result is not None else ():
+                err(f"warning: {item.id}: {_cli_words(warning)}")
+            _style_warning(bool(options.get("style", True)), getattr(item.result, "caption", None), f"{item.id}: ")
+        else:
             failed += 1
-            err(f"error: {item.id}: {item.error}")
+            err(f"error: {item.id}: {_cli_words(str(item.error))}")
+            if isinstance(item.error, errors.APIConnectionError):
+                streak.append(item.id)
+            else:
+                streak.clear()
         line = json.dumps(item.to_dict(), ensure_ascii=False) + "\n"
         # one write() per record on an O_APPEND descriptor: a line is whole or absent
         os.write(fd, line.encode("utf-8"))
         os.fsync(fd)
+        if len(streak) >= STOP_AFTER_CONNECTION_FAILURES:
+            raise _StopBatch
 
     async def main() -> None:
         async with client:
             await client.expand_many(todo, aspect, concurrency=concurrency, progress=progress, on_result=write_line)
 
+    def summary() -> str:
+        left = len(todo) - expanded - failed
+        note = f", {skipped} skipped (already in {output})" if skipped else ""
+        return f"{expanded} expanded, {failed} failed, {left} not tried{note}"
+
+    stopped = False
     try:
-        anyio.run(main)
+        try:
+            anyio.run(main)
+        except* _StopBatch:
+            stopped = True
+    except KeyboardInterrupt:
+        err(f"interrupted: {summary()}; finished lines are kept in {output}; "
+            "run the same command again to resume")
+        raise typer.Exit(130) from None
     finally:
         os.close(fd)
+    if stopped:
+        err(f"stopped after {STOP_AFTER_CONNECTION_FAILURES} connection failures in a row "
+            f"({_ids(streak)}): {summary()}; check the server or --base-url, then run the same command "
+            "again with --retry-failed")
+        return EXIT_ERROR
     note = f", {skipped} skipped (already in {output})" if skipped else ""
-    err(f"{len(todo) - failed} expanded, {failed} failed{note}")
-    return EXIT_FINDINGS if failed else EXIT_CLEAN
-
+    err(f"{expanded} expanded, {failed} failed{note}")
+    if failed_before:
+        err(f"note: {retry_hint}")
+    if failed:
+        err("run again with --retry-failed to try the failed ideas again")
+    return EXIT_FINDINGS if failed or failed_before else EXIT_CLEAN

@@ -34,8 +34,10 @@ class QuantChoice(str, Enum):
 
 
 def _parse_seeds(seed: int | None, seeds: str | None) -> list[int] | None:
+    if seed is not None and seeds is not None:
+        fail("--seed and --seeds exclude each other; give one seed with --seed or several with --seeds")
     if seeds is not None:
-        out = []
+        out: list[int] = []
         for part in seeds.split(","):
             part = part.strip()
             if not part:
@@ -46,6 +48,8 @@ def _parse_seeds(seed: int | None, seeds: str | None) -> list[int] | None:
                 fail(f"--seeds: {part!r} is not an integer")
             if value < 0:
                 fail(f"--seeds: {value} is negative")
+            if value in out:
+                fail(f"--seeds: {value} is given twice (each seed makes one image)")
             out.append(value)
         if not out:
             fail("--seeds: give at least one seed, for example --seeds 1,2,3")
@@ -97,33 +101,99 @@ def _custom(base: Any, steps: int | None, guidance: float | None, mu: float | No
     )
 
 
+class DtypeChoice(str, Enum):
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+    float32 = "float32"
+
+
+def _recipe_settings(items: list[Any], model: str | None, revision: str | None) -> dict[str, Any]:
+    """Settings taken from the recipes of PNG inputs (re-rendering), where the flags leave them open.
+
+    The model is the recipe's: its local folder when it still exists, else its
+    Hub id and revision. PNGs rendered with different models cannot share one
+    pipeline, so that is refused (naming ``--model``).
+    """
+    import os
+
+    recipes = [(it.source, it.recipe) for it in items if it.recipe is not None]
+    if not recipes:
+        return {}
+    found: dict[str, Any] = {}
+    if model is None:
+        models = {(r.model, r.revision) for _, r in recipes}
+        if len(models) > 1:
+            listed = ", ".join(sorted(f"{m}@{v}" if v else str(m) for m, v in models))
+            fail(f"the PNGs were rendered with different models ({listed}); render them separately or pass --model")
+        (chosen, chosen_revision), = models
+        source = recipes[0][0]
+        if chosen is not None:
+            # the same rule as the loader: a Hub id is exactly org/name
+            local = chosen.startswith((".", "/", "~")) or chosen.count("/") != 1
+            if os.path.isdir(os.path.expanduser(chosen)):
+                found["model"] = chosen
+            elif local:
+                fail(f"{source}: the recipe's model folder {chosen} no longer exists; pass --model")
+            else:
+                found["model"] = chosen
+                if revision is None and chosen_revision:
+                    found["revision"] = chosen_revision
+    for key in ("dtype", "quantization", "backend"):
+        values = {getattr(r, key) for _, r in recipes if getattr(r, key)}
+        if len(values) == 1:
+            found[key] = values.pop()
+    return found
+
+
+def _apply_fixes(items: list[Any]) -> list[Any]:
+    """``--fix``: apply the safe fixes to every caption first and report each change."""
+    from captionkit.fixes import fix
+    from captionkit.render import BatchItem
+
+    fixed = []
+    for it in items:
+        if it.caption is None or it.recipe is not None:
+            fixed.append(it)
+            continue
+        result = fix(it.caption)
+        for change in result.changes:
+            err(f"{it.source}: fixed {change}")
+        caption = result.text if result.text is not None else it.caption
+        fixed.append(BatchItem(it.name, it.source, caption, it.recipe, it.error))
+    return fixed
+
+
 def render_cmd(
-    source: Annotated[str, typer.Argument(help="Caption .json, a folder, a .jsonl file, a captionkit PNG, or - for stdin.")],
+    sources: Annotated[list[str], typer.Argument(help="Caption .json files, folders, .jsonl files, captionkit PNGs, or - for stdin.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("renders"),
     preset: Annotated[str | None, typer.Option(help="V4_QUALITY_48, V4_DEFAULT_20 (default), V4_TURBO_12, or quality/default/turbo.")] = None,
-    size: Annotated[str | None, typer.Option(help="WIDTHxHEIGHT (default 1024x1024).")] = None,
+    size: Annotated[str | None, typer.Option(help="WIDTHxHEIGHT (default 1024x1024, or a record's aspect, or the PNG's).")] = None,
+    aspect: Annotated[str | None, typer.Option(help="W:H; the size comes from the table of frames in docs/render.md (e.g. 16:9 is 1920x1088).")] = None,
     steps: Annotated[int | None, typer.Option(help="Custom parameters: number of steps (constant guidance unless --guidance).")] = None,
     guidance: Annotated[float | None, typer.Option(help="Custom parameters: constant guidance weight (default 7.0 with --steps).")] = None,
     mu: Annotated[float | None, typer.Option(help="Custom parameters: schedule mean.")] = None,
     std: Annotated[float | None, typer.Option(help="Custom parameters: schedule spread.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed (default 0, or the PNG's).")] = None,
     seeds: Annotated[str | None, typer.Option(help="Several seeds, a,b,c: one image each, caption encoded once.")] = None,
-    model: Annotated[str | None, typer.Option(help="Hub repo id or local folder.")] = None,
-    backend: Annotated[BackendChoice, typer.Option(help="Pipeline backend.")] = BackendChoice.auto,
+    model: Annotated[str | None, typer.Option(help="Hub repo id or local folder (default: the PNG's recipe, else the official id).")] = None,
+    backend: Annotated[BackendChoice | None, typer.Option(help="Pipeline backend (default: the PNG's, else auto).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    quantization: Annotated[QuantChoice, typer.Option(help="Weight format: auto, none, nf4 (CUDA), fp8.")] = QuantChoice.auto,
-    dtype: Annotated[str, typer.Option(help="Compute dtype: bfloat16, float16, float32.")] = "bfloat16",
-    revision: Annotated[str | None, typer.Option(help="Hub revision.")] = None,
+    quantization: Annotated[QuantChoice | None, typer.Option(help="Weight format: auto, none, nf4 (CUDA), fp8 (default: the PNG's, else auto).")] = None,
+    dtype: Annotated[DtypeChoice | None, typer.Option(help="Compute dtype (default: the PNG's, else bfloat16).")] = None,
+    revision: Annotated[str | None, typer.Option(help="Hub revision (default: the PNG's).")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Use only the local Hugging Face cache.")] = False,
     compile_blocks: Annotated[bool | None, typer.Option("--compile/--no-compile", help="Compile transformer blocks (default: on for CUDA).")] = None,
     optimize: Annotated[bool, typer.Option("--optimize/--no-optimize", help="Exact-length text and mask-free attention.")] = True,
     batch_size: Annotated[int, typer.Option(help="Images per pipeline call.")] = 4,
-    resume: Annotated[bool, typer.Option("--resume/--overwrite", help="Skip outputs already present.")] = True,
+    resume: Annotated[bool, typer.Option("--resume/--overwrite", help="Keep outputs already present when their recipe matches (default); --overwrite renders them again.")] = True,
+    fix: Annotated[bool, typer.Option("--fix", help="Apply the safe fixes to each caption first (each change is reported).")] = False,
+    token_check: Annotated[bool, typer.Option("--token-check/--no-token-check", help="Refuse captions over the token limit before loading (an estimate unless the model folder has a tokenizer); the exact count after loading always applies.")] = True,
     memory: Annotated[bool, typer.Option("--memory", help="Print a memory report at the end.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.text,
 ) -> None:
     """Render captions to PNG files with the recipe in their metadata."""
+    from captionkit._io import check_writable
     from captionkit.render import (
         BatchItem,
         Cancelled,
@@ -136,32 +206,64 @@ def render_cmd(
         render_batch,
         resolve_preset,
     )
-    from captionkit.render.hub import DEFAULT_MODEL
+    from captionkit.render.batch import unique_names
+    from captionkit.render.hub import DEFAULT_MODEL, local_tokenizer
     from captionkit.render.progress import RichProgress
 
+    from captionkit.cli._common import warn_environment
+
+    warn_environment()
     seed_list = _parse_seeds(seed, seeds)
+    if guidance is not None and guidance < 0:
+        fail(f"--guidance: {guidance:g} is negative; use a weight of 0 or more (7.0 is the presets' main weight)")
+    if size is not None and aspect is not None:
+        fail("--size and --aspect exclude each other")
     try:
         size_value = parse_size(size) if size is not None else None
+        if aspect is not None:
+            size_value = _aspect_size(aspect)
         preset_value = resolve_preset(preset) if preset is not None else None
         if any(v is not None for v in (steps, guidance, mu, std)):
             preset_value = _custom(preset_value, steps, guidance, mu, std)
         if batch_size < 1:
             raise RenderError(f"--batch-size must be at least 1, got {batch_size}")
-        if source == "-":
-            from captionkit.cli._common import read_text_arg
+        # the output folder before anything costly: an unwritable --out must not cost a render
+        check_writable(out, folder=True)
+        items: list[Any] = []
+        for source in sources:
+            if source == "-":
+                from captionkit.cli._common import read_text_arg
 
-            _name, text = read_text_arg("-")
-            items = [BatchItem("stdin", "<stdin>", text)]
-        else:
-            items = iter_items(source)
+                _name, text = read_text_arg("-")
+                items.append(BatchItem("stdin", "<stdin>", text))
+            else:
+                items.extend(iter_items(source))
+        items = unique_names(items)
+        if fix:
+            items = _apply_fixes(items)
+        from_recipes = _recipe_settings(items, model, revision)
+        chosen_model = model or from_recipes.get("model") or DEFAULT_MODEL
+        renderer = Renderer(
+            chosen_model,
+            backend=backend.value if backend is not None else from_recipes.get("backend", "auto"),
+            device=device,
+            quantization=quantization.value if quantization is not None else from_recipes.get("quantization", "auto"),
+            dtype=dtype.value if dtype is not None else from_recipes.get("dtype", "bfloat16"),
+            revision=revision or from_recipes.get("revision"),
+            offline=True if offline else None,
+            optimize=optimize,
+            compile="auto" if compile_blocks is None else compile_blocks,
+        )
+        # Count exactly with the model folder's own tokenizer when it has one.
+        tokenizer = local_tokenizer(chosen_model)
         # Check every caption before anything loads; a bad one is reported and skipped.
         checked = []
         for it in items:
             if it.error is None:
                 try:
-                    prepare_caption(it.caption, it.source)
+                    prepare_caption(it.caption, it.source, tokenizer=tokenizer, token_check=token_check)
                 except RenderError as exc:
-                    it = BatchItem(it.name, it.source, it.caption, it.recipe, str(exc))
+                    it = BatchItem(it.name, it.source, it.caption, it.recipe, str(exc), it.size)
             checked.append(it)
     except RenderError as exc:
         fail(str(exc))
@@ -171,20 +273,11 @@ def render_cmd(
     for it in bad:
         err(f"error: {it.error}")
     if len(bad) == len(checked):
-        fail(f"{source}: no caption to render")
+        fail(f"{', '.join(sources)}: no caption to render")
 
     dist = DistContext.from_env()
-    renderer = Renderer(
-        model or DEFAULT_MODEL,
-        backend=backend.value,
-        device=dist.device if device == "auto" else device,
-        quantization=quantization.value,
-        dtype=dtype,
-        revision=revision,
-        offline=True if offline else None,
-        optimize=optimize,
-        compile="auto" if compile_blocks is None else compile_blocks,
-    )
+    if device == "auto" and dist.device != "auto":
+        renderer.device_requested = dist.device
     show = not quiet and dist.rank == 0 and sys.stderr.isatty()
     code = EXIT_CLEAN
     try:
@@ -221,6 +314,17 @@ def render_cmd(
         if report is not None:
             err(report.format())
     raise typer.Exit(code)
+
+
+def _aspect_size(aspect: str) -> tuple[int, int]:
+    from captionkit.layout import frame_for_aspect
+    from captionkit.render import RenderError
+
+    try:
+        frame = frame_for_aspect(aspect)
+    except ValueError as exc:
+        raise RenderError(f"--aspect: {exc}") from None
+    return frame.width, frame.height
 
 
 def info_cmd(

@@ -41,8 +41,17 @@ def canonical_text(source: Any, label: str = "<caption>") -> str:
     try:
         if isinstance(source, (str, bytes)):
             text = source.decode("utf-8") if isinstance(source, bytes) else source
-            caption = captionkit.loads(text)
-            return captionkit.dumps(caption)
+            # The token budget is checked apart (prepare_caption), where the model's own
+            # tokenizer can count exactly and --no-token-check can skip an estimate.
+            from captionkit._json import parse_exact
+            from captionkit.diagnostics import CaptionError
+            from captionkit.models import Caption
+            from captionkit.verifier import verify
+
+            report = verify(text, lints=False, tokens=False)
+            if not report.ok:
+                raise CaptionError(report)
+            return captionkit.dumps(Caption.from_dict(parse_exact(text), report=report))
         return captionkit.dumps(source)
     except UnicodeDecodeError as exc:
         raise RenderError(f"{label}: not valid UTF-8 (byte {exc.start})") from None
@@ -60,30 +69,54 @@ def verify_compat(text: str, label: str = "<caption>") -> None:
         raise RenderError(f"{label}: caption fails verification: {issues[0]}{more}")
 
 
-def count_caption_tokens(text: str) -> tuple[int, bool]:
-    """Tokens of ``text`` including the chat wrapper, and whether the count is exact."""
+def count_caption_tokens(text: str, tokenizer: Any = None) -> tuple[int, bool]:
+    """Tokens of ``text`` including the chat wrapper, and whether the count is exact.
+
+    ``tokenizer`` (a ``tokenizer.json`` path or folder) counts exactly; None
+    uses a local tokenizer when one is found, else the estimate.
+    """
     from captionkit.tokens import count_tokens
 
-    result = count_tokens(text)
+    try:
+        result = count_tokens(text, tokenizer=tokenizer)
+    except ValueError:  # an unusable tokenizer file: fall back to the usual search and estimate
+        result = count_tokens(text)
     return int(result.count), bool(result.exact)
 
 
-def check_tokens(tokens: int, exact: bool, label: str, limit: int = TOKEN_LIMIT) -> None:
-    """Refuse a caption over the text-token limit, chat wrapper included."""
+def check_tokens(tokens: int, exact: bool, label: str, limit: int = TOKEN_LIMIT, *, hint: bool = False) -> None:
+    """Refuse a caption over the text-token limit, chat wrapper included.
+
+    With ``hint`` (an estimated count) the message names the way to count
+    exactly or to skip the estimate.
+    """
     if tokens > limit:
         about = "" if exact else "about "
+        more = (
+            "; this is an estimate: render with a model folder that has a tokenizer, set CAPTIONKIT_TOKENIZER, "
+            "or pass --no-token-check to leave the check to the loaded tokenizer"
+            if hint
+            else ""
+        )
         raise RenderError(
             f"{label}: caption is {about}{tokens} tokens with the chat wrapper; limit {limit} "
-            f"({limit - CHAT_WRAPPER_TOKENS} for the caption itself)"
+            f"({limit - CHAT_WRAPPER_TOKENS} for the caption itself){more}"
         )
 
 
-def prepare_caption(source: Any, label: str = "<caption>") -> PreparedCaption:
+def prepare_caption(
+    source: Any, label: str = "<caption>", *, tokenizer: Any = None, token_check: bool = True
+) -> PreparedCaption:
     """Canonicalize, verify (compat) and token-check one caption before any load.
 
     Args:
         source: A ``Caption`` model, a dict, or caption text.
         label: Shown in error messages.
+        tokenizer: The model's ``tokenizer.json`` (or folder) to count exactly
+            with; None finds a local one or estimates.
+        token_check: Refuse a caption over the limit now. False skips this
+            check (an estimate can be a little high); the exact count with the
+            loaded tokenizer still refuses before rendering.
 
     Raises:
         RenderError: the caption does not parse, fails the official verifier, or
@@ -91,8 +124,9 @@ def prepare_caption(source: Any, label: str = "<caption>") -> PreparedCaption:
     """
     text = canonical_text(source, label)
     verify_compat(text, label)
-    tokens, exact = count_caption_tokens(text)
-    check_tokens(tokens, exact, label)
+    tokens, exact = count_caption_tokens(text, tokenizer)
+    if token_check:
+        check_tokens(tokens, exact, label, hint=not exact)
     return PreparedCaption(text=text, tokens=tokens, tokens_exact=exact, label=label)
 
 

@@ -1,7 +1,9 @@
 """Batch rendering: many captions, one warm pipeline, resume, a manifest, several GPUs.
 
-Inputs are a caption file (``.json``), a JSON Lines file (one caption per line),
-a folder of either, or a PNG rendered by captionkit (its recipe is reused).
+Inputs are a caption file (``.json``), a JSON Lines file (one caption per line,
+or the records ``captionkit expand --batch`` writes: their caption, their ``id``
+for the file name and their aspect ratio for the size), a folder of either, or
+a PNG rendered by captionkit (its recipe is reused).
 Each output is ``<name>-s<seed>.png``; outputs already present are skipped, so
 an interrupted batch resumes where it stopped. ``manifest.json`` in the output
 folder lists every item with its status.
@@ -17,16 +19,21 @@ import json
 import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from captionkit._records import parse_record
+from captionkit.layout import frame_for_aspect
 from captionkit.render.errors import Cancelled, RenderError
 from captionkit.render.metadata import Recipe, read_recipe, write_atomic
 from captionkit.render.presets import Preset
 from captionkit.render.progress import CancelToken, ProgressCallback
 
-__all__ = ["BatchItem", "BatchResult", "DistContext", "iter_items", "output_name", "render_batch"]
+__all__ = [
+    "BatchItem", "BatchResult", "DistContext", "iter_items", "output_name", "recipe_difference", "render_batch",
+    "unique_names",
+]
 
 MANIFEST = "manifest.json"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -42,6 +49,7 @@ class BatchItem:
         caption: Caption text (or None when ``error`` is set).
         recipe: A recipe read from a PNG, reused unless overridden.
         error: Why the item cannot be read (it is reported, not rendered).
+        size: ``(width, height)`` the item asks for (an expand record's aspect), unless overridden.
     """
 
     name: str
@@ -49,6 +57,7 @@ class BatchItem:
     caption: str | None
     recipe: Recipe | None = None
     error: str | None = None
+    size: tuple[int, int] | None = None
 
 
 def _stem(path: Path) -> str:
@@ -75,9 +84,29 @@ def _items_from_file(path: Path) -> Iterator[BatchItem]:
         yield BatchItem(_stem(path), str(path), None, error=f"{path}: cannot read ({exc.strerror or exc})")
         return
     if suffix == ".jsonl":
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
+        # JSON Lines split on "\n" only, as every other reader does
+        for number, line in enumerate(text.removesuffix("\n").split("\n"), start=1):
+            line = line.removesuffix("\r")
+            if not line.strip():
+                continue
+            record = parse_record(line)
+            if record is None:
                 yield BatchItem(f"{_stem(path)}-{number:05d}", f"{path}:{number}", line)
+                continue
+            # an expand --batch record: its caption, its id for the file name, its aspect for the size
+            name = f"{_stem(path)}-{_SAFE.sub('_', record.id) or f'{number:05d}'}"
+            source = f"{path}:{number}"
+            if record.error is not None:
+                yield BatchItem(name, source, None, error=f"{source}: {record.id}: {record.error}")
+                continue
+            size = None
+            if record.aspect_ratio:
+                try:
+                    frame = frame_for_aspect(record.aspect_ratio)
+                    size = (frame.width, frame.height)
+                except ValueError:
+                    size = None  # an aspect beyond the renderer's range: the default size applies
+            yield BatchItem(name, source, record.caption_text, size=size)
         return
     yield BatchItem(_stem(path), str(path), text)
 
@@ -98,12 +127,21 @@ def iter_items(source: str | os.PathLike[str]) -> list[BatchItem]:
         items = list(_items_from_file(path))
     else:
         raise RenderError(f"{path}: no such file or folder")
+    return unique_names(items)
+
+
+def unique_names(items: Sequence[BatchItem]) -> list[BatchItem]:
+    """Give repeated output names a ``-2``, ``-3``... suffix, in order (items from several sources).
+
+    >>> [it.name for it in unique_names([BatchItem("a", "x", "{}"), BatchItem("a", "y", "{}")])]
+    ['a', 'a-2']
+    """
     seen: dict[str, int] = {}
     unique = []
     for it in items:
         n = seen.get(it.name, 0)
         seen[it.name] = n + 1
-        unique.append(it if n == 0 else BatchItem(f"{it.name}-{n + 1}", it.source, it.caption, it.recipe, it.error))
+        unique.append(it if n == 0 else replace(it, name=f"{it.name}-{n + 1}"))
     return unique
 
 
@@ -227,6 +265,75 @@ def _write_manifest(out: Path, entries: list[dict[str, Any]], settings: dict[str
     write_atomic(out / MANIFEST, (json.dumps(payload, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
 
 
+def _same_model(a: str | None, b: str | None) -> bool:
+    if a == b or a is None or b is None:
+        return True
+    if os.path.isdir(os.path.expanduser(a)) and os.path.isdir(os.path.expanduser(b)):
+        return os.path.realpath(os.path.expanduser(a)) == os.path.realpath(os.path.expanduser(b))
+    return False
+
+
+def recipe_difference(existing: Recipe, wanted: Recipe, *, quantization: str = "auto", backend: str = "auto") -> str | None:
+    """The first setting in which an existing output differs from what a run would render, or None.
+
+    Compared: the caption, seed, size, preset (or custom parameters), model,
+    revision, dtype, and the quantization and backend when they were asked
+    for explicitly (``auto`` accepts what was used).
+
+    >>> from captionkit.render.presets import PRESETS
+    >>> old = Recipe(caption="{}", seed=1, preset=PRESETS["V4_DEFAULT_20"], width=1024, height=1024)
+    >>> recipe_difference(old, replace(old, width=256, height=256))
+    'size 1024x1024 (this run: 256x256)'
+    >>> recipe_difference(old, old) is None
+    True
+    """
+    pairs: list[tuple[str, Any, Any]] = [
+        ("caption", existing.caption, wanted.caption),
+        ("seed", existing.seed, wanted.seed),
+        ("size", f"{existing.width}x{existing.height}", f"{wanted.width}x{wanted.height}"),
+    ]
+    for name, old, new in pairs:
+        if old != new:
+            if name == "caption":
+                return "another caption (this run's caption differs)"
+            return f"{name} {old} (this run: {new})"
+    if existing.preset != wanted.preset:
+        def describe(p: Any) -> str:
+            return f"{p.name} ({p.steps} steps, mu {p.mu:g}, std {p.std:g})"
+
+        return f"preset {describe(existing.preset)} (this run: {describe(wanted.preset)})"
+    if not _same_model(existing.model, wanted.model):
+        return f"model {existing.model} (this run: {wanted.model})"
+    if existing.revision and wanted.revision and existing.revision != wanted.revision:
+        return f"revision {existing.revision} (this run: {wanted.revision})"
+    if existing.dtype and wanted.dtype and existing.dtype != wanted.dtype:
+        return f"dtype {existing.dtype} (this run: {wanted.dtype})"
+    if quantization != "auto" and existing.quantization and existing.quantization != quantization:
+        return f"quantization {existing.quantization} (this run: {quantization})"
+    if backend != "auto" and existing.backend != backend:
+        return f"backend {existing.backend} (this run: {backend})"
+    return None
+
+
+def _check_existing(path: Path, wanted: Recipe | None, renderer: Any) -> None:
+    """Refuse (one line, the difference and the flag) to keep an output made with other settings."""
+    if wanted is None:
+        return
+    hint = "pass --overwrite to render it again, or choose another --out"
+    try:
+        existing = read_recipe(path)
+    except RenderError:
+        raise RenderError(f"{path}: exists and is not a captionkit render; {hint}") from None
+    diff = recipe_difference(
+        existing,
+        wanted,
+        quantization=str(getattr(renderer, "quantization_requested", "auto") or "auto"),
+        backend=str(getattr(renderer, "backend_requested", "auto") or "auto"),
+    )
+    if diff is not None:
+        raise RenderError(f"{path}: already rendered with {diff}; {hint}")
+
+
 def render_batch(
     renderer: Any,
     items: Sequence[BatchItem],
@@ -244,8 +351,14 @@ def render_batch(
     """Render ``items`` into ``out`` with one warm renderer.
 
     ``preset``, ``size`` and ``seeds`` apply to every item; for an item read
-    from a PNG, the ones left as None come from its recipe. A bad caption is
-    recorded as failed and the batch goes on.
+    from a PNG, the ones left as None come from its recipe (and the size from
+    an expand record's aspect). A bad caption is recorded as failed and the
+    batch goes on.
+
+    Resuming keeps an existing output only when its recipe matches this run
+    (caption, seed, size, preset, model, dtype, and quantization/backend when
+    asked for); any difference stops the batch before rendering anything,
+    with a one-line :class:`RenderError` naming it and ``--overwrite``.
 
     Args:
         renderer: A :class:`~captionkit.render.Renderer`.
@@ -255,19 +368,21 @@ def render_batch(
         size: Size for every item (1024x1024 when None).
         seeds: Seeds for every item (0 when None and no recipe).
         batch_size: Images per pipeline call.
-        resume: Skip outputs that already exist.
+        resume: Keep outputs that already exist with the same recipe.
         dist: Multi-process context; single process when None.
         on_progress: Progress callback.
         cancel: Cancel token.
 
     Raises:
+        RenderError: an existing output was made with other settings (resume).
         Cancelled: cancelled; finished outputs and the manifest are kept.
     """
-    from captionkit.render.presets import DEFAULT_PRESET
+    from captionkit._io import check_writable
+    from captionkit.render._core import canonical_text, parse_size
+    from captionkit.render.presets import DEFAULT_PRESET, resolve_preset
 
     dist = dist or DistContext()
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_writable(out, folder=True)
     mine = list(items)[dist.rank :: dist.world_size]
     entries: list[dict[str, Any]] = []
     settings = {
@@ -277,20 +392,43 @@ def render_batch(
         "size": size if isinstance(size, str) or size is None else f"{size[0]}x{size[1]}",
         "world_size": dist.world_size,
     }
+    # Plan every item first, so a resume conflict stops the batch before any render.
+    plans: list[tuple[int, BatchItem, list[int], Any, Any, list[int]]] = []
+    for index, it in enumerate(mine):
+        rec = it.recipe
+        item_seeds = list(seeds) if seeds is not None else ([rec.seed] if rec else [0])
+        if it.error is not None:
+            plans.append((index, it, item_seeds, None, None, []))
+            continue
+        item_preset = preset if preset is not None else (rec.preset if rec else DEFAULT_PRESET)
+        item_size = size if size is not None else (it.size or ((rec.width, rec.height) if rec else (1024, 1024)))
+        todo = []
+        for s in item_seeds:
+            path = out_dir / output_name(it.name, s)
+            if resume and path.exists():
+                try:
+                    width, height = parse_size(item_size)
+                    wanted: Recipe | None = Recipe(
+                        caption=canonical_text(it.caption, it.source), seed=s, preset=resolve_preset(item_preset),
+                        width=width, height=height, model=getattr(renderer, "model", None),
+                        revision=getattr(renderer, "revision", None), dtype=getattr(renderer, "dtype", None),
+                    )
+                except RenderError:
+                    wanted = None  # the item itself is bad; rendering reports it
+                _check_existing(path, wanted, renderer)
+            else:
+                todo.append(s)
+        plans.append((index, it, item_seeds, item_preset, item_size, todo))
+    out_dir.mkdir(parents=True, exist_ok=True)
     cancelled = False
     try:
-        for index, it in enumerate(mine):
+        for index, it, item_seeds, item_preset, item_size, todo in plans:
             base = {"name": it.name, "source": it.source, "rank": dist.rank}
-            rec = it.recipe
-            item_seeds = list(seeds) if seeds is not None else ([rec.seed] if rec else [0])
             if it.error is not None:
                 for s in item_seeds:
                     entries.append({**base, "file": output_name(it.name, s), "seed": s, "status": "failed",
                                     "error": it.error})
                 continue
-            item_preset = preset if preset is not None else (rec.preset if rec else DEFAULT_PRESET)
-            item_size = size if size is not None else ((rec.width, rec.height) if rec else (1024, 1024))
-            todo = [s for s in item_seeds if not (resume and (out_dir / output_name(it.name, s)).exists())]
             for s in item_seeds:
                 if s not in todo:
                     entries.append({**base, "file": output_name(it.name, s), "seed": s, "status": "skipped"})

@@ -14,7 +14,10 @@ from typing import Any, Literal
 
 from captionkit.render.errors import RenderError
 
-__all__ = ["DEFAULT_MODEL", "CachedModel", "ModelSource", "list_cached_models", "offline_mode", "resolve_source"]
+__all__ = [
+    "DEFAULT_MODEL", "CachedModel", "ModelSource", "list_cached_models", "local_tokenizer", "offline_mode",
+    "resolve_source",
+]
 
 DEFAULT_MODEL = "ideogram-ai/ideogram-v4"
 """The repo id used by diffusers' own ``Ideogram4Pipeline`` example."""
@@ -57,6 +60,23 @@ def offline_mode(offline: bool | None = None) -> bool:
 
 def _is_local(model: str) -> bool:
     return model.startswith((".", "/", "~")) or os.path.isdir(os.path.expanduser(model))
+
+
+def local_tokenizer(model: str | os.PathLike[str] | None) -> Path | None:
+    """The ``tokenizer/tokenizer.json`` of a local model folder, or None (a Hub id, or no tokenizer there).
+
+    Used to count a caption's tokens exactly before the pipeline loads.
+
+    >>> local_tokenizer("ideogram-ai/ideogram-v4") is None
+    True
+    """
+    if model is None:
+        return None
+    folder = Path(os.path.expanduser(os.fspath(model)))
+    for candidate in (folder / "tokenizer" / "tokenizer.json", folder / "tokenizer.json"):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _folder_info(path: Path) -> tuple[Layout, str | None, int]:

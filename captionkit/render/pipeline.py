@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import re
 import secrets
 import time
 import warnings
@@ -29,6 +30,7 @@ Quantization = Literal["auto", "none", "nf4", "fp8"]
 _DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
            "fp32": "float32", "float32": "float32"}
 _DIFFUSERS_DEFAULT_MSL = 2048
+_DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,9 @@ class Renderer:
             raise RenderError(f"unknown quantization {quantization!r}; choose auto, none, nf4 or fp8")
         if dtype not in _DTYPES:
             raise RenderError(f"unknown dtype {dtype!r}; choose bfloat16, float16 or float32")
+        if not _DEVICE_RE.fullmatch(str(device)):
+            # checked here, not at load: a run whose outputs all exist never loads
+            raise RenderError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
         if model is None and pipeline is None:
             model = DEFAULT_MODEL
         self.model = os.fspath(model) if model is not None else None
