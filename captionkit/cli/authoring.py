@@ -83,7 +83,7 @@ def new_cmd(
 
 def _caption_from_png(path: str) -> tuple[Any, Any]:
     """The caption and frame stored by ``captionkit render`` in a PNG; fails naming --overlay and info otherwise."""
-    from captionkit._json import loads
+    from captionkit._loads import loads
     from captionkit.render.errors import RenderError
     from captionkit.render.metadata import read_recipe
 
