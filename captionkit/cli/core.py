@@ -182,13 +182,16 @@ def verify_cmd(
 def _apply_safe_fixes(src: Source, fixed: dict[Path, int], jsonl_edits: dict[Path, dict[int, str]]) -> Source:
     """``verify --fix``: apply the safe fixes to one source and return the source as it now reads.
 
-    Only real fixes rewrite a file; re-serialisation alone is ``fmt``'s business, and a
+    Only a finding with a safe fix rewrites a file; re-serialisation alone is ``fmt``'s business, and a
     multi-line file stays multi-line (indented), so ``--fix`` never reformats for its own sake.
     """
     from captionkit._json import dumps
     from captionkit.fixes import fix
+    from captionkit.verifier import verify
 
     assert src.text is not None and src.path is not None
+    if not any(d.fix is not None and d.fix.safe and d.code != "CK408" for d in verify(src.text, lints=False, tokens=False)):
+        return src
     result = fix(src.text)
     changes = [c for c in result.changes if c.code != "CK408"]
     if result.text is None or not changes:
