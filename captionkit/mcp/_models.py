@@ -120,6 +120,7 @@ class MagicOut(_Out):
     model: str | None
     attempts: int = Field(description="Replies requested: 1 plus re-asks.")
     changes: list[ChangeOut]
+    diagnostics: list[DiagnosticOut] = Field(description="Remaining warnings and notes (never errors).")
     warnings: list[str]
 
 

@@ -519,6 +519,7 @@ def _magic_out(result: Any, cls: type[out.MagicOut] = out.MagicOut, **extra: Any
         attempts=result.attempts,
         changes=_changes(result.changes),
         warnings=list(result.warnings),
+        diagnostics=out.diagnostics(result.diagnostics or ()),
         **extra,
     )
 
@@ -548,6 +549,38 @@ def _add_magic_tools(server: MCPServer, cfg: ServerConfig) -> None:
         except MagicPromptError as exc:
             raise _fail(f"expand: {_magic_message(exc)}") from None
         return _magic_out(result)
+
+
+    @server.tool(name="describe", title="Describe an image")
+    @_guarded
+    async def describe_tool(
+        image: Annotated[str, Field(description="Path of a JPEG, PNG or WebP file on the server's machine (absolute is safest).")],
+        backend: Annotated[BackendName | None, Field(description="The describe backend (default: the server's).")] = None,
+        model: Annotated[str | None, Field(description="Vision model slug for chat backends.")] = None,
+        hint: Annotated[str | None, Field(description="Context for chat models, e.g. what the product is.")] = None,
+        strip_bboxes: Annotated[bool, Field(description="Drop element boxes (default: keep them).")] = False,
+        box_format: Annotated[
+            Literal["yxyx", "xyxy", "xywh", "pixels", "unit"] | None,
+            Field(description="The model's box convention when it is not the caption's."),
+        ] = None,
+        style: Annotated[bool, Field(description="Ask for a style_description.")] = True,
+    ) -> out.DescribeOut:
+        """Write a verified caption for an existing image; the image's size is the frame of its boxes.
+
+        Needs the backend's API key in the server's environment, as expand does.
+        """
+        from captionkit.magic import AsyncDescribeClient, MagicPromptError
+
+        chosen = backend or cfg.backend
+        try:
+            options = cfg.client_options(chosen, model)
+            async with AsyncDescribeClient(chosen, strip_bboxes=strip_bboxes, box_format=box_format, **options) as client:
+                result = await client.describe(image, hint=hint, style=style)
+        except MagicPromptError as exc:
+            raise _fail(f"describe: {_magic_message(exc)}") from None
+        return _magic_out(
+            result, out.DescribeOut, image=result.image, width=result.width, height=result.height
+        )
 
 
 def _add_render_tool(server: MCPServer, cfg: ServerConfig) -> None:

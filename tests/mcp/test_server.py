@@ -26,7 +26,7 @@ CLOCK = {
         "elements": [{"type": "obj", "bbox": [200, 300, 800, 700], "desc": "A round black wall clock."}],
     },
 }
-TOOLS = {"new_caption", "verify", "fix", "format", "preview", "tokens", "expand"}
+TOOLS = {"new_caption", "verify", "fix", "format", "preview", "tokens", "expand", "describe"}
 
 
 def assert_clean(text: str) -> None:

@@ -45,7 +45,7 @@ def test_stdio_server_lists_tools_and_answers_calls(tmp_path) -> None:
 
     tools, ok, bad, prompt = anyio.run(main)
     errlog.close()
-    assert {"new_caption", "verify", "fix", "format", "preview", "tokens", "expand"} <= tools
+    assert {"new_caption", "verify", "fix", "format", "preview", "tokens", "expand", "describe"} <= tools
     assert ok["ok"] is True and [d["code"] for d in ok["diagnostics"]] == ["CK406"]
     assert bad == "fix: no JSON object found in the caption text"
     assert "compositional_deconstruction" in prompt
