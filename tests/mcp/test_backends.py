@@ -146,3 +146,32 @@ def test_render_returns_the_image_and_its_recipe(render_session, tmp_path) -> No
 def test_render_errors_are_one_line(render_session, arguments, cause) -> None:
     text = error_text(render_session.call("render", arguments))
     assert text.startswith("render: ") and "\n" not in text and cause in text
+
+
+# ---------------------------------------------------------------- describe
+
+
+def test_describe_tool_writes_a_verified_caption_for_an_image(chat_session, fake, tmp_path) -> None:
+    image = tmp_path / "shot.png"
+    Image.new("RGB", (320, 160), "white").save(image)
+    boxed = json.loads(json.dumps(SAMPLE_CAPTION))
+    boxed["compositional_deconstruction"]["elements"][0]["bbox"] = [100, 200, 300, 400]
+    fake.push(Step.caption(fenced(boxed)))
+    result = chat_session.call("describe", {"image": str(image), "hint": "a cafe counter"})
+    data = result.structured_content
+    assert not result.is_error, result.content
+    assert (data["width"], data["height"], data["aspect_ratio"]) == (320, 160, "2:1")
+    assert data["image"] == str(image) and CaptionVerifier().verify_raw(data["text"]) == []
+    assert data["caption"]["compositional_deconstruction"]["elements"][0]["bbox"] == [100, 200, 300, 400]
+    assert fake.requests[-1].image() == image.read_bytes()
+
+
+def test_describe_tool_errors_are_one_line(chat_session, fake, tmp_path) -> None:
+    missing = tmp_path / "missing.png"
+    assert error_text(chat_session.call("describe", {"image": str(missing)})) == f"describe: {missing}: no such file"
+    image = tmp_path / "a.png"
+    Image.new("RGB", (64, 64)).save(image)
+    fake.push(Step.json({"error": "Image failed safety check"}, status=422))
+    text = error_text(chat_session.call("describe", {"image": str(image)}))
+    assert text.startswith("describe: openai-compatible: HTTP 422") and "cannot be described" in text
+    assert "\n" not in text
