@@ -150,6 +150,52 @@ def describe_cmd(
     raise typer.Exit(EXIT_CLEAN)
 
 
+def expand_local_cmd(
+    idea: str | None,
+    aspect: str,
+    model: str | None,
+    output: Path | None,
+    max_reasks: int,
+    unsafe: bool,
+    fmt: str,
+    batch: Path | None,
+) -> None:
+    """``captionkit expand --backend local``: the local pipeline's prompt enhancer, then the repair loop."""
+    import json
+    import sys
+
+    from captionkit.cli._common import EXIT_CLEAN, EXIT_FINDINGS, err, write_atomic
+    from captionkit.magic import LocalMagicPrompt, errors
+
+    if batch is not None:
+        fail("--backend local expands one idea at a time; --batch is for the hosted and chat backends")
+    if idea is None:
+        fail("give an idea (or '-' to read it from stdin)")
+    if idea == "-":
+        idea = sys.stdin.read()
+    if importlib.util.find_spec("diffusers") is None:
+        fail("--backend local needs the render extra: pip install 'captionkit[render]'")
+    try:
+        result = LocalMagicPrompt(model, max_reasks=max_reasks, unsafe_fixes=unsafe).expand(idea, aspect)
+    except errors.CaptionRepairError as exc:
+        err(f"error: {exc}")
+        for line in exc.diagnostics:
+            err(f"  {line}")
+        raise typer.Exit(EXIT_FINDINGS) from None
+    except Exception as exc:  # configuration, loading (RenderError) and aspect errors: one line
+        fail(" ".join(str(exc).split()) or type(exc).__name__)
+    for warning in result.warnings:
+        err(f"warning: {warning}")
+    err(result.summary())
+    payload = result.text if fmt == "caption" else json.dumps(result.to_dict(), ensure_ascii=False)
+    if output is None:
+        typer.echo(payload)
+    else:
+        write_atomic(output, payload + "\n")
+        err(f"wrote {output}")
+    raise typer.Exit(EXIT_CLEAN)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``mcp`` and ``describe`` to ``app``."""
     app.command("mcp", help="Serve captionkit to agents over the Model Context Protocol (stdio by default).")(mcp_cmd)

@@ -48,6 +48,7 @@ from captionkit.magic._describe import (
     load_image,
 )
 from captionkit.magic._describe_dataset import DatasetReport, adescribe_dataset, describe_dataset
+from captionkit.magic._local import LOCAL_BACKEND, LocalMagicPrompt, expand_local
 from captionkit.magic._prompt import DEFAULT_PROMPT, PromptFile, load_prompt, packaged_prompts
 from captionkit.magic._result import BatchItem, ExpandResult
 from captionkit.magic._secrets import Secret
@@ -66,6 +67,9 @@ from captionkit.magic.errors import (
 )
 
 __all__ = [
+    "LOCAL_BACKEND",
+    "LocalMagicPrompt",
+    "expand_local",
     "AsyncDescribeClient",
     "DESCRIBE_BACKENDS",
     "DESCRIBE_PROMPT",
