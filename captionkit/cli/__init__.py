@@ -110,6 +110,7 @@ _COMMAND_MODULES = (
     "captionkit.cli.authoring",
     "captionkit.cli.magic",
     "captionkit.cli.render",
+    "captionkit.cli.agents",
 )
 
 

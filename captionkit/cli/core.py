@@ -138,6 +138,7 @@ def verify_cmd(
     fail_on: Annotated[FailOn, typer.Option(help="Lowest severity that makes the exit code 1.")] = FailOn.error,
     size: Annotated[Optional[str], typer.Option(help="Output size WxH for size-aware lints.")] = None,
     lints: Annotated[bool, typer.Option(help="Run the prompting-guide lints (CK6xx).")] = True,
+    apply_fixes: Annotated[bool, typer.Option("--fix", help="Apply the safe fixes in place (atomically), then report what remains.")] = False,
 ) -> None:
     """Check captions; exit 0 clean, 1 findings, 2 usage or I/O error."""
     from captionkit.diagnostics import Severity
@@ -147,6 +148,10 @@ def verify_cmd(
 
     warn_environment()
     frame = _parse_frame(size)
+    if apply_fixes and "-" in paths:
+        fail("--fix rewrites files; for stdin use `captionkit fix - --stdout`")
+    fixed_files: dict[Path, int] = {}
+    fix_edits: dict[Path, dict[int, str]] = {}
     threshold = Severity(fail_on.value)
     sel, ign = _split_codes(select, "--select"), _split_codes(ignore, "--ignore")
     io_error = False
@@ -165,6 +170,8 @@ def verify_cmd(
             io_error = True
             err(f"error: {src.label}: {src.problem}")
             continue
+        if apply_fixes:
+            src = _apply_safe_fixes(src, fixed_files, fix_edits)
         report = verify(src.text, frame=frame, lints=lints, select=sel, ignore=ign)
         errors += len(report.errors)
         warnings += sum(1 for d in report if d.severity.value == "warning")
@@ -193,6 +200,10 @@ def verify_cmd(
                 err(f"{src.label}: {count_tokens(dumps(parse_exact(src.text)))}")
     if count == 0:
         fail("no .json or .jsonl files found in the given paths")
+    if _rewrite_jsonl(fix_edits)[1]:
+        io_error = True
+    for path, changes in fixed_files.items():
+        err(f"fixed {path} ({changes} change{'' if changes == 1 else 's'})")
     if output_format is OutputFormat.json:
         typer.echo(json.dumps(records, ensure_ascii=False, indent=2))
     elif output_format is OutputFormat.text:
@@ -208,6 +219,36 @@ def verify_cmd(
             state += f"; {failed_ideas} record(s) without a caption (the idea failed in expand)"
         err(f"checked {count - failed_ideas} caption(s): {state}")
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if findings else EXIT_CLEAN)
+
+
+def _apply_safe_fixes(src: Source, fixed: dict[Path, int], jsonl_edits: dict[Path, dict[int, str]]) -> Source:
+    """``verify --fix``: apply the safe fixes to one source and return the source as it now reads.
+
+    Only a finding with a safe fix rewrites a file; re-serialisation alone is ``fmt``'s business, and a
+    multi-line file stays multi-line (indented), so ``--fix`` never reformats for its own sake.
+    """
+    from captionkit._json import dumps
+    from captionkit.fixes import fix
+    from captionkit.verifier import verify
+
+    assert src.text is not None and src.path is not None
+    if not any(d.fix is not None and d.fix.safe and d.code != "CK408" for d in verify(src.text, lints=False, tokens=False)):
+        return src
+    result = fix(src.text)
+    changes = [c for c in result.changes if c.code != "CK408"]
+    if result.text is None or not changes:
+        return src
+    if src.line is not None:
+        jsonl_edits.setdefault(src.path, {})[src.line] = result.text
+        new = result.text
+    else:
+        multi_line = "\n" in src.text.rstrip("\r\n")
+        new = (dumps(result.data, pretty=True) if multi_line else result.text) + "\n"
+        if new == src.text:
+            return src
+        write_atomic(src.path, new)
+    fixed[src.path] = fixed.get(src.path, 0) + len(changes)
+    return Source(src.name, new, src.path, src.line)
 
 
 def _rewrite_jsonl(edits: dict[Path, dict[int, str]]) -> tuple[list[Path], bool]:
@@ -315,6 +356,7 @@ def fmt_cmd(
     paths: Annotated[list[str], typer.Argument(help="Files, directories or - for stdin.")],
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when a file is not canonical; change nothing.")] = False,
     pretty: Annotated[bool, typer.Option("--pretty", help="Indented output for people (not for the model).")] = False,
+    exit_non_zero_on_format: Annotated[bool, typer.Option("--exit-non-zero-on-format", help="Exit 1 when a file was rewritten (for pre-commit and CI).")] = False,
 ) -> None:
     """Re-serialise captions canonically (idempotent). Invalid JSON is reported, never rewritten."""
     from captionkit._json import dumps, parse_exact
@@ -361,7 +403,7 @@ def fmt_cmd(
         fail("no .json or .jsonl files found in the given paths")
     if failed:
         raise typer.Exit(EXIT_ERROR)
-    raise typer.Exit(EXIT_FINDINGS if (check and would_change) else EXIT_CLEAN)
+    raise typer.Exit(EXIT_FINDINGS if ((check or exit_non_zero_on_format) and would_change) else EXIT_CLEAN)
 
 
 def schema_cmd(

@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
 
 def expand(
     idea: Annotated[Optional[str], typer.Argument(help="The idea, in plain words ('-' reads stdin).")] = None,
-    backend: Annotated[str, typer.Option("--backend", "-b", help="ideogram-4-v1 (default), claude-opus-v1, claude-sonnet-v1 or openai-compatible.")] = "ideogram-4-v1",
+    backend: Annotated[str, typer.Option("--backend", "-b", help="ideogram-4-v1 (default), claude-opus-v1, claude-sonnet-v1, openai-compatible, or local (the pipeline's prompt enhancer; --model is its folder).")] = "ideogram-4-v1",
     aspect: Annotated[str, typer.Option("--aspect", "-a", help="W:H, WxH, a frame size such as 1536x1024, or auto.")] = "auto",
     keep_bboxes: Annotated[bool, typer.Option("--keep-bboxes", help="Keep element boxes (default: strip them, as upstream).")] = False,
     style: Annotated[bool, typer.Option("--style/--no-style", help="Ask for a style_description.")] = True,
@@ -105,6 +105,10 @@ def expand(
 ) -> None:
     from captionkit.magic import errors
 
+    if backend == "local":  # the pipeline's own prompt enhancer: no server, no key
+        from captionkit.cli.agents import expand_local_cmd
+
+        expand_local_cmd(idea, aspect, model, output, max_reasks, unsafe, fmt.value, batch)
     options: dict[str, Any] = {
         "base_url": base_url,
         "model": model,

@@ -10,6 +10,9 @@ double-encoded JSON), the ``aspect_ratio`` echo moved to metadata, boxes strippe
 re-asks that quote the remaining problems. The result is an :class:`ExpandResult`; a reply
 that cannot be repaired raises a :class:`~captionkit.magic.errors.CaptionRepairError`.
 
+The other way round, :func:`describe` (and :class:`DescribeClient`, :func:`describe_many`,
+:func:`describe_dataset`) writes a verified caption for an existing image.
+
 >>> from captionkit.magic import BACKENDS, DEFAULT_BACKEND, resolve_aspect
 >>> DEFAULT_BACKEND, sorted(BACKENDS)
 ('ideogram-4-v1', ['claude-opus-v1', 'claude-sonnet-v1', 'ideogram-4-v1', 'openai-compatible'])
@@ -31,6 +34,21 @@ from captionkit.magic._client import (
     resolve_api_key,
 )
 from captionkit.magic._core import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, RetryPolicy
+from captionkit.magic._describe import (
+    DESCRIBE_BACKENDS,
+    DESCRIBE_PROMPT,
+    AsyncDescribeClient,
+    DescribeClient,
+    DescribeItem,
+    DescribeResult,
+    ImageInput,
+    adescribe,
+    describe,
+    describe_many,
+    load_image,
+)
+from captionkit.magic._describe_dataset import DatasetReport, adescribe_dataset, describe_dataset
+from captionkit.magic._local import LOCAL_BACKEND, LocalMagicPrompt, expand_local
 from captionkit.magic._prompt import DEFAULT_PROMPT, PromptFile, load_prompt, packaged_prompts
 from captionkit.magic._result import BatchItem, ExpandResult
 from captionkit.magic._secrets import Secret
@@ -49,6 +67,23 @@ from captionkit.magic.errors import (
 )
 
 __all__ = [
+    "LOCAL_BACKEND",
+    "LocalMagicPrompt",
+    "expand_local",
+    "AsyncDescribeClient",
+    "DESCRIBE_BACKENDS",
+    "DESCRIBE_PROMPT",
+    "DatasetReport",
+    "DescribeClient",
+    "DescribeItem",
+    "DescribeResult",
+    "ImageInput",
+    "adescribe",
+    "adescribe_dataset",
+    "describe",
+    "describe_dataset",
+    "describe_many",
+    "load_image",
     "APIConnectionError",
     "APIError",
     "APIStatusError",

@@ -88,6 +88,8 @@ def process_reply(
     strip_boxes: bool = True,
     unsafe: bool = False,
     truncated: bool = False,
+    box_format: str | None = None,
+    frame: Any = None,
 ) -> Outcome:
     """Repair one reply into a caption and verify it (spec steps 2-6).
 
@@ -96,6 +98,8 @@ def process_reply(
         strip_boxes: Remove every element ``bbox`` (the default, as upstream).
         unsafe: Also apply unsafe fixes (mapping invented element types, clamping).
         truncated: The backend reported ``finish_reason: length``.
+        box_format: The boxes' convention when it is not the caption's (``xyxy``, ``pixels``...).
+        frame: ``(width, height)`` the boxes refer to (needed for ``pixels``).
     """
     from captionkit.fixes import Change, extract_json, fix  # the core's repair pipeline
 
@@ -126,7 +130,7 @@ def process_reply(
         data, removed = strip_bboxes(data)
         if removed:
             changes.append(Change("CK300", f"removed {removed} element bbox(es) (strip_bboxes=True)", True))
-    result = fix(data, unsafe=unsafe)
+    result = fix(data, unsafe=unsafe, box_format=box_format, frame=frame)  # type: ignore[arg-type]
     changes.extend(result.changes)
     metadata.update(result.metadata or {})
     report = result.report

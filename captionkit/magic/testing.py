@@ -2,7 +2,10 @@
 
 :class:`FakeMagicServer` is a real HTTP/1.1 server on ``127.0.0.1`` (an ephemeral port) that
 speaks both wire contracts: Ideogram's hosted magic-prompt endpoint
-(``POST /v1/ideogram-v4/magic-prompt``) and chat completions (``POST /v1/chat/completions``).
+(``POST /v1/ideogram-v4/magic-prompt``) and chat completions (``POST /v1/chat/completions``),
+and both describe contracts: the hosted describe endpoint (``POST /v1/ideogram-v4/describe``, a
+``multipart/form-data`` upload of ``image_file``, answered with ``{"json_prompt": ...}``) and chat
+completions whose user turn carries the image as a data URL.
 Queue :class:`Step` objects to script what the next requests get (flawed captions, errors,
 ``Retry-After``, slow or dripping bodies, dropped connections); with the queue empty every
 request gets a valid caption. Every request is recorded.
@@ -30,10 +33,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["SAMPLE_CAPTION", "FakeMagicServer", "RecordedRequest", "Step", "fenced", "hosted_path"]
+__all__ = ["SAMPLE_CAPTION", "FakeMagicServer", "RecordedRequest", "Step", "describe_path", "fenced", "hosted_path"]
 
 hosted_path = "/v1/ideogram-v4/magic-prompt"
 chat_path = "/v1/chat/completions"
+describe_path = "/v1/ideogram-v4/describe"
 
 #: A caption that passes the verifier with zero warnings (canonical order, no boxes).
 SAMPLE_CAPTION: dict[str, Any] = {
@@ -92,6 +96,66 @@ class RecordedRequest:
         except ValueError:
             return None
 
+    @property
+    def form(self) -> dict[str, Any] | None:
+        """A ``multipart/form-data`` body by field name: text fields as ``str``, files as
+        ``(filename, content_type, bytes)``; ``None`` when the body is not multipart."""
+        ctype = self.headers.get("content-type", "")
+        if not ctype.startswith("multipart/form-data"):
+            return None
+        import email.parser
+        import email.policy
+
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + self.body
+        )
+        if not message.is_multipart():
+            return None
+        fields: dict[str, Any] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True) or b""
+            filename = part.get_filename()
+            if filename is None:
+                fields[str(name)] = payload.decode("utf-8")
+            else:
+                fields[str(name)] = (filename, part.get_content_type(), payload)
+        return fields
+
+    def image(self) -> bytes | None:
+        """The image this request carries: the upload's ``image_file``, or a chat data URL."""
+        form = self.form
+        if form is not None:
+            found = form.get("image_file")
+            return found[2] if isinstance(found, tuple) else None
+        for message in (self.json or {}).get("messages", []) if isinstance(self.json, dict) else []:
+            content = message.get("content") if isinstance(message, dict) else None
+            for part in content if isinstance(content, list) else []:
+                url = (part.get("image_url") or {}).get("url", "") if isinstance(part, dict) else ""
+                if url.startswith("data:") and ";base64," in url:
+                    import base64
+
+                    return base64.b64decode(url.split(";base64,", 1)[1])
+        return None
+
+
+def _contract_problem(request: RecordedRequest) -> str | None:
+    """What the hosted describe endpoint would reject before any scripted step (a 400)."""
+    if not request.path.endswith(describe_path):
+        return None
+    form = request.form
+    if form is None:
+        return "describe takes multipart/form-data"
+    upload = form.get("image_file")
+    if not isinstance(upload, tuple) or not upload[2]:
+        return "image_file is required"
+    if upload[1] not in ("image/jpeg", "image/png", "image/webp"):
+        return f"unsupported image type {upload[1]}"
+    for flag in ("include_bbox", "include_style_descriptions", "include_tags"):
+        if flag in form and form[flag] not in ("true", "false"):
+            return f"{flag} must be true or false"
+    return None
+
 
 @dataclass(frozen=True)
 class Step:
@@ -136,7 +200,11 @@ class Step:
         """
 
         def render(request: RecordedRequest) -> bytes:
-            use = protocol if protocol != "auto" else ("hosted" if request.path.endswith("magic-prompt") else "chat")
+            hosted_paths = ("magic-prompt", "describe")
+            use = protocol if protocol != "auto" else ("hosted" if request.path.endswith(hosted_paths) else "chat")
+            if use == "hosted" and request.path.endswith("describe"):
+                prompt = json.loads(caption) if isinstance(caption, str) else caption
+                return _dumps({"json_prompt": prompt})
             if use == "hosted":
                 prompt = json.loads(caption) if isinstance(caption, str) else caption
                 sent = (request.json or {}).get("aspect_ratio", "AUTO")
@@ -184,7 +252,13 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         request = RecordedRequest("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         owner = self.server.owner
-        step = owner._next(request)
+        problem = _contract_problem(request)
+        if problem is not None:  # the contract itself, checked before the script
+            with owner._lock:
+                owner.requests.append(request)
+            step = Step.json({"error": problem}, status=400)
+        else:
+            step = owner._next(request)
         if step.delay:
             time.sleep(step.delay)
         if step.drop:
