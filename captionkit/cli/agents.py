@@ -65,7 +65,7 @@ def describe_cmd(
     prompt: Annotated[Optional[str], typer.Option("--prompt", help="Packaged prompt name or a prompt file (default captionkit-describe-v1).")] = None,
     hint: Annotated[Optional[str], typer.Option("--hint", help="Context for chat models ('the product is a Leica M6').")] = None,
     strip_bboxes: Annotated[bool, typer.Option("--strip-bboxes", help="Drop element boxes (default: keep them).")] = False,
-    box_format: Annotated[Optional[str], typer.Option("--box-format", help="The model's box convention when not the caption's: xyxy, xywh, unit or pixels (of the image).")] = None,
+    box_format: Annotated[Optional[str], typer.Option("--box-format", help="The model's box convention when not the caption's: ORDER-SCALE (xyxy, xywh or yxyx; 1000, unit or pixels of the image), a bare order (pixels of the image), or auto.")] = None,
     style: Annotated[bool, typer.Option("--style/--no-style", help="Ask for a style_description.")] = True,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="One image: write the caption here instead of stdout.")] = None,
     jsonl: Annotated[Optional[Path], typer.Option("--jsonl", help="Dataset mode: one JSONL of records instead of sidecar .json files.")] = None,

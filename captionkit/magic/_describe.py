@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 import httpx
 
+from captionkit.boxes import BoxConventionError, parse_convention
 from captionkit.magic._backends import BACKENDS, DEFAULT_BACKEND, Backend, build_chat_request, join_url
 from captionkit.magic._client import AsyncMagicPromptClient, MagicPromptClient
 from captionkit.magic._core import (
@@ -64,7 +65,6 @@ DESCRIBE_PROMPT = "captionkit-describe-v1"
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 #: Formats every describe backend accepts as they are; others are re-encoded as PNG.
 _SENDABLE = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-_BOX_FORMATS = ("yxyx", "xyxy", "xywh", "pixels", "unit")
 
 #: Describe backends, under the same registry keys as :data:`captionkit.magic.BACKENDS`.
 DESCRIBE_BACKENDS: Mapping[str, Backend] = MappingProxyType(
@@ -569,9 +569,14 @@ class _DescribeBase:
     _box_format: str | None
 
     def _options(self, backend: str | Backend, prompt: Any, strip_bboxes: bool, box_format: str | None) -> tuple[Backend, dict[str, Any]]:
-        if box_format not in (None, *_BOX_FORMATS):
-            raise ConfigurationError(f"unknown box format {box_format!r} (use {', '.join(_BOX_FORMATS)})")
-        self._box_format = None if box_format == "yxyx" else box_format
+        if box_format is not None:
+            try:  # any convention captionkit.boxes reads; the image gives the frame later
+                parsed = parse_convention(box_format, frame=(1, 1))
+            except BoxConventionError as exc:
+                raise ConfigurationError(str(exc)) from None
+            if parsed != "auto" and parsed.name == "yxyx-1000":
+                box_format = None  # the caption's own convention: nothing to convert
+        self._box_format = box_format
         return get_describe_backend(backend), {"prompt": prompt or DESCRIBE_PROMPT, "strip_bboxes": strip_bboxes}
 
     def _flow(self, image: Any, hint: str | None, strip_bboxes: bool | None, style: bool | None, name: str | None) -> Flow:

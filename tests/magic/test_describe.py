@@ -213,7 +213,7 @@ def test_declared_box_formats_are_converted_against_the_image(shared_server, dat
     buffer = io.BytesIO()
     Image.new("RGB", (width, height)).save(buffer, format="PNG")
     server.push(Step.caption(flipped), Step.caption(pixel_data))
-    with chat(server, box_format="xyxy", max_reasks=0) as client:
+    with chat(server, box_format="xyxy-1000", max_reasks=0) as client:
         from_xyxy = client.describe(buffer.getvalue())
     with chat(server, box_format="pixels", max_reasks=0) as client:
         from_pixels = client.describe(buffer.getvalue())
