@@ -130,6 +130,12 @@ class Report(Sequence[Diagnostic]):
     def __repr__(self) -> str:
         return f"Report({list(self._items)!r})"
 
+    def _repr_html_(self) -> str:
+        # Notebooks: a table of code, path, severity, message and fix (the notebook leaf draws it).
+        from captionkit.notebook._display import report_html
+
+        return report_html(self)
+
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
         """Error-severity diagnostics (the ones the official pipeline refuses)."""

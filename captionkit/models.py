@@ -207,6 +207,12 @@ class Caption(_Frozen):
 
         return dumps(self, pretty=pretty)
 
+    def _repr_html_(self) -> str:
+        # Notebooks: layout preview and a verified / N errors badge (the notebook leaf draws it).
+        from captionkit.notebook._display import caption_html
+
+        return caption_html(self)
+
     @classmethod
     def from_dict(cls, data: Any, *, report: Report | None = None) -> Caption:
         """Validate plain JSON data into a caption.

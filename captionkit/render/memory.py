@@ -103,6 +103,12 @@ class MemoryReport:
         """
         return 1.0 - self.ram_available / self.ram_total if self.ram_total else 0.0
 
+    def _repr_html_(self) -> str:
+        # Notebooks: the dark four-bar panel, each bar red past 85%.
+        from captionkit.notebook._display import memory_html
+
+        return memory_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain figures for JSON output, pressure included."""
         return {**self.__dict__, "ram_pressure": round(self.ram_pressure, 4)}

@@ -49,6 +49,17 @@ class RenderResult:
         """Write the image as PNG with the recipe in its metadata (atomically)."""
         return write_png(self.image, path, self.recipe)
 
+    def _repr_png_(self) -> bytes:
+        from captionkit.notebook._display import png_bytes
+
+        return png_bytes(self.image)
+
+    def _repr_html_(self) -> str:
+        # Notebooks: the image, its recipe and its timing.
+        from captionkit.notebook._display import result_html
+
+        return result_html(self)
+
 
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
