@@ -214,8 +214,11 @@ class Studio:
         self.preview = W.Image(format="png", layout=W.Layout(max_width=f"{preview_width}px"))
         self.preview_note = W.HTML()
         # ---- sampler
-        start = resolve_preset(preset)
-        start_name = preset_name_for(start) if isinstance(preset, Preset) else start.name
+        if isinstance(preset, str) and preset == CUSTOM:
+            start, start_name = PRESETS[DEFAULT_PRESET], CUSTOM
+        else:
+            start = resolve_preset(preset)
+            start_name = preset_name_for(start) if isinstance(preset, Preset) else start.name
         fields = fields_for(start)
         self.preset = W.Dropdown(options=[*PRESETS, CUSTOM], value=start_name, description="preset")
         self.steps = W.BoundedIntText(value=fields.steps, min=1, max=1000, description="steps")
@@ -245,7 +248,7 @@ class Studio:
         self.image = W.Image(format="png", layout=W.Layout(max_width="512px"))
         self.timing = W.HTML()
         self.memory_panel = W.HTML()
-        self.history_box = W.HBox(layout=W.Layout(overflow_x="auto", width="100%"))
+        self.history_box = W.HBox(layout=W.Layout(overflow="auto", width="100%"))
 
         self._debouncer = _Debouncer(debounce, self.refresh)
         self.editor.observe(lambda _: self._debouncer(), names="value")
@@ -264,7 +267,7 @@ class Studio:
         self.cancel_button.on_click(lambda _: self.cancel())
 
         self._on_preset({"new": self.preset.value})
-        if isinstance(preset, Preset) and start_name == CUSTOM:
+        if start_name == CUSTOM:
             self._set_fields(fields)
         self._on_size(None)
         self.refresh()
@@ -330,7 +333,11 @@ class Studio:
                 else:
                     self.preview_note.value = _line("no preview: the caption does not parse", _AMBER)
             else:
-                image = render_preview(caption, frame=frame or "1024x1024", width=self.preview_width)
+                try:
+                    image = render_preview(caption, frame=frame or "1024x1024", width=self.preview_width)
+                except Exception as exc:  # the editor and the diagnostics must keep working
+                    self.preview_note.value = _line(f"no layout preview: {type(exc).__name__}: {exc}", _AMBER)
+                    return
                 self.preview.value = png_bytes(image)
                 where = f"{frame.width}x{frame.height}" if frame is not None else "1024x1024 (size invalid)"
                 self.preview_note.value = _line(f"layout at {where}")
@@ -760,13 +767,16 @@ def _initial_text(caption: Any, frame: tuple[int, int]) -> str:
     if caption is None:
         return template("poster", Frame(*frame) if size_problem(*frame) is None else None).build().dumps(pretty=True)
     if isinstance(caption, (str, bytes)):
-        text = caption.decode("utf-8") if isinstance(caption, bytes) else caption
-        return _pretty(text)
-    return dumps(caption, pretty=True)
+        # verbatim: the editor must show the problems it is there to find
+        return caption.decode("utf-8") if isinstance(caption, bytes) else caption
+    if isinstance(caption, Caption):
+        return dumps(caption, pretty=True)
+    # plain data keeps its own key order, for the same reason
+    return json.dumps(caption, ensure_ascii=False, indent=2)
 
 
 def _pretty(text: str) -> str:
-    # pretty-print text that parses; anything else is shown as it is, to be fixed in the editor
+    # a recipe's canonical caption, indented for people
     try:
         data = json.loads(text)
     except ValueError:
