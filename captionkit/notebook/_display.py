@@ -137,9 +137,9 @@ def report_html(report: Report, *, limit: int | None = None) -> str:
             f'<tr class="ck-diagnostic" data-code="{escape(d.code)}" data-severity="{d.severity.value}" '
             f'data-fix="{"none" if d.fix is None else d.fix.applicability}">'
             f'<td style="{cell};{_MONO}">{escape(d.code)}</td>'
-            f'<td style="{cell};{_MONO}">{escape(d.pointer or "/")}</td>'
+            f'<td style="{cell};{_MONO};word-break:break-all;min-width:90px">{escape(d.pointer or "/")}</td>'
             f'<td style="{cell};color:{_SEVERITY_COLORS[d.severity]};font-weight:600">{d.severity.value}</td>'
-            f'<td style="{cell}">{escape(d.message)}</td>'
+            f'<td style="{cell};min-width:180px">{escape(d.message)}</td>'
             f'<td style="{cell}">{fix}</td></tr>'
         )
     if limit is not None and len(report) > limit:
@@ -148,7 +148,7 @@ def report_html(report: Report, *, limit: int | None = None) -> str:
     header = "".join(f'<th style="{th}">{h}</th>' for h in ("code", "path", "severity", "message", "fix"))
     return (
         f'<div class="ck-report" data-count="{len(report)}" style="{_FONT}">{head}'
-        f'<table style="border-collapse:collapse;margin-top:6px"><thead><tr>{header}</tr></thead>'
+        f'<table style="border-collapse:collapse;margin-top:6px;width:100%;font-size:12px"><thead><tr>{header}</tr></thead>'
         f'<tbody>{"".join(rows)}</tbody></table></div>'
     )
 
@@ -282,7 +282,7 @@ def memory_html(report: Any) -> str:
         if total <= 0:
             rows.append(
                 f'<div class="ck-bar" data-bar="{key}" data-fraction="" data-state="absent" style="margin:6px 0">'
-                f'<div style="display:flex;justify-content:space-between"><span>{label}</span>'
+                f'<div style="display:flex;gap:16px;justify-content:space-between"><span>{label}</span>'
                 f'<span style="color:#6b7280">no GPU</span></div>'
                 f'<div style="background:#1f2937;height:10px;border-radius:5px"></div></div>'
             )
@@ -303,14 +303,14 @@ def memory_html(report: Any) -> str:
         label_color = "#fca5a5" if state == "high" else "#e5e7eb"
         rows.append(
             f'<div class="ck-bar" data-bar="{key}" data-fraction="{fraction:.4f}" data-state="{state}" '
-            f'style="margin:6px 0"><div style="display:flex;justify-content:space-between;color:{label_color}">'
+            f'style="margin:6px 0"><div style="display:flex;gap:16px;justify-content:space-between;color:{label_color}">'
             f"<span>{label}</span><span>{figures}</span></div>"
             f'<div style="position:relative;background:#1f2937;height:10px;border-radius:5px">'
             f'<div style="width:{width:.2f}%;height:100%;border-radius:5px;background:{fill}"></div>{peak}</div></div>'
         )
     return (
         f'<div class="ck-memory" data-device="{escape(report.device)}" style="background:#0b1220;color:#e5e7eb;'
-        f'padding:10px 14px;border-radius:10px;max-width:560px;{_FONT};{_MONO};font-size:12px">'
+        f'padding:10px 14px;border-radius:10px;min-width:340px;max-width:560px;{_FONT};{_MONO};font-size:12px">'
         f'<div style="font-weight:600;color:#f9fafb;margin-bottom:4px">memory · {escape(report.device)}</div>'
         f'{"".join(rows)}</div>'
     )

@@ -1,8 +1,8 @@
 """What this machine can render: hardware, the precision that fits, and the local model cache.
 
 >>> env = Environment(python="3.11.9", torch=None, devices=(), ram_total=16 * 1024**3, cached=())
->>> env.suggestion()
-'no render extra: authoring only (pip install \\'captionkit[render]\\')'
+>>> print(env.suggestion())
+no render extra: authoring only (pip install 'captionkit[render]')
 """
 
 from __future__ import annotations

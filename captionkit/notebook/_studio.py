@@ -21,7 +21,6 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError("the notebook Studio needs the notebook extra: pip install 'captionkit[notebook]'") from exc
 
-from captionkit._json import dumps
 from captionkit.diagnostics import Report
 from captionkit.fixes import FixResult, fix
 from captionkit.layout import Frame
@@ -54,7 +53,7 @@ from captionkit.render.progress import CancelToken, ProgressEvent
 from captionkit.templates import template
 from captionkit.verifier import verify
 
-__all__ = ["HistoryEntry", "Studio"]
+__all__ = ["HistoryEntry", "Studio", "editor_text"]
 
 _CUSTOM_FRAME = "custom"
 _GREEN, _RED, _GREY, _AMBER = "#15803d", "#b91c1c", "#6b7280", "#b45309"
@@ -354,7 +353,7 @@ class Studio:
             self.fix_status.value = _line("no JSON object found to fix", _RED)
             return None
         changes = [c for c in fixed.changes if c.code != "CK408"]
-        self.editor.value = dumps(fixed.data, pretty=True)
+        self.editor.value = editor_text(fixed.data)
         self.flush()
         self.refresh()
         self.fix_status.value = _line(f"{len(changes)} safe fix{'es' if len(changes) != 1 else ''} applied", _GREEN)
@@ -379,7 +378,7 @@ class Studio:
             return
         finally:
             self.expand_button.disabled = False
-        self.editor.value = dumps(result.caption, pretty=True)
+        self.editor.value = editor_text(result.caption.to_dict())
         self.flush()
         self.refresh()
         self.idea_status.value = _line(result.summary(), _GREEN)
@@ -765,14 +764,36 @@ def _initial_frame(size: Any) -> tuple[int, int]:
 
 def _initial_text(caption: Any, frame: tuple[int, int]) -> str:
     if caption is None:
-        return template("poster", Frame(*frame) if size_problem(*frame) is None else None).build().dumps(pretty=True)
+        return editor_text(template("poster", Frame(*frame) if size_problem(*frame) is None else None).build().to_dict())
     if isinstance(caption, (str, bytes)):
         # verbatim: the editor must show the problems it is there to find
         return caption.decode("utf-8") if isinstance(caption, bytes) else caption
     if isinstance(caption, Caption):
-        return dumps(caption, pretty=True)
+        return editor_text(caption.to_dict())
     # plain data keeps its own key order, for the same reason
-    return json.dumps(caption, ensure_ascii=False, indent=2)
+    return editor_text(caption)
+
+
+def editor_text(data: Any, indent: int = 0) -> str:
+    """JSON for the editor: indented, with boxes and palettes kept on one line, keys in the order given.
+
+    >>> print(editor_text({"bbox": [1, 2, 3, 4], "palette": ["#FFFFFF"], "more": {"a": []}}))
+    {
+      "bbox": [1, 2, 3, 4],
+      "palette": ["#FFFFFF"],
+      "more": {
+        "a": []
+      }
+    }
+    """
+    pad = "  " * (indent + 1)
+    if isinstance(data, dict) and data:
+        items = [f"{pad}{json.dumps(k, ensure_ascii=False)}: {editor_text(v, indent + 1)}" for k, v in data.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
+    if isinstance(data, list) and data and any(isinstance(v, (dict, list)) for v in data):
+        items = [pad + editor_text(v, indent + 1) for v in data]
+        return "[\n" + ",\n".join(items) + "\n" + "  " * indent + "]"
+    return json.dumps(data, ensure_ascii=False, separators=(", ", ": "))
 
 
 def _pretty(text: str) -> str:
@@ -781,7 +802,7 @@ def _pretty(text: str) -> str:
         data = json.loads(text)
     except ValueError:
         return text
-    return dumps(data, pretty=True) if isinstance(data, dict) else text
+    return editor_text(data) if isinstance(data, dict) else text
 
 
 def _caption_or_none(text: str) -> Caption | None:
