@@ -29,6 +29,7 @@ webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "examples" / "playground.ipynb"
@@ -210,6 +211,24 @@ def test_playground_runs_in_jupyterlab_with_chromium(tmp_path):
         driver.save_screenshot(str(ARTIFACTS / "studio-browser.png"))
         panel.screenshot(str(ARTIFACTS / "studio-panel.png"))
         assert (ARTIFACTS / "studio-browser.png").stat().st_size > 10_000
+
+        # type a caption with its keys out of order: live diagnostics, then the one-click safe fix
+        editor = next(e for e in driver.find_elements(By.CSS_SELECTOR, ".widget-vbox .widget-textarea textarea")
+                      if '"A red kite over a green hill."' in (e.get_attribute("value") or ""))
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", editor)
+        editor.click()
+        editor.send_keys(Keys.CONTROL, "a")
+        editor.send_keys(Keys.DELETE)
+        editor.send_keys('{"compositional_deconstruction":{"elements":[],"background":"A calm lake."}}')
+        badges = "return Array.from(document.querySelectorAll('.widget-vbox .ck-badge')).map(b => b.textContent)"
+        _wait(driver, badges + ".includes('✗ 1 error');", 120, "the live diagnostics to show the error")
+        _wait(driver, "return Array.from(document.querySelectorAll('button.widget-button'))"
+                      ".some(b => b.textContent.trim() === 'Apply safe fixes' && !b.disabled);", 60, "the fix button")
+        fix = next(b for b in driver.find_elements(By.CSS_SELECTOR, "button.widget-button") if b.text.strip() == "Apply safe fixes")
+        fix.click()
+        _wait(driver, badges + ".includes('✓ verified');", 120, "the fixed caption to verify")
+        fixed = editor.get_attribute("value")
+        assert fixed.index('"background"') < fixed.index('"elements"')
     finally:
         if driver is not None:
             driver.quit()

@@ -404,3 +404,18 @@ def test_displays_need_no_widgets_and_the_studio_names_its_extra():
     out = _run(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "the notebook Studio needs the notebook extra: pip install 'captionkit[notebook]'"
+
+
+def test_notebook_displays_keep_captionkit_light():
+    code = (
+        "import sys, captionkit, captionkit.notebook as nb\n"
+        "c = captionkit.loads('{\"compositional_deconstruction\":{\"background\":\"b\",\"elements\":[]}}')\n"
+        "c._repr_html_(); captionkit.verify('[]')._repr_html_()\n"
+        "from captionkit.render.memory import MemoryReport\n"
+        "MemoryReport('cpu', 0, 0, 0, 0, 1, 2, 1)._repr_html_(); nb.parse_schedule('7*3'); nb.Generation\n"
+        "print(' '.join(m for m in ('torch', 'diffusers', 'transformers', 'hypothesis', 'typer', 'ipywidgets')"
+        " if m in sys.modules))\n"
+    )
+    out = _run(code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == []
