@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import math
 import threading
-from html import escape
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,9 @@ from captionkit.notebook._controls import (
     size_problem,
 )
 from captionkit.notebook._display import (
-    badge_html,
     memory_html,
     png_bytes,
+    recipe_rows,
     report_html,
     schedule_summary,
 )
@@ -374,7 +374,12 @@ class Studio:
             with MagicPromptClient(self.backend.value, **self.magic_options) as client:
                 result = client.expand(idea, aspect_ratio=aspect)
         except MagicPromptError as exc:
-            self.idea_status.value = _line(f"{self.backend.value}: {exc}", _RED)
+            text = str(exc)
+            where = "" if text.startswith(self.backend.value) else f"{self.backend.value}: "
+            self.idea_status.value = _line(where + text, _RED)
+            return
+        except Exception as exc:  # a bad magic_options entry: the panel is where a person looks
+            self.idea_status.value = _line(f"expand failed: {type(exc).__name__}: {exc}", _RED)
             return
         finally:
             self.expand_button.disabled = False
@@ -736,8 +741,9 @@ class Studio:
         button = W.Button(description="load this recipe", layout=W.Layout(width="150px"))
         button.on_click(lambda _: self.load_state(entry.state))
         speed = f" · {spp:.3f} s/step" if spp is not None else ""
+        recipe = escape("\n".join(f"{k}: {v}" for k, v in recipe_rows(r)), quote=True)
         info = W.HTML(
-            '<div style="font-family:system-ui,sans-serif;font-size:11px;line-height:1.3;width:150px">'
+            f'<div title="{recipe}" style="font-family:system-ui,sans-serif;font-size:11px;line-height:1.3;width:150px">'
             f"seed {r.seed} · {r.width}x{r.height}<br>{r.preset.name} · {r.preset.steps} steps{speed}<br>"
             f'<span style="color:{_GREY}">{_short(r.caption)}</span></div>'
         )

@@ -10,7 +10,7 @@ import io
 import platform
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from IPython.core.formatters import DisplayFormatter
 from nb_html import image_of, parse
@@ -30,7 +30,6 @@ from captionkit.render.metadata import Recipe, write_png
 from captionkit.render.pipeline import RenderResult
 from captionkit.render.presets import PRESETS
 from captionkit.rules import RULES
-from hypothesis import settings
 
 NB = settings.get_profile("notebook")
 GIB = 1024**3

@@ -334,6 +334,23 @@ def test_idea_box_expands_through_the_chosen_backend():
         assert studio.wait(60)
         assert studio.editor.value == before and "#b91c1c" in studio.idea_status.value
         assert "401" in studio.idea_status.value
+        studio.magic_options["bogus_option"] = 1  # a mistake in the options is shown, not lost in a thread
+        studio.expand_button.click()
+        assert studio.wait(60)
+        assert "expand failed: TypeError" in studio.idea_status.value and not studio.expand_button.disabled
+
+
+def test_idea_box_without_a_key_names_the_variable(monkeypatch):
+    monkeypatch.delenv("IDEOGRAM_API_KEY", raising=False)
+    studio = Studio(debounce=0)
+    before = studio.editor.value
+    studio.expand_button.click()
+    assert studio.wait(10) and "write an idea first" in studio.idea_status.value
+    studio.idea.value = "a kite"
+    studio.expand_button.click()
+    assert studio.wait(60)
+    assert "ideogram-4-v1: no API key; set IDEOGRAM_API_KEY" in studio.idea_status.value
+    assert studio.editor.value == before
 
 
 # ---------------------------------------------------------------- caption issues
