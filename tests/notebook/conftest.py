@@ -7,14 +7,20 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.errors import InvalidArgument
 
 # nb_html.py (the HTML reader) is imported by name, like tests/core/official_ref.py.
 sys.path.insert(0, str(Path(__file__).parent))
 
-# One profile for this folder's property tests: the displays draw pictures, so a
-# single example can take longer than Hypothesis' default deadline on a busy machine.
-settings.register_profile("notebook", max_examples=100, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+# The suite's Hypothesis profile ("captionkit", registered and loaded by tests/conftest.py). Where
+# that conftest does not register it yet, the same profile is registered here, so the displays'
+# properties never run under the default per-example deadline on a busy machine.
+try:
+    settings.get_profile("captionkit")
+except InvalidArgument:
+    settings.register_profile("captionkit", max_examples=100, deadline=None,
+                              suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile("captionkit")
 
 _KITE = {
     "high_level_description": "A red kite over a green hill.",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from captionkit.layout import PRESETS as FRAMES
@@ -25,18 +25,11 @@ from captionkit.render._core import check_size
 from captionkit.render.errors import RenderError
 from captionkit.render.presets import PRESETS, Preset
 
-NB = settings.get_profile("notebook")
 weights = st.floats(min_value=-100, max_value=100, allow_nan=False, allow_infinity=False)
 schedules = st.lists(st.one_of(weights, st.sampled_from([3.0, 7.0])), min_size=1, max_size=60)
-
-
-@NB
 @given(schedules)
 def test_schedule_text_round_trips_exactly(values):
     assert parse_schedule(format_schedule(values)) == tuple(values)
-
-
-@NB
 @given(st.lists(st.tuples(weights, st.integers(1, 5)), min_size=1, max_size=8), st.sampled_from([", ", ",", "\n", " ; "]))
 def test_schedule_repeats_expand_in_place(runs, sep):
     text = sep.join(f"{v!r}*{n}" if n > 1 else repr(v) for v, n in runs)
@@ -54,9 +47,6 @@ def test_schedule_errors_name_the_item(text, message):
     with pytest.raises(ValueError) as err:
         parse_schedule(text)
     assert str(err.value) == message
-
-
-@NB
 @given(schedules, weights, st.floats(0.01, 10))
 def test_custom_schedule_is_read_in_official_order(values, mu, std):
     made = sampler(CUSTOM, steps=len(values), guidance=7.0, mu=mu, std=std, schedule=format_schedule(values))
@@ -64,9 +54,6 @@ def test_custom_schedule_is_read_in_official_order(values, mu, std):
     assert made.official_schedule() == tuple(values)
     assert made.diffusers_schedule() == tuple(reversed(values))
     assert made == Preset.custom(steps=len(values), schedule=values, order="official", mu=mu, std=std)
-
-
-@NB
 @given(st.sampled_from(sorted(PRESETS)))
 def test_official_presets_fill_the_fields_that_rebuild_them(name):
     preset = PRESETS[name]
@@ -94,9 +81,6 @@ def test_custom_fields_that_make_no_parameters_say_why(kwargs, message):
     with pytest.raises(ValueError) as err:
         sampler(CUSTOM, **args)
     assert str(err.value) == message
-
-
-@NB
 @given(st.lists(st.integers(0, 2**64 - 1), unique=True, max_size=MAX_SEEDS))
 def test_seeds_round_trip(seeds):
     assert parse_seeds(format_seeds(seeds)) == seeds
@@ -113,9 +97,6 @@ def test_seed_errors(text, message):
     with pytest.raises(ValueError) as err:
         parse_seeds(text)
     assert str(err.value) == message
-
-
-@NB
 @given(st.integers(-100, 5000), st.integers(-100, 5000))
 def test_size_rules_agree_with_the_render_layer(width, height):
     problem = size_problem(width, height)
@@ -125,9 +106,6 @@ def test_size_rules_agree_with_the_render_layer(width, height):
         assert problem is not None and str(exc).endswith(problem)
     else:
         assert problem is None
-
-
-@NB
 @given(st.integers(1, 5000), st.integers(1, 5000))
 def test_nearest_frame_is_official_and_closest_in_aspect(width, height):
     import math

@@ -10,7 +10,7 @@ import io
 import platform
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from IPython.core.formatters import DisplayFormatter
 from nb_html import image_of, parse
@@ -31,7 +31,6 @@ from captionkit.render.pipeline import RenderResult
 from captionkit.render.presets import PRESETS
 from captionkit.rules import RULES
 
-NB = settings.get_profile("notebook")
 GIB = 1024**3
 
 
@@ -52,9 +51,6 @@ diagnostics = st.builds(
     severity=st.sampled_from(list(Severity)),
     fix=st.none() | st.builds(Fix, st.text(max_size=30), st.booleans()),
 )
-
-
-@NB
 @given(st.lists(diagnostics, max_size=8))
 def test_report_table_shows_every_diagnostic_exactly(items):
     report = Report(items)
@@ -90,9 +86,6 @@ def test_report_limit_says_how_many_more():
 
 
 # ---------------------------------------------------------------- captions
-
-
-@NB
 @given(cks.captions())
 def test_caption_shows_preview_and_the_verifier_badge(caption):
     report = captionkit.verify(caption)
@@ -141,9 +134,6 @@ def _recipe(seed=7, preset="V4_TURBO_12", size=(256, 256)) -> Recipe:
         '{"compositional_deconstruction":{"background":"A wall.","elements":[]}}')), seed=seed,
         preset=PRESETS[preset], width=size[0], height=size[1], model="captionkit-tiny", dtype="float32",
         quantization="none")
-
-
-@NB
 @given(st.integers(0, 2**64 - 1), st.sampled_from(sorted(PRESETS)), st.floats(0.01, 1e4))
 def test_render_result_shows_image_recipe_and_seconds_per_step(seed, preset, seconds):
     image = Image.new("RGB", (64, 32), (200, 30, 30))
@@ -172,9 +162,6 @@ def test_render_result_gives_a_notebook_html_and_a_png():
 
 totals = st.integers(0, 2**45)
 amounts = st.integers(0, 2**46)
-
-
-@NB
 @given(st.builds(MemoryReport, st.sampled_from(["cpu", "cuda:0"]), amounts, amounts, amounts, totals,
                  amounts, totals, amounts))
 def test_memory_panel_has_four_bars_red_past_85_percent(report):
@@ -227,9 +214,6 @@ def test_gallery_refuses_what_it_cannot_show():
 
 
 # ---------------------------------------------------------------- environment
-
-
-@NB
 @given(st.integers(0, 400 * GIB), st.booleans())
 def test_environment_suggests_the_first_precision_that_fits(free, bnb):
     env = Environment("3.11.0", "2.13.0", (Device("cuda:0", "card", 400 * GIB, free, True),), 0, (), bnb)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from IPython.core.formatters import DisplayFormatter
 from PIL import Image
@@ -30,7 +30,6 @@ from captionkit.notebook._controls import CUSTOM, fields_for, size_problem
 from captionkit.render.metadata import read_recipe
 from captionkit.render.presets import PRESETS
 
-NB = settings.get_profile("notebook")
 LOCKED = ("steps", "guidance", "mu", "std", "schedule")
 
 
@@ -110,8 +109,6 @@ def test_invalid_sizes_are_refused_before_anything_runs():
     renderer = Counting()
     # a long debounce: only the size widgets are under test, not the preview
     studio = Studio(renderer=renderer, size="256x256", debounce=60, out=None)
-
-    @NB
     @given(st.integers(-50, 4200), st.integers(-50, 4200))
     def check(width, height):
         problem = size_problem(width, height)
@@ -233,8 +230,6 @@ def test_load_this_recipe_restores_every_widget(tiny_renderer, kite, tmp_path):
     before = studio.state()
     assert studio.generate(timeout=300) is not None
     entry = studio.history[0]
-
-    @NB
     @given(_widget_states())
     def check(other):
         studio.load_state(other)
@@ -280,8 +275,6 @@ def test_diagnostics_update_by_themselves_after_the_pause():
 
 def test_one_click_applies_exactly_the_safe_fixes():
     studio = Studio(debounce=0)
-
-    @NB
     @given(cks.mutants())
     def check(data):
         text = json.dumps(data, ensure_ascii=False)  # the mistakes as typed, key order included
