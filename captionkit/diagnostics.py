@@ -17,6 +17,7 @@ False
 
 from __future__ import annotations
 
+import importlib
 import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -129,6 +130,11 @@ class Report(Sequence[Diagnostic]):
 
     def __repr__(self) -> str:
         return f"Report({list(self._items)!r})"
+
+    def _repr_html_(self) -> str:
+        # Notebooks: a table of code, path, severity, message and fix. The notebook leaf draws it,
+        # loaded by name on first display like the lazy exports (a layer may reach up only to a leaf).
+        return importlib.import_module("captionkit.notebook._display").report_html(self)
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:

@@ -17,6 +17,7 @@ expect. Optional keys are left out when unset, never written as ``null``.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, Literal, Union
 
@@ -205,6 +206,11 @@ class Caption(_Frozen):
     def dumps(self, *, pretty: bool = False) -> str:
         """Canonical JSON text (see :func:`captionkit.dumps`)."""
         return _json.dumps(self, pretty=pretty)
+
+    def _repr_html_(self) -> str:
+        # Notebooks: layout preview and a verified / N errors badge. The notebook leaf draws it,
+        # loaded by name on first display like the lazy exports (a layer may reach up only to a leaf).
+        return importlib.import_module("captionkit.notebook._display").caption_html(self)
 
     @classmethod
     def from_dict(cls, data: Any, *, report: Report | None = None) -> Caption:

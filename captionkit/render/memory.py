@@ -11,6 +11,7 @@ True
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -102,6 +103,11 @@ class MemoryReport:
         0.75
         """
         return 1.0 - self.ram_available / self.ram_total if self.ram_total else 0.0
+
+    def _repr_html_(self) -> str:
+        # Notebooks: the dark four-bar panel, each bar red past 85%. The notebook leaf draws it,
+        # loaded by name on first display like the lazy exports (a layer may reach up only to a leaf).
+        return importlib.import_module("captionkit.notebook._display").memory_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain figures for JSON output, pressure included."""

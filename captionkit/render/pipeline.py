@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import contextlib
 import importlib.util
 import logging
@@ -50,6 +51,14 @@ class RenderResult:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the image as PNG with the recipe in its metadata (atomically)."""
         return write_png(self.image, path, self.recipe)
+
+    def _repr_png_(self) -> bytes:
+        return importlib.import_module("captionkit.notebook._display").png_bytes(self.image)
+
+    def _repr_html_(self) -> str:
+        # Notebooks: the image, its recipe and its timing. The notebook leaf draws it, loaded by
+        # name on first display like the lazy exports (a layer may reach up only to a leaf).
+        return importlib.import_module("captionkit.notebook._display").result_html(self)
 
 
 def _versions() -> dict[str, str]:
