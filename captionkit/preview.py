@@ -202,8 +202,15 @@ def _has_glyph(index: int, char: str) -> bool:
     return (mask.size, bytes(mask)) != (notdef.size, bytes(notdef))
 
 
+# Control characters and line/paragraph separators inside one drawn line: Pillow's text layout
+# (raqm) fails on some of them (U+001C-U+001E, U+0085, U+2029), and none has a glyph. Lines are
+# split before drawing, so here each becomes a space.
+_UNDRAWABLE = {c: " " for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
+
+
 def _runs(text: str, size: int) -> list[tuple[str, Any]]:
     """Split ``text`` into runs, each drawn with the first font that has its glyphs."""
+    text = text.translate(_UNDRAWABLE)
     count = max(1, len(_find_fonts()))
     runs: list[tuple[str, int]] = []
     for char in text:

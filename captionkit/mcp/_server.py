@@ -228,7 +228,7 @@ def _frame(size: str | None) -> tuple[int, int] | None:
 
 def _caption(text: str, tool: str) -> Any:
     """The caption model for ``text``, or a one-line tool error with the first problem."""
-    from captionkit._json import loads
+    from captionkit._loads import loads
     from captionkit.diagnostics import CaptionError
 
     try:

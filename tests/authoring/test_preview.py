@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from captionkit import preview
@@ -104,3 +106,13 @@ def test_saved_preview_gets_the_usual_file_mode(tmp_path):
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~current  # not the 0600 of a temporary file
     assert Image.open(out).format == "PNG"
     assert [p.name for p in tmp_path.iterdir()] == ["p.png"]  # no temporary file left behind
+
+
+@given(st.text(max_size=12), st.text(min_size=1, max_size=12))
+def test_preview_draws_any_text_including_separators_and_controls(background, words):
+    from captionkit.preview import render_preview
+
+    for sep in ("\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", "\x00"):
+        data = {"compositional_deconstruction": {"background": background + sep, "elements": [
+            {"type": "text", "bbox": [0, 0, 500, 500], "text": words + sep + words, "desc": sep + "d"}]}}
+        assert render_preview(data, width=256).size[0] == 256

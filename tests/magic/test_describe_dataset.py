@@ -154,7 +154,7 @@ def test_cli_dataset_mode_and_exit_codes(server, tmp_path, monkeypatch) -> None:
         (["-o", "x.json"], "error: -o is for one image; a dataset gets sidecar files, or --jsonl OUT"),
         (["--retry-failed"], "error: --retry-failed needs --jsonl"),
         (["--backend", "dall-e"], "error: unknown backend 'dall-e'"),
-        (["--box-format", "polar"], "error: unknown box format 'polar'"),
+        (["--box-format", "polar"], "error: unknown box convention 'polar'"),
     ],
 )
 def test_cli_usage_errors_are_one_line(tmp_path, args, message, monkeypatch) -> None:
