@@ -39,6 +39,8 @@ class ProgressEvent:
         steps: Denoising steps per image.
         label: The caption's name (file name or index).
         elapsed: Seconds since the run started.
+        message: A line for people, when there is one (the ``load`` event
+            carries the chosen quantization and memory plan, and why).
     """
 
     phase: Phase
@@ -48,6 +50,7 @@ class ProgressEvent:
     steps: int = 0
     label: str = ""
     elapsed: float = 0.0
+    message: str = ""
 
 
 ProgressCallback = Callable[[ProgressEvent], Any]
