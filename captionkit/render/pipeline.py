@@ -33,6 +33,7 @@ Offload = Literal["auto", "none", "text-encoder", "model", "dit-swap"]
 _DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
            "fp32": "float32", "float32": "float32"}
 _DIFFUSERS_DEFAULT_MSL = 2048
+_FULL_PARAMS = 2 * 9_279_288_448 + 8_150_000_000 + 84_000_000
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def _quiet_imports():
     # they are cosmetic and would bury the one line the user needs.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        loggers = [logging.getLogger(n) for n in ("bitsandbytes", "torchao", "diffusers", "transformers")]
+        loggers = [logging.getLogger(n) for n in ("bitsandbytes", "torchao", "diffusers", "transformers",
+                                                  "torch.utils._pytree")]
         levels = [lg.level for lg in loggers]
         for lg in loggers:
             lg.setLevel(logging.ERROR)
@@ -388,7 +390,13 @@ class Renderer:
         return overrides
 
     def _take(self, pipe: Any) -> None:
-        """Adopt a pipeline given to the constructor; apply an explicit quantization or plan to it."""
+        """Adopt a pipeline given to the constructor; apply an explicit quantization or plan to it.
+
+        With both ``quantization`` and ``offload`` left to ``auto`` the pipeline
+        is used exactly as given. Otherwise ``auto`` quantization keeps its
+        weights as they are, and the plan is chosen against the device's free
+        memory plus what the pipeline already holds there.
+        """
         import torch
 
         device = str(getattr(pipe, "_execution_device", None) or pipe.device)
@@ -400,20 +408,26 @@ class Renderer:
         if self.quantization_requested == "auto" and self.offload_requested == "auto":
             self.plan = Plan("bf16", "none", 0.0, None, "auto: the given pipeline is used as it is")
         else:
-            # With a given pipeline nothing is loaded: auto keeps its weights as they are.
+            modules = [getattr(pipe, n, None) for n in COMPONENTS]
+            modules = [m for m in modules if m is not None]
+            params = sum(p.numel() for m in modules for p in m.parameters())
+            self._scale = min(1.0, params / _FULL_PARAMS)
+
+            def budget() -> int:
+                kind = device.split(":", 1)[0]
+                return free_bytes(device) + (sum(module_bytes(m, kind) for m in modules) if kind == "cuda" else 0)
+
             saved = self.quantization_requested
             if saved == "auto":
                 self.quantization_requested = "bf16"
-            offload = self.offload_requested
             try:
-                if offload == "auto":
-                    self.offload_requested = "none"
-                self.plan = self._choose(device, None, None)
+                self.plan = self._choose(device, None, budget)
             finally:
-                self.quantization_requested, self.offload_requested = saved, offload
+                self.quantization_requested = saved
             dtype = getattr(torch, self.dtype)
             shuttle = Shuttle(pipe, self.plan.offload, device)
-            quantize_pipeline(pipe, self.plan.quantization, device=device, dtype=dtype, after=shuttle.settle)
+            with _quiet_imports():
+                quantize_pipeline(pipe, self.plan.quantization, device=device, dtype=dtype, after=shuttle.settle)
             shuttle.place()
             self._shuttle = shuttle
         self.quantization, self.offload = self.plan.quantization, self.plan.offload
@@ -438,10 +452,13 @@ class Renderer:
         shuttle, tracker = self._shuttle, self._tracker
 
         def encode_prompt(prompt: Any, grid_h: int, grid_w: int, max_sequence_length: int, device: Any) -> Any:
+            # The last caption's encoding is kept (its text part only, about 0.1 GB
+            # for 500 tokens) across renders, so more seeds of the same caption
+            # never bring a parked text encoder back.
             key = (tuple([prompt] if isinstance(prompt, str) else prompt), grid_h, grid_w, max_sequence_length, str(device))
             if self._encode_cache is not None and self._encode_cache[0] == key:
                 tracker.phase("denoise")
-                return self._encode_cache[1]
+                return _unpack_encoding(self._encode_cache[1], grid_h * grid_w)
             if self._emit is not None:
                 self._emit("encode", **self._fields)
             shuttle.before_encode()
@@ -452,7 +469,8 @@ class Renderer:
                 tracker.phase("_park")
                 shuttle.after_encode()
             tracker.phase("denoise")
-            self._encode_cache = (key, result)
+            embeds, *ids = result
+            self._encode_cache = (key, (embeds[:, :max_sequence_length].clone(), *ids))
             return result
 
         object.__setattr__(pipe, "encode_prompt", encode_prompt)
@@ -478,7 +496,9 @@ class Renderer:
         model = getattr(pipe, "unconditional_transformer", None)
         if model is None:
             return
-        forward = model.forward
+        # wrap the model's own forward once, even when a second renderer adopts the pipeline
+        forward = getattr(model, "_captionkit_forward", None) or model.forward
+        object.__setattr__(model, "_captionkit_forward", forward)
 
         def guided_forward(*args: Any, **kwargs: Any) -> Any:
             cfg = self._cfg
@@ -654,7 +674,6 @@ class Renderer:
 
         results: list[RenderResult] = []
         self._emit = emit
-        self._encode_cache = None
         tracker.peaks.clear()
         tracker.activations.clear()
         try:
@@ -695,7 +714,6 @@ class Renderer:
             raise RenderError(_runtime_error(label, exc)) from None
         finally:
             self._emit = None
-            self._encode_cache = None
             self._cfg = None
             for name in list(tracker.peaks):
                 if name.startswith("_"):
@@ -730,6 +748,15 @@ class Renderer:
                     if away:
                         parked[name] = away
         return memory_report(self.device, weights=weights, parked=parked, tracker=self._tracker)
+
+
+def _unpack_encoding(packed: tuple[Any, ...], image_tokens: int) -> tuple[Any, ...]:
+    """Rebuild ``encode_prompt``'s output from the cached text features (the image part is zeros)."""
+    import torch
+
+    text, *ids = packed
+    pad = torch.zeros(text.shape[0], image_tokens, text.shape[-1], dtype=text.dtype, device=text.device)
+    return (torch.cat([text, pad], dim=1), *ids)
 
 
 def guided_steps(cfg_until: float | None, steps: int) -> int:

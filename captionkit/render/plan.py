@@ -189,19 +189,15 @@ def choose(*, budget_gib: float | None, cuda: bool, fp8_compute: bool, nf4: bool
 def _reason(q: str, o: str, mode: str, plan: str, need: float, budget: float | None, where: str,
             tried: list[str], why_not_fp8: str, prequantized: str | None) -> str:
     fit = f"needs about {need:.1f} GiB" + (f" of {budget:.1f} GiB free on {where}" if budget is not None else "")
-    picked = _describe(mode, plan)
-    if q != "auto" and o != "auto":
-        return f"{picked}: {fit}"
-    head = "auto" if q == "auto" else q
+    head = f"{'auto chose ' if q == 'auto' else ''}{_describe(mode, plan)}: {fit}"
     because = []
-    if prequantized == "nf4" and q == "auto":
+    if prequantized == "nf4" and q in ("auto", "nf4"):
         because.append("the weights are stored as nf4")
     if tried:
-        because.append(tried[-1] if len(tried) == 1 else f"{tried[0]} ... {tried[-1]}")
+        because.append(tried[-1])
     if q == "auto" and mode != "fp8" and why_not_fp8:
-        because.append(f"no fp8 compute ({why_not_fp8})")
-    tail = f" ({'; '.join(because)})" if because else ""
-    return f"{head} -> {picked}: {fit}{tail}"
+        because.append(f"no fp8 compute: {why_not_fp8}")
+    return head + (f" ({'; '.join(because)})" if because else "")
 
 
 class Shuttle:

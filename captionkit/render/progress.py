@@ -119,6 +119,16 @@ class RichProgress:
             disable=disable,
         )
         self._task: Any = None
+        self._disabled = disable
+
+    def print(self, text: str) -> None:
+        """Print one line above the progress display (plain stderr when the display is off)."""
+        if self._disabled:
+            import sys
+
+            sys.stderr.write(text + "\n")
+        else:
+            self._progress.console.print(text, soft_wrap=True, markup=False, highlight=False)
 
     def __enter__(self) -> RichProgress:
         self._progress.__enter__()

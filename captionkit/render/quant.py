@@ -117,10 +117,12 @@ def fp8_compute_support(device: str) -> tuple[bool, str]:
 
 
 def _linears(module: Any, keep: Callable[[str], bool]) -> Iterator[tuple[str, Any]]:
+    """Plain ``nn.Linear`` layers to quantize; already quantized ones are left alone."""
     import torch
+    from torch.utils._python_dispatch import is_traceable_wrapper_subclass
 
     for name, child in module.named_modules():
-        if isinstance(child, torch.nn.Linear) and keep(name):
+        if type(child) is torch.nn.Linear and keep(name) and not is_traceable_wrapper_subclass(child.weight):
             yield name, child
 
 

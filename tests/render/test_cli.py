@@ -167,7 +167,7 @@ def test_cache_lists_ideogram_models(cli, tmp_path: Path) -> None:
     _fake_cache(cache, "other/unrelated", {"model.safetensors": b"y" * 5000}, "c" * 40)
     res = cli.invoke(app, ["cache", "--cache-dir", str(cache), "--format", "json"])
     assert res.exit_code == 0, res.output
-    rows = {r["repo_id"]: r for r in json.loads(res.stdout)}
+    rows = {r["repo_id"]: r for r in json.loads(res.stdout)["models"]}
     assert set(rows) == {"someone/my-ideogram-mirror", "ideogram-ai/ideogram-4-fp8"}
     assert rows["someone/my-ideogram-mirror"]["complete"] and rows["someone/my-ideogram-mirror"]["layout"] == "diffusers"
     assert rows["ideogram-ai/ideogram-4-fp8"]["layout"] == "official"
