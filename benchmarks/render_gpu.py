@@ -347,7 +347,11 @@ def main_mode(args: argparse.Namespace) -> None:
     info["build_s"] = round(time.perf_counter() - t0, 1)
     tok = pipe.tokenizer
     text = caption_with_tokens(tok, args.tokens)
-    sizes = [(w // args.shrink, h // args.shrink) for w, h in SIZES]
+    wanted = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")] if args.sizes else list(SIZES)
+    sizes = [(w // args.shrink, h // args.shrink) for w, h in wanted]
+    for w, h in SIZES:
+        if (w, h) not in wanted:
+            bench.data["not_run"].append(f"{args.mode} {w}x{h} (not in this run's sizes)")
     first = sizes[0]
     steps, msteps = args.steps, args.matrix_steps
 
@@ -484,6 +488,7 @@ def main() -> None:
     ap.add_argument("--matrix-steps", type=int, default=6, help="steps at the other sizes")
     ap.add_argument("--tokens", type=int, default=CAPTION_TOKENS)
     ap.add_argument("--caps", type=int, nargs="*", default=[24, 16])
+    ap.add_argument("--sizes", default="", help="comma-separated WxH (default: 1024x1024,1536x1024,2048x2048)")
     ap.add_argument("--all-16", action="store_true", help="all sizes under the 16 GB cap too")
     ap.add_argument("--no-accuracy", dest="accuracy", action="store_false")
     ap.add_argument("--cfg-until", type=float, default=None, help="also time one render with this guidance cut")

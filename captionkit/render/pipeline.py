@@ -410,7 +410,7 @@ class Renderer:
         else:
             modules = [getattr(pipe, n, None) for n in COMPONENTS]
             modules = [m for m in modules if m is not None]
-            params = sum(p.numel() for m in modules for p in m.parameters())
+            params = sum(_logical_numel(p) for m in modules for p in m.parameters())
             self._scale = min(1.0, params / _FULL_PARAMS)
 
             def budget() -> int:
@@ -748,6 +748,13 @@ class Renderer:
                     if away:
                         parked[name] = away
         return memory_report(self.device, weights=weights, parked=parked, tracker=self._tracker)
+
+
+def _logical_numel(p: Any) -> int:
+    """Parameters a tensor stands for (an NF4 parameter stores two per byte; its quant state knows the shape)."""
+    state = getattr(p, "quant_state", None)
+    shape = getattr(state, "shape", None)
+    return int(math.prod(shape)) if shape is not None else int(p.numel())
 
 
 def _unpack_encoding(packed: tuple[Any, ...], image_tokens: int) -> tuple[Any, ...]:
