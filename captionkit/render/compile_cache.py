@@ -51,15 +51,40 @@ def cache_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "captionkit" / "compile"
 
 
+def _torch_default() -> Path | None:
+    try:
+        from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    except ImportError:  # pragma: no cover - torch without inductor
+        return None
+    return Path(default_cache_dir())
+
+
+def _user_setting() -> Path | None:
+    """``TORCHINDUCTOR_CACHE_DIR`` when the user chose it.
+
+    torch writes its own default into that variable the first time it needs
+    the folder, so a value equal to torch's default (or to captionkit's
+    folder) is not a choice of the user's.
+    """
+    preset = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if not preset:
+        return None
+    path = Path(preset).expanduser().resolve()
+    default = _torch_default()
+    if path == cache_dir().expanduser().resolve() or (default is not None and path == default.resolve()):
+        return None
+    return Path(preset)
+
+
 def activate() -> Path:
     """Point torch's on-disk compile caches at captionkit's folder; returns the folder in use.
 
     Call before the first compilation of the process. A
     ``TORCHINDUCTOR_CACHE_DIR`` that is already set wins (it is returned).
     """
-    preset = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    if preset and Path(preset).resolve() != cache_dir().resolve():
-        return Path(preset)
+    preset = _user_setting()
+    if preset is not None:
+        return preset
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -123,12 +148,11 @@ def _walk(folder: Path) -> tuple[int, int]:
 
 def info() -> CompileCache:
     """Describe the compile cache folder in use (captionkit's, or the one torch was told to use)."""
-    preset = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    ours = cache_dir()
-    if preset and Path(preset).expanduser().resolve() != ours.resolve():
-        path, managed = Path(preset).expanduser(), False
+    preset = _user_setting()
+    if preset is not None:
+        path, managed = preset.expanduser(), False
     else:
-        path, managed = ours, True
+        path, managed = cache_dir(), True
     files, size = _walk(path)
     return CompileCache(path, files, size, managed)
 

@@ -49,11 +49,11 @@ _BYTES = {"bf16": 2.0, "fp8": 1.0, "fp8-weights": 1.0, "nf4": 0.5 + 4 / 64, "fp3
 # Activations on the GPU beyond the resident weights, in GiB: the DiT step
 # (both branches, exact-length text) and the VAE decode, per megapixel of
 # image. Measured on an H200 with full-size random weights (benchmarks/render_gpu.py).
-_DENOISE_BASE_GIB = 0.6
-_DENOISE_PER_MP_GIB = 0.45
-_DECODE_PER_MP_GIB = 2.2
+_DENOISE_BASE_GIB = 0.8
+_DENOISE_PER_MP_GIB = 1.6
+_DECODE_PER_MP_GIB = 2.4
 _DECODE_TILE_GIB = 2.6  # one 1024-pixel tile, whatever the image size
-_ENCODE_GIB = 1.0
+_ENCODE_GIB = 1.9
 
 
 def component_gib(quantization: str) -> dict[str, float]:

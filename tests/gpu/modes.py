@@ -106,7 +106,7 @@ def main() -> None:
         base = None
         for plan in ("none", "text-encoder", "model", "dit-swap"):
             try:
-                r = make(quantization=mode, offload=plan)
+                r = make(quantization=mode, offload=plan).load()
                 seen: list[tuple[str, str]] = []
                 te = r.pipe.text_encoder
                 layer0 = te.language_model.layers[0]
@@ -138,7 +138,7 @@ def main() -> None:
 
     # guidance cut and compile cache
     try:
-        r = make(quantization="bf16", compile=True)
+        r = make(quantization="bf16", compile=os.environ.get("MODES_COMPILE") == "1")
         t0 = time.perf_counter()
         full = px(r.render(CAPTION, size=(256, 256), preset="turbo", seed=1)[0])
         cold = time.perf_counter() - t0
@@ -147,8 +147,9 @@ def main() -> None:
         from captionkit.render import compile_cache
 
         info = compile_cache.info()
-        check(r.compiled and info.files > 0 and info.path == cache,
-              f"compile cache filled: {info.files} files, {info.size / 2**20:.1f} MiB in {info.path} (first call {cold:.1f}s)")
+        if r.compiled:
+            check(info.files > 0 and info.path == cache,
+                  f"compile cache filled: {info.files} files, {info.size / 2**20:.1f} MiB in {info.path} (first call {cold:.1f}s)")
     except Exception as exc:
         check(False, f"compiled render with cache ({type(exc).__name__}: {exc})")
 
