@@ -448,6 +448,9 @@ class Renderer:
             self._shuttle = Shuttle(pipe, "none", self.device)
         self._tracker = PeakTracker(self.device)
         self._processors = _fast.install_processors(pipe) if self.optimize else []
+        for name in ("transformer", "unconditional_transformer"):
+            if getattr(pipe, name, None) is not None:
+                _fast.slim_text_projection(getattr(pipe, name))
         original = type(pipe).encode_prompt.__get__(pipe)
         shuttle, tracker = self._shuttle, self._tracker
 

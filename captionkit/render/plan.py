@@ -41,7 +41,7 @@ from typing import Any
 from captionkit.render.errors import RenderError
 from captionkit.render.memory import activation_gib, component_gib, decode_gib, encode_gib
 
-__all__ = ["CANDIDATES", "OFFLOADS", "Plan", "Shuttle", "choose", "needs_tiling", "peak_gib"]
+__all__ = ["CANDIDATES", "OFFLOADS", "Plan", "Shuttle", "choose", "move_module", "needs_tiling", "peak_gib"]
 
 OFFLOADS = ("auto", "none", "text-encoder", "model", "dit-swap")
 
@@ -200,6 +200,27 @@ def _reason(q: str, o: str, mode: str, plan: str, need: float, budget: float | N
     return head + (f" ({'; '.join(because)})" if because else "")
 
 
+def move_module(module: Any, device: str) -> Any:
+    """``module.to(device)``, swapping tensors in place where a parameter is a tensor subclass.
+
+    torchao's float8 weights are wrapper tensor subclasses, whose storage
+    cannot be re-pointed to another device; ``torch.utils.swap_tensors`` (what
+    ``nn.Module.to`` uses when asked to swap) moves them and keeps each
+    parameter object, so compiled code and hooks still see the same parameters.
+    """
+    import torch
+    from torch.utils._python_dispatch import is_traceable_wrapper_subclass
+
+    if not any(is_traceable_wrapper_subclass(p) for p in module.parameters()):
+        return module.to(device)
+    before = torch.__future__.get_swap_module_params_on_conversion()
+    torch.__future__.set_swap_module_params_on_conversion(True)
+    try:
+        return module.to(device)
+    finally:
+        torch.__future__.set_swap_module_params_on_conversion(before)
+
+
 class Shuttle:
     """Moves weights between the render device and CPU memory as a plan says.
 
@@ -223,7 +244,7 @@ class Shuttle:
         self.plan = plan
         self.device = device
         self.home = home
-        self.mover = mover or (lambda module, dev: module.to(dev))
+        self.mover = mover or move_module
         self.where: dict[str, str] = {}
         self.skip: Callable[[str], bool] | None = None
         self._modules: dict[str, Any] = {}
