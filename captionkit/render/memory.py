@@ -43,17 +43,20 @@ _DIT = (8_663_334_912 + 320_864_256 + 245_366_784, 49_722_496)
 _TEXT = (6_945_767_424, 1_204_232_576)
 _VAE = (0, 84_000_000)
 # bytes per quantized parameter: fp8 is one byte plus a float32 scale per row
-# (negligible); nf4 is half a byte plus a float32 absmax per 64 values.
-_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp8-weights": 1.0, "nf4": 0.5 + 4 / 64, "fp32": 4.0}
+# (negligible); nf4 is half a byte plus an 8-bit absmax per 64 values (double
+# quantization). Measured on an H200: 8.70 GiB per fp8 DiT, 4.53 per nf4 DiT.
+_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp8-weights": 1.0, "nf4": 0.5 + 1 / 64, "fp32": 4.0}
 
 # Activations on the GPU beyond the resident weights, in GiB: the DiT step
 # (both branches, exact-length text) and the VAE decode, per megapixel of
 # image. Measured on an H200 with full-size random weights (benchmarks/render_gpu.py).
-_DENOISE_BASE_GIB = 0.8
-_DENOISE_PER_MP_GIB = 1.6
+# (2048x2048: 5.8 GiB denoising, 9.5 GiB decoding whole, 2.4 GiB in tiles;
+# 1536x1024: 4.6 and 3.6; 1024x1024: 3.7 and 2.4; encoding 0.3-0.6.)
+_DENOISE_BASE_GIB = 2.3
+_DENOISE_PER_MP_GIB = 0.9
 _DECODE_PER_MP_GIB = 2.4
 _DECODE_TILE_GIB = 2.6  # one 1024-pixel tile, whatever the image size
-_ENCODE_GIB = 1.9
+_ENCODE_GIB = 0.6
 
 
 def component_gib(quantization: str) -> dict[str, float]:

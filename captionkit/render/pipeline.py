@@ -20,7 +20,7 @@ from captionkit.render.errors import Cancelled, RenderError
 from captionkit.render.hub import DEFAULT_MODEL, ModelSource, offline_mode, resolve_source
 from captionkit.render.memory import COMPONENTS, MemoryReport, PeakTracker, component_gib, free_bytes, memory_report
 from captionkit.render.metadata import Recipe, write_png
-from captionkit.render.plan import OFFLOADS, Plan, Shuttle, choose, needs_tiling
+from captionkit.render.plan import FP8_MODES, OFFLOADS, Plan, Shuttle, choose, needs_tiling
 from captionkit.render.presets import DEFAULT_PRESET, Preset, resolve_preset
 from captionkit.render.progress import CancelToken, ProgressCallback, _Emitter
 from captionkit.render.quant import fp8_compute_support, module_bytes, normalize_mode, quantize_pipeline
@@ -352,7 +352,8 @@ class Renderer:
         shuttle.pipe = pipe
         if mode in ("fp8", "fp8-weights"):
             # text encoder first: under a plan that parks it, it leaves before the DiTs arrive
-            quantize_pipeline(pipe, mode, device=device, dtype=dtype, after=shuttle.settle)
+            quantize_pipeline(pipe, mode, device=device, dtype=dtype, after=shuttle.settle,
+                              text_encoder=plan.offload == "none")
         shuttle.place()
         self._shuttle = shuttle
         if device.startswith("cuda"):
@@ -427,7 +428,8 @@ class Renderer:
             dtype = getattr(torch, self.dtype)
             shuttle = Shuttle(pipe, self.plan.offload, device)
             with _quiet_imports():
-                quantize_pipeline(pipe, self.plan.quantization, device=device, dtype=dtype, after=shuttle.settle)
+                quantize_pipeline(pipe, self.plan.quantization, device=device, dtype=dtype, after=shuttle.settle,
+                                  text_encoder=self.plan.offload == "none" or self.plan.quantization not in FP8_MODES)
             shuttle.place()
             self._shuttle = shuttle
         self.quantization, self.offload = self.plan.quantization, self.plan.offload

@@ -14,6 +14,13 @@ Four offload plans, from fastest to smallest:
   DiTs take turns on the GPU at every step. Slow (each step moves a DiT
   across PCIe), for cards that cannot hold both DiTs.
 
+In the fp8 modes the quantized weights are torchao tensor subclasses, which
+torchao 0.18 cannot move between the GPU and CPU memory (measured: "Attempted
+to set the storage of a tensor on device cpu to a storage on device cuda:0").
+So with fp8 the DiTs never move (``model`` and ``dit-swap`` are refused), and
+under ``text-encoder`` the text encoder stays in bf16 (plain tensors) so that
+it can be parked.
+
 diffusers' ``enable_model_cpu_offload`` is not used: its chained hooks only
 offload the *previous* model, so for this pipeline both DiTs stay resident and
 the peak does not drop, and the text encoder it leaves on the CPU runs there
@@ -41,7 +48,7 @@ from typing import Any
 from captionkit.render.errors import RenderError
 from captionkit.render.memory import activation_gib, component_gib, decode_gib, encode_gib
 
-__all__ = ["CANDIDATES", "OFFLOADS", "Plan", "Shuttle", "choose", "move_module", "needs_tiling", "peak_gib"]
+__all__ = ["CANDIDATES", "FP8_MODES", "OFFLOADS", "movable", "Plan", "Shuttle", "choose", "move_module", "needs_tiling", "peak_gib"]
 
 OFFLOADS = ("auto", "none", "text-encoder", "model", "dit-swap")
 
@@ -56,6 +63,17 @@ most traffic (a round trip per new caption costs about a second; per-step
 swaps cost more than they save), and swapping DiTs every step last."""
 
 _DITS = ("transformer", "unconditional_transformer")
+FP8_MODES = ("fp8", "fp8-weights")
+"""Modes whose quantized weights cannot move between devices (torchao tensor subclasses)."""
+
+
+def movable(quantization: str, offload: str, cuda: bool = True) -> bool:
+    """Whether a plan can run with a mode: in the fp8 modes the DiTs never move.
+
+    >>> movable("fp8", "text-encoder"), movable("fp8", "model"), movable("nf4", "dit-swap")
+    (True, False, True)
+    """
+    return not (cuda and quantization in FP8_MODES and offload in ("model", "dit-swap"))
 
 
 def peak_gib(quantization: str, offload: str, width: int = 1024, height: int = 1024, *,
@@ -72,9 +90,11 @@ def peak_gib(quantization: str, offload: str, width: int = 1024, height: int = 1
             weights and activations of a smaller test model scale with it.
 
     >>> [round(peak_gib("nf4", o), 1) for o in ("none", "text-encoder", "model", "dit-swap")]
-    [18.3, 17.8, 12.4, 7.9]
+    [18.0, 15.4, 12.4, 7.9]
     """
     w = {k: v * scale for k, v in component_gib(quantization).items()}
+    if offload != "none" and quantization in FP8_MODES:
+        w["text_encoder"] = component_gib("bf16")["text_encoder"] * scale  # parked in bf16 (see above)
     act = activation_gib(width, height) * min(scale, 1.0)
     dec = decode_gib(width, height, tiled=tiled) * min(scale, 1.0)
     enc = encode_gib() * min(scale, 1.0)
@@ -156,6 +176,12 @@ def choose(*, budget_gib: float | None, cuda: bool, fp8_compute: bool, nf4: bool
     else:
         plans = OFFLOADS[1:] if offload == "auto" else (offload,)
 
+    if quantization in FP8_MODES and offload in ("model", "dit-swap") and cuda:
+        raise RenderError(
+            f"--offload {offload} with --quantization {quantization}: torchao's float8 weights cannot move between "
+            "the GPU and CPU memory; use --offload text-encoder, or --quantization nf4"
+        )
+
     def allowed(mode: str) -> bool:
         if mode == "fp8":
             return fp8_compute
@@ -166,6 +192,7 @@ def choose(*, budget_gib: float | None, cuda: bool, fp8_compute: bool, nf4: bool
     tried: list[str] = []
     pairs = [(m, o) for m, o in CANDIDATES if m in modes and o in plans] if quantization == "auto" else [
         (quantization, o) for o in plans]
+    pairs = [(m, o) for m, o in pairs if movable(m, o, cuda)]
     for mode, plan in pairs:
         if quantization == "auto" and not allowed(mode):
             continue

@@ -180,7 +180,7 @@ def _nf4(module: Any, keep: Callable[[str], bool], compute_dtype: Any, device: A
 
 
 def quantize_pipeline(pipe: Any, mode: str, *, device: str, dtype: Any,
-                      after: Callable[[str], Any] | None = None) -> dict[str, int]:
+                      after: Callable[[str], Any] | None = None, text_encoder: bool = True) -> dict[str, int]:
     """Quantize the text encoder and both DiTs of a loaded pipeline in place.
 
     Used for pipelines built in memory and for weights loaded in bf16 (the fp8
@@ -196,6 +196,9 @@ def quantize_pipeline(pipe: Any, mode: str, *, device: str, dtype: Any,
         device: Where the quantized layers go.
         dtype: Compute dtype.
         after: Called with each component's name once it is quantized.
+        text_encoder: Whether to quantize the text encoder too (the fp8 modes
+            leave it in bf16 when a memory plan parks it: float8 tensors
+            cannot move between devices).
 
     Returns:
         Quantized layer counts per component.
@@ -216,13 +219,13 @@ def quantize_pipeline(pipe: Any, mode: str, *, device: str, dtype: Any,
         if not ok:
             raise RenderError(f"fp8 compute is not available: {why}; use --quantization fp8-weights")
     te = getattr(pipe, "text_encoder", None)
-    if te is not None:
+    if te is not None and text_encoder:
         if mode == "nf4":
             counts["text_encoder"] = _nf4(te, is_text_weight, dtype, device)
         else:
             counts["text_encoder"] = _fp8_weights(te, is_text_weight, device)
-        if after is not None:
-            after("text_encoder")
+    if te is not None and after is not None:
+        after("text_encoder")
     for name in _DITS:
         dit = getattr(pipe, name, None)
         if dit is None:
