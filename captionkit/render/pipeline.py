@@ -796,7 +796,7 @@ def guided_steps(cfg_until: float | None, steps: int) -> int:
     """
     if cfg_until is None:
         return steps
-    return min(steps, math.ceil(cfg_until * steps - 1e-9))
+    return sum(1 for i in range(steps) if i / steps < cfg_until)
 
 
 def check_cfg_until(value: float | None) -> float | None:
