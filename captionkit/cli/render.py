@@ -28,9 +28,19 @@ class BackendChoice(str, Enum):
 
 class QuantChoice(str, Enum):
     auto = "auto"
+    bf16 = "bf16"
     none = "none"
-    nf4 = "nf4"
     fp8 = "fp8"
+    fp8_weights = "fp8-weights"
+    nf4 = "nf4"
+
+
+class OffloadChoice(str, Enum):
+    auto = "auto"
+    none = "none"
+    text_encoder = "text-encoder"
+    model = "model"
+    dit_swap = "dit-swap"
 
 
 def _parse_seeds(seed: int | None, seeds: str | None) -> list[int] | None:
@@ -82,6 +92,9 @@ def _summary(recipe: Any) -> list[str]:
         f"backend: {recipe.backend}",
         f"model: {model}",
         f"dtype: {recipe.dtype or '-'}, quantization: {recipe.quantization or '-'}",
+        "guidance cut: " + ("none" if recipe.cfg_until is None else
+                            f"unconditional pass for the first {recipe.cfg_until:g} of the steps"),
+        f"vae: {'tiled' if recipe.vae_tiling else 'whole'}",
         f"versions: {versions}",
     ]
 
@@ -138,7 +151,7 @@ def _recipe_settings(items: list[Any], model: str | None, revision: str | None) 
                 found["model"] = chosen
                 if revision is None and chosen_revision:
                     found["revision"] = chosen_revision
-    for key in ("dtype", "quantization", "backend"):
+    for key in ("dtype", "quantization", "backend", "cfg_until"):
         values = {getattr(r, key) for _, r in recipes if getattr(r, key)}
         if len(values) == 1:
             found[key] = values.pop()
@@ -178,7 +191,10 @@ def render_cmd(
     model: Annotated[str | None, typer.Option(help="Hub repo id or local folder (default: the PNG's recipe, else the official id).")] = None,
     backend: Annotated[BackendChoice | None, typer.Option(help="Pipeline backend (default: the PNG's, else auto).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    quantization: Annotated[QuantChoice | None, typer.Option(help="Weight format: auto, none, nf4 (CUDA), fp8 (default: the PNG's, else auto).")] = None,
+    quantization: Annotated[QuantChoice | None, typer.Option(help="auto (fastest that fits, says why), bf16 (alias none), fp8 (fp8 compute on GPUs with fp8 tensor cores; fp8-weights elsewhere), fp8-weights (fp8 storage, any device), nf4 (CUDA). Default: the PNG's, else auto.")] = None,
+    offload: Annotated[OffloadChoice, typer.Option(help="Memory plan: auto (least offloading that fits), none, text-encoder (off the GPU between captions), model (encoder and DiTs take turns), dit-swap (one model at a time).")] = OffloadChoice.auto,
+    vae_tiling: Annotated[bool | None, typer.Option("--vae-tiling/--no-vae-tiling", help="Decode in tiles (default: only where the size would not fit; changes pixels slightly).")] = None,
+    cfg_until: Annotated[float | None, typer.Option("--cfg-until", metavar="FRACTION", help="Opt-in: skip the unconditional transformer after this fraction of the steps. Faster; changes the image; recorded in the PNG (default: the PNG's, else off).")] = None,
     dtype: Annotated[DtypeChoice | None, typer.Option(help="Compute dtype (default: the PNG's, else bfloat16).")] = None,
     revision: Annotated[str | None, typer.Option(help="Hub revision (default: the PNG's).")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Use only the local Hugging Face cache.")] = False,
@@ -248,6 +264,9 @@ def render_cmd(
             backend=backend.value if backend is not None else from_recipes.get("backend", "auto"),
             device=device,
             quantization=quantization.value if quantization is not None else from_recipes.get("quantization", "auto"),
+            offload=offload.value,
+            vae_tiling="auto" if vae_tiling is None else vae_tiling,
+            cfg_until=cfg_until if cfg_until is not None else from_recipes.get("cfg_until"),
             dtype=dtype.value if dtype is not None else from_recipes.get("dtype", "bfloat16"),
             revision=revision or from_recipes.get("revision"),
             offline=True if offline else None,
@@ -282,9 +301,16 @@ def render_cmd(
     code = EXIT_CLEAN
     try:
         with RichProgress(disable=not show) as progress:
+
+            def on_progress(event: Any) -> None:
+                # the one-line reason for the chosen quantization and memory plan
+                if event.message and dist.rank == 0 and not quiet:
+                    progress.print(event.message)
+                progress(event)
+
             result = render_batch(
                 renderer, checked, out, preset=preset_value, size=size_value, seeds=seed_list,
-                batch_size=batch_size, resume=resume, dist=dist, on_progress=progress,
+                batch_size=batch_size, resume=resume, dist=dist, on_progress=on_progress,
             )
     except RenderError as exc:
         fail(str(exc))
@@ -305,6 +331,11 @@ def render_cmd(
         payload: dict[str, Any] = {"out": str(out), "items": result.entries}
         if report is not None:
             payload["memory"] = report.to_dict()
+            payload["time"] = {"first_call_s": renderer.first_call_seconds, "later_call_s": renderer.later_call_seconds,
+                               "compiled": renderer.compiled}
+        if renderer.plan is not None:
+            payload["plan"] = {"quantization": renderer.quantization, "offload": renderer.offload,
+                               "reason": renderer.plan.reason}
         typer.echo(json.dumps(payload, ensure_ascii=False))
     else:
         for e in result.entries:
@@ -313,6 +344,7 @@ def render_cmd(
         err(f"{result.rendered} rendered, {result.skipped} already present, {result.failed} failed -> {out}")
         if report is not None:
             err(report.format())
+            err(_timing(renderer))
     raise typer.Exit(code)
 
 
@@ -325,6 +357,14 @@ def _aspect_size(aspect: str) -> tuple[int, int]:
     except ValueError as exc:
         raise RenderError(f"--aspect: {exc}") from None
     return frame.width, frame.height
+
+
+def _timing(renderer: Any) -> str:
+    first, later = renderer.first_call_seconds, renderer.later_call_seconds
+    if first is None:
+        return "time: no pipeline call"
+    text = f"time: first call {first:.1f}s" + (" (compilation included)" if renderer.compiled else "")
+    return text + (f", later calls {later:.1f}s (median)" if later is not None else "")
 
 
 def info_cmd(
@@ -353,26 +393,41 @@ def info_cmd(
 
 def cache_cmd(
     cache_dir: Annotated[Path | None, typer.Option(help="Hugging Face hub cache (default: HF_HUB_CACHE).")] = None,
+    clear_compile: Annotated[bool, typer.Option("--clear-compile", help="Delete captionkit's compile cache.")] = False,
     fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.text,
 ) -> None:
-    """List the Ideogram 4 models in the local Hugging Face cache and their size."""
-    from captionkit.render import list_cached_models
+    """List the Ideogram 4 models in the local Hugging Face cache, and the compile cache."""
+    from captionkit.render import RenderError, compile_cache, list_cached_models
 
+    if clear_compile:
+        try:
+            gone = compile_cache.clear()
+        except RenderError as exc:
+            fail(str(exc))
+        if fmt is Fmt.json:
+            typer.echo(json.dumps({"cleared": gone.to_dict()}, ensure_ascii=False))
+        else:
+            err(f"compile cache {gone.path}: removed {gone.files} files, {_human(gone.size)}")
+        raise typer.Exit(EXIT_CLEAN)
     try:
         models = list_cached_models(cache_dir)
     except (OSError, ValueError) as exc:
         fail(f"cannot read the Hugging Face cache: {exc}")
+    compiled = compile_cache.info()
     if fmt is Fmt.json:
-        typer.echo(json.dumps([m.to_dict() for m in models], ensure_ascii=False))
+        typer.echo(json.dumps({"models": [m.to_dict() for m in models], "compile": compiled.to_dict()},
+                              ensure_ascii=False))
         raise typer.Exit(EXIT_CLEAN)
     if not models:
         err("no Ideogram 4 models in the local Hugging Face cache")
-        raise typer.Exit(EXIT_CLEAN)
-    width = max(len(m.repo_id) for m in models)
-    for m in models:
-        state = "complete" if m.complete else "partial"
-        revs = ",".join(r[:8] for r in m.revisions)
-        typer.echo(f"{m.repo_id:<{width}}  {_human(m.size_on_disk):>9}  {m.layout:<9}  {state:<8}  {revs}")
+    else:
+        width = max(len(m.repo_id) for m in models)
+        for m in models:
+            state = "complete" if m.complete else "partial"
+            revs = ",".join(r[:8] for r in m.revisions)
+            typer.echo(f"{m.repo_id:<{width}}  {_human(m.size_on_disk):>9}  {m.layout:<9}  {state:<8}  {revs}")
+    owner = "" if compiled.managed else " (set by TORCHINDUCTOR_CACHE_DIR; not cleared by captionkit)"
+    typer.echo(f"compile cache  {_human(compiled.size):>9}  {compiled.files} files  {compiled.path}{owner}")
     raise typer.Exit(EXIT_CLEAN)
 
 

@@ -51,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "render_batch": "captionkit.render.batch",
     "resolve_preset": "captionkit.render.presets",
     "resolve_source": "captionkit.render.hub",
+    "Plan": "captionkit.render.plan",
     "write_png": "captionkit.render.metadata",
 }
 
@@ -67,6 +68,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from captionkit.render.hub import DEFAULT_MODEL, CachedModel, ModelSource, list_cached_models, resolve_source
     from captionkit.render.memory import MemoryReport, memory_report
     from captionkit.render.metadata import Recipe, read_recipe, write_png
+    from captionkit.render.plan import Plan
     from captionkit.render.pipeline import RenderResult, Renderer, render
     from captionkit.render.presets import DEFAULT_PRESET, PRESETS, Preset, resolve_preset
     from captionkit.render.progress import CancelToken, ProgressEvent

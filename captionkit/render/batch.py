@@ -441,10 +441,15 @@ def render_batch(
             # Loading problems (weights, device, memory) stop the batch; only
             # problems of this item are recorded and skipped.
             renderer.load(on_progress)
+            # A PNG's guidance cut is reproduced unless the run sets its own.
+            extra: dict[str, Any] = {}
+            if rec is not None and rec.cfg_until is not None and getattr(renderer, "cfg_until", None) is None:
+                extra["cfg_until"] = rec.cfg_until
             try:
                 results = renderer.render(
                     it.caption, preset=item_preset, size=item_size, seeds=todo, batch_size=batch_size,
                     label=it.source, item=index, items=len(mine), on_progress=on_progress, cancel=cancel,
+                    **extra,
                 )
             except RenderError as exc:
                 for s in todo:

@@ -50,7 +50,11 @@ class Recipe:
         model: Hub repo id or local folder name of the weights.
         revision: Hub commit of the weights, when known.
         dtype: Compute dtype (``"bfloat16"``...).
-        quantization: ``"none"``, ``"nf4"``, ``"fp8"``...
+        quantization: The resolved mode: ``"bf16"``, ``"fp8"``, ``"fp8-weights"``, ``"nf4"``
+            (``"none"`` in recipes written before ``bf16`` was its name).
+        cfg_until: The guidance cut (fraction of the steps that ran the
+            unconditional transformer), None for full guidance.
+        vae_tiling: Whether the VAE decoded in tiles (this changes pixels slightly).
         versions: Library versions (captionkit, diffusers, torch, ...).
     """
 
@@ -64,6 +68,8 @@ class Recipe:
     revision: str | None = None
     dtype: str | None = None
     quantization: str | None = None
+    cfg_until: float | None = None
+    vae_tiling: bool = False
     versions: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +84,8 @@ class Recipe:
             "revision": self.revision,
             "dtype": self.dtype,
             "quantization": self.quantization,
+            "cfg_until": self.cfg_until,
+            "vae_tiling": self.vae_tiling,
             "versions": dict(self.versions),
         }
 
@@ -104,6 +112,14 @@ def write_png(image: Any, path: str | os.PathLike[str], recipe: Recipe) -> Path:
     """Save ``image`` as a PNG with metadata, atomically. Returns the path."""
     write_atomic(path, png_bytes(image, recipe))
     return Path(path)
+
+
+def _fraction(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"cfg_until must be a fraction between 0 and 1, got {value!r}")
+    return float(value)
 
 
 def read_recipe(source: str | os.PathLike[str] | IO[bytes]) -> Recipe:
@@ -141,6 +157,8 @@ def read_recipe(source: str | os.PathLike[str] | IO[bytes]) -> Recipe:
             revision=data.get("revision"),
             dtype=data.get("dtype"),
             quantization=data.get("quantization"),
+            cfg_until=_fraction(data.get("cfg_until")),
+            vae_tiling=bool(data.get("vae_tiling", False)),
             versions=dict(data.get("versions") or {}),
         )
     except RenderError as exc:

@@ -6,32 +6,37 @@ import importlib
 import contextlib
 import importlib.util
 import logging
+import math
 import os
 import re
 import secrets
 import time
 import warnings
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from captionkit.render._core import PreparedCaption, check_tokens, parse_size, prepare_caption
 from captionkit.render.errors import Cancelled, RenderError
 from captionkit.render.hub import DEFAULT_MODEL, ModelSource, offline_mode, resolve_source
-from captionkit.render.memory import MemoryReport, check_fits, free_bytes, memory_report
+from captionkit.render.memory import COMPONENTS, MemoryReport, PeakTracker, component_gib, free_bytes, memory_report
 from captionkit.render.metadata import Recipe, write_png
+from captionkit.render.plan import FP8_MODES, OFFLOADS, Plan, Shuttle, choose, needs_tiling
 from captionkit.render.presets import DEFAULT_PRESET, Preset, resolve_preset
 from captionkit.render.progress import CancelToken, ProgressCallback, _Emitter
+from captionkit.render.quant import fp8_compute_support, module_bytes, normalize_mode, quantize_pipeline
 
-__all__ = ["RenderResult", "Renderer", "render"]
+__all__ = ["RenderResult", "Renderer", "check_cfg_until", "guided_steps", "render"]
 
 Backend = Literal["auto", "diffusers", "official"]
-Quantization = Literal["auto", "none", "nf4", "fp8"]
+Quantization = Literal["auto", "bf16", "none", "fp8", "fp8-weights", "nf4"]
+Offload = Literal["auto", "none", "text-encoder", "model", "dit-swap"]
 _DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
            "fp32": "float32", "float32": "float32"}
 _DIFFUSERS_DEFAULT_MSL = 2048
 _DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
+_FULL_PARAMS = 2 * 9_279_288_448 + 8_150_000_000 + 84_000_000
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,8 @@ def _quiet_imports():
     # they are cosmetic and would bury the one line the user needs.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        loggers = [logging.getLogger(n) for n in ("bitsandbytes", "torchao", "diffusers", "transformers")]
+        loggers = [logging.getLogger(n) for n in ("bitsandbytes", "torchao", "diffusers", "transformers",
+                                                  "torch.utils._pytree")]
         levels = [lg.level for lg in loggers]
         for lg in loggers:
             lg.setLevel(logging.ERROR)
@@ -114,9 +120,12 @@ class Renderer:
         backend: ``diffusers``, ``official`` or ``auto`` (diffusers unless the
             weights are in the official layout).
         device: ``cuda``, ``cuda:N``, ``cpu`` or ``auto`` (CUDA when available).
-        quantization: ``auto``, ``none`` (stored precision cast to ``dtype``),
-            ``nf4`` (bitsandbytes, CUDA only) or ``fp8`` (fp8 storage, bf16
-            compute; any device).
+        quantization: ``auto`` (the fastest mode that fits, with a one-line
+            reason in :attr:`plan`), ``bf16`` (no quantization; alias
+            ``none``), ``fp8`` (fp8 compute on GPUs with fp8 tensor cores,
+            otherwise the same as ``fp8-weights``), ``fp8-weights`` (fp8
+            storage, compute in ``dtype``; any device) or ``nf4``
+            (bitsandbytes 4-bit; CUDA only). See :mod:`captionkit.render.quant`.
         dtype: Compute dtype: ``bfloat16`` (default), ``float16`` or ``float32``.
         revision: Hub revision.
         token: Hub token (``HF_TOKEN`` when None).
@@ -125,10 +134,22 @@ class Renderer:
         optimize: Exact-length text and mask-free attention (the output is the
             same as diffusers' defaults within float tolerance).
         compile: Compile the repeated transformer blocks: ``auto`` (on CUDA
-            with Triton), True or False.
+            with Triton), True or False. Compiled code is cached on disk
+            (:mod:`captionkit.render.compile_cache`).
         compile_dynamic: ``torch.compile``'s ``dynamic`` for the blocks (None:
             one recompile with a symbolic length when a second length arrives).
-        pipeline: An already built pipeline to use instead of loading one.
+        offload: Memory plan: ``auto`` (the least offloading that fits),
+            ``none``, ``text-encoder``, ``model`` or ``dit-swap``. See :mod:`captionkit.render.plan`.
+        vae_tiling: Decode in tiles: ``auto`` (only where the size would not
+            fit otherwise), True or False. Tiling changes pixels slightly and
+            is recorded in the recipe.
+        cfg_until: Opt-in guidance cut: run the unconditional transformer only
+            for this fraction of the steps (0..1) and skip it afterwards (the
+            conditional prediction alone drives the rest). Faster; **changes
+            the image**; recorded in the recipe. None (default) keeps full
+            guidance.
+        pipeline: An already built pipeline to use instead of loading one. An
+            explicit ``quantization`` or ``offload`` is applied to it in place.
     """
 
     def __init__(
@@ -146,23 +167,32 @@ class Renderer:
         optimize: bool = True,
         compile: bool | Literal["auto"] = "auto",
         compile_dynamic: bool | None = None,
+        offload: Offload = "auto",
+        vae_tiling: bool | Literal["auto"] = "auto",
+        cfg_until: float | None = None,
         pipeline: Any = None,
     ) -> None:
         if backend not in ("auto", "diffusers", "official"):
             raise RenderError(f"unknown backend {backend!r}; choose diffusers, official or auto")
-        if quantization not in ("auto", "none", "nf4", "fp8"):
-            raise RenderError(f"unknown quantization {quantization!r}; choose auto, none, nf4 or fp8")
+        mode = normalize_mode(quantization)
+        if offload not in OFFLOADS:
+            raise RenderError(f"unknown offload plan {offload!r}; choose {', '.join(OFFLOADS)}")
+        if vae_tiling not in (True, False, "auto"):
+            raise RenderError(f"vae_tiling must be True, False or 'auto', got {vae_tiling!r}")
         if dtype not in _DTYPES:
             raise RenderError(f"unknown dtype {dtype!r}; choose bfloat16, float16 or float32")
         if not _DEVICE_RE.fullmatch(str(device)):
             # checked here, not at load: a run whose outputs all exist never loads
             raise RenderError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
+        self.cfg_until = check_cfg_until(cfg_until)
         if model is None and pipeline is None:
             model = DEFAULT_MODEL
         self.model = os.fspath(model) if model is not None else None
         self.backend_requested = backend
         self.device_requested = device
-        self.quantization_requested = quantization
+        self.quantization_requested = mode
+        self.offload_requested = offload
+        self.vae_tiling_requested = vae_tiling
         self.dtype = _DTYPES[dtype]
         self.revision = revision
         self.token = token
@@ -175,13 +205,21 @@ class Renderer:
         self.backend: str | None = "diffusers" if pipeline is not None else None
         self.device: str | None = None
         self.quantization: str | None = None
+        self.offload: str | None = None
+        self.plan: Plan | None = None
         self.source: ModelSource | None = None
         self.compiled = False
+        self.compile_cache: Path | None = None
+        self.call_times: list[float] = []
+        self._scale = 1.0
         self._processors: list[Any] = []
         self._emit: _Emitter | None = None
         self._encode_cache: tuple[Any, Any] | None = None
+        self._shuttle: Shuttle | None = None
+        self._tracker = PeakTracker(None)
+        self._cfg: dict[str, int] | None = None
         if pipeline is not None:
-            self._adopt(pipeline)
+            self._take(pipeline)
 
     # ----------------------------------------------------------------- loading
 
@@ -204,42 +242,51 @@ class Renderer:
             raise RenderError(f"unknown device {req!r}; choose auto, cpu, cuda or cuda:N")
         return "cpu"
 
-    def _resolve_quantization(self, device: str, source: ModelSource) -> str:
+    def _choose(self, device: str, prequantized: str | None, budget: Callable[[], int] | None) -> Plan:
+        """Resolve the quantization and the memory plan, refusing what cannot run here.
+
+        ``budget`` reads the free memory; it is called only after the requests
+        that cannot run on this device at all have been refused.
+        """
         req = self.quantization_requested
         cuda = device.startswith("cuda")
         has_bnb = importlib.util.find_spec("bitsandbytes") is not None
-        if source.prequantized == "nf4":
-            if req not in ("auto", "nf4"):
-                raise RenderError(f"model {source.model} holds nf4 weights; --quantization {req} cannot apply to it")
-            req = "nf4"
-        if req == "nf4":
+        has_torchao = importlib.util.find_spec("torchao") is not None
+        if prequantized == "nf4" and req not in ("auto", "nf4"):
+            raise RenderError(f"model {self.model} holds nf4 weights; --quantization {req} cannot apply to it")
+        if req == "nf4" or prequantized == "nf4":
             if not cuda:
                 raise RenderError(
-                    f"nf4 weights need a CUDA GPU (device is {device}); use --quantization fp8 or none, "
+                    f"nf4 weights need a CUDA GPU (device is {device}); use --quantization fp8-weights or bf16, "
                     "or the official fp8 weights"
                 )
             if not has_bnb:
                 raise RenderError("nf4 needs bitsandbytes: pip install bitsandbytes (Linux with CUDA)")
-            return "nf4"
-        if req in ("none", "fp8"):
-            return req
-        # auto: keep full precision when it fits, else the smallest format the device supports.
-        if source.weights_bytes is not None and source.weights_bytes < 4 * 1024**3:
-            return "none"
-        try:
-            check_fits("bf16", free_bytes(device), device)
-            return "none"
-        except RenderError:
-            if cuda and has_bnb:
-                return "nf4"
-            return "fp8"
+        fp8_ok, why_not = fp8_compute_support(device)
+        note = ""
+        if req == "fp8" and not fp8_ok:
+            if cuda and not has_torchao:
+                raise RenderError("fp8 compute needs torchao: pip install torchao, or use --quantization fp8-weights")
+            # the old meaning of fp8 (storage only) where fp8 compute cannot run
+            req, note = "fp8-weights", f"fp8 runs as fp8-weights here: {why_not}"
+        if req in ("fp8", "fp8-weights") and not has_torchao:
+            raise RenderError(f"--quantization {req} needs torchao: pip install torchao (part of captionkit[render])")
+        plan = choose(
+            budget_gib=None if budget is None else budget() / 1024**3,
+            cuda=cuda, fp8_compute=fp8_ok, nf4=cuda and has_bnb, quantization=req,
+            offload=self.offload_requested, scale=self._scale, where=device, why_not_fp8=why_not,
+            prequantized=prequantized,
+        )
+        if note:
+            plan = replace(plan, reason=f"{note}; {plan.reason}")
+        return plan
 
     def load(self, on_progress: ProgressCallback | None = None) -> Renderer:
         """Load the pipeline now (rendering loads it on first use). Returns self.
 
         Raises:
-            RenderError: any impossible device/quantization/backend combination,
-                a Hub failure, or not enough memory for the chosen variant.
+            RenderError: any impossible device/quantization/backend/offload
+                combination, a Hub failure, or not enough memory for any plan.
         """
         if self.pipe is not None:
             return self
@@ -269,13 +316,17 @@ class Renderer:
             )
         if backend == "official" and not official_available:
             raise RenderError("the official backend needs the ideogram4 package (distribution ideogram-4)")
-        quant = self._resolve_quantization(device, source)
-        if source.weights_bytes is not None:
-            scale = {"none": 1.0, "fp8": 0.55, "nf4": 0.3}[quant] if source.prequantized is None else 1.0
-            check_fits(quant if quant != "none" else "bf16", free_bytes(device), device,
-                       needed_gib=source.weights_bytes * scale / 1024**3)
-        else:
-            check_fits(quant if quant != "none" else "bf16", free_bytes(device), device)
+        if backend == "official" and self.offload_requested not in ("auto", "none"):
+            raise RenderError("the official backend manages its own memory; --offload needs the diffusers backend")
+        if backend == "official" and self.cfg_until is not None:
+            raise RenderError("--cfg-until needs the diffusers backend (the official pipeline has no per-step hook)")
+        if source.weights_bytes:
+            full = sum(component_gib(source.prequantized or "bf16").values()) * 1024**3
+            self._scale = min(1.0, source.weights_bytes / full)
+        plan = self._choose(device, source.prequantized, lambda: free_bytes(device))
+        if backend == "official":
+            plan = replace(plan, offload="none")
+        emit("load", message=plan.reason)
         dtype = getattr(torch, self.dtype)
         with _quiet_imports():
             if backend == "official":
@@ -283,80 +334,208 @@ class Renderer:
 
                 pipe = _official.load(source, device=device, dtype=dtype)
             else:
-                pipe = self._load_diffusers(source, device, dtype, quant)
-        self.source, self.device, self.quantization, self.backend = source, device, quant, backend
+                pipe = self._load_diffusers(source, device, dtype, plan)
+        self.source, self.device, self.backend = source, device, backend
+        self.plan, self.quantization, self.offload = plan, plan.quantization, plan.offload
         self.pipe = pipe
         if backend == "diffusers":
             self._adopt(pipe)
         return self
 
-    def _load_diffusers(self, source: ModelSource, device: str, dtype: Any, quant: str) -> Any:
+    def _load_diffusers(self, source: ModelSource, device: str, dtype: Any, plan: Plan) -> Any:
         import torch
         from diffusers import Ideogram4Pipeline
 
-        kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": self.offline}
+        common: dict[str, Any] = {"local_files_only": self.offline}
         target = source.model
         if not _is_dir(source.model):
             # a Hub id: the loader fetches (or, offline, finds) the weights itself
-            kwargs.update(revision=self.revision, token=self.token, cache_dir=self.cache_dir)
-        if quant == "nf4" and source.prequantized is None:
-            from diffusers import PipelineQuantizationConfig
-
-            kwargs["quantization_config"] = PipelineQuantizationConfig(
-                quant_backend="bitsandbytes_4bit",
-                quant_kwargs={
-                    "load_in_4bit": True,
-                    "bnb_4bit_quant_type": "nf4",
-                    "bnb_4bit_compute_dtype": dtype,
-                },
-                components_to_quantize=["transformer", "unconditional_transformer", "text_encoder"],
-            )
-        if quant == "nf4":
-            kwargs["device_map"] = "cuda"
+            common.update(revision=self.revision, token=self.token, cache_dir=self.cache_dir)
+        mode = plan.quantization
+        shuttle = Shuttle(None, plan.offload, device)
         try:
-            pipe = Ideogram4Pipeline.from_pretrained(target, **kwargs)
+            if mode == "nf4":
+                overrides = self._load_nf4_components(target, source, device, dtype, shuttle, common)
+                pipe = Ideogram4Pipeline.from_pretrained(target, dtype=dtype, **overrides, **common)
+            else:
+                pipe = Ideogram4Pipeline.from_pretrained(target, dtype=dtype, **common)
         except RenderError:
             raise
         except Exception as exc:  # map the loader's many failure types to one line
             raise RenderError(_load_error(source.model, exc)) from None
-        if quant != "nf4":
-            pipe.to(device)
-        if quant == "fp8":
-            for name in ("transformer", "unconditional_transformer"):
-                getattr(pipe, name).enable_layerwise_casting(
-                    storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype
-                )
+        shuttle.pipe = pipe
+        if mode in ("fp8", "fp8-weights"):
+            # text encoder first: under a plan that parks it, it leaves before the DiTs arrive
+            quantize_pipeline(pipe, mode, device=device, dtype=dtype, after=shuttle.settle,
+                              text_encoder=plan.offload == "none")
+        shuttle.place()
+        self._shuttle = shuttle
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
         return pipe
 
+    def _load_nf4_components(self, target: str, source: ModelSource, device: str, dtype: Any, shuttle: Shuttle,
+                             common: dict[str, Any]) -> dict[str, Any]:
+        """Load the text encoder and both DiTs as NF4, one at a time, each straight to its place.
+
+        Pre-quantized folders carry their quantization config; bf16 weights are
+        quantized by bitsandbytes while they load (both loaders' own support).
+        """
+        import torch
+        from diffusers import BitsAndBytesConfig as DiffusersBnb
+        from diffusers import Ideogram4Transformer2DModel
+        from transformers import BitsAndBytesConfig as TransformersBnb
+        from transformers import Qwen3VLModel
+
+        prequantized = source.prequantized == "nf4"
+        spec = {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": dtype}
+        on_gpu = {"": torch.device(device)}
+        overrides: dict[str, Any] = {}
+        te_kwargs = {} if prequantized else {"quantization_config": TransformersBnb(**spec)}
+        overrides["text_encoder"] = Qwen3VLModel.from_pretrained(
+            target, subfolder="text_encoder", dtype=dtype, device_map=on_gpu, **te_kwargs, **common
+        ).eval()
+        shuttle.settle("text_encoder", overrides["text_encoder"])
+        for name in ("transformer", "unconditional_transformer"):
+            dit_kwargs = {} if prequantized else {"quantization_config": DiffusersBnb(**spec)}
+            overrides[name] = Ideogram4Transformer2DModel.from_pretrained(
+                target, subfolder=name, dtype=dtype, device_map=on_gpu, **dit_kwargs, **common
+            ).eval()
+            shuttle.settle(name, overrides[name])
+        return overrides
+
+    def _take(self, pipe: Any) -> None:
+        """Adopt a pipeline given to the constructor; apply an explicit quantization or plan to it.
+
+        With both ``quantization`` and ``offload`` left to ``auto`` the pipeline
+        is used exactly as given. Otherwise ``auto`` quantization keeps its
+        weights as they are, and the plan is chosen against the device's free
+        memory plus what the pipeline already holds there.
+        """
+        import torch
+
+        device = str(getattr(pipe, "_execution_device", None) or pipe.device)
+        if self.device_requested != "auto":
+            device = self._resolve_device()
+        if device == "cuda":
+            device = f"cuda:{torch.cuda.current_device()}"
+        self.device = device
+        if self.quantization_requested == "auto" and self.offload_requested == "auto":
+            self.plan = Plan("bf16", "none", 0.0, None, "auto: the given pipeline is used as it is")
+        else:
+            modules = [getattr(pipe, n, None) for n in COMPONENTS]
+            modules = [m for m in modules if m is not None]
+            params = sum(_logical_numel(p) for m in modules for p in m.parameters())
+            self._scale = min(1.0, params / _FULL_PARAMS)
+
+            def budget() -> int:
+                kind = device.split(":", 1)[0]
+                return free_bytes(device) + (sum(module_bytes(m, kind) for m in modules) if kind == "cuda" else 0)
+
+            saved = self.quantization_requested
+            if saved == "auto":
+                self.quantization_requested = "bf16"
+            try:
+                self.plan = self._choose(device, None, budget)
+            finally:
+                self.quantization_requested = saved
+            dtype = getattr(torch, self.dtype)
+            shuttle = Shuttle(pipe, self.plan.offload, device)
+            with _quiet_imports():
+                quantize_pipeline(pipe, self.plan.quantization, device=device, dtype=dtype, after=shuttle.settle,
+                                  text_encoder=self.plan.offload == "none" or self.plan.quantization not in FP8_MODES)
+            shuttle.place()
+            self._shuttle = shuttle
+        self.quantization, self.offload = self.plan.quantization, self.plan.offload
+        self._adopt(pipe)
+
     def _adopt(self, pipe: Any) -> None:
-        """Wire progress, caching and the speed layer into a diffusers pipeline."""
+        """Wire progress, caching, the memory plan and the speed layer into a diffusers pipeline."""
         from captionkit.render import _fast
 
         pipe.set_progress_bar_config(disable=True)
         if self.device is None:
             self.device = str(getattr(pipe, "_execution_device", None) or pipe.device)
         if self.quantization is None:
-            self.quantization = "none"
+            self.quantization = "bf16"
+        if self.offload is None:
+            self.offload = "none"
+        if self._shuttle is None:
+            self._shuttle = Shuttle(pipe, "none", self.device)
+        self._tracker = PeakTracker(self.device)
         self._processors = _fast.install_processors(pipe) if self.optimize else []
+        for name in ("transformer", "unconditional_transformer"):
+            if getattr(pipe, name, None) is not None:
+                _fast.slim_text_projection(getattr(pipe, name))
         original = type(pipe).encode_prompt.__get__(pipe)
+        shuttle, tracker = self._shuttle, self._tracker
 
         def encode_prompt(prompt: Any, grid_h: int, grid_w: int, max_sequence_length: int, device: Any) -> Any:
+            # The last caption's encoding is kept (its text part only, about 0.05 GB
+            # for 500 tokens) across renders, so more seeds of the same caption
+            # never bring a parked text encoder back.
             key = (tuple([prompt] if isinstance(prompt, str) else prompt), grid_h, grid_w, max_sequence_length, str(device))
-            if self._encode_cache is not None and self._encode_cache[0] == key:
-                return self._encode_cache[1]
-            if self._emit is not None:
-                self._emit("encode", **self._fields)
-            result = original(prompt, grid_h, grid_w, max_sequence_length, device)
-            self._encode_cache = (key, result)
-            return result
+            if self._encode_cache is None or self._encode_cache[0] != key:
+                if self._emit is not None:
+                    self._emit("encode", **self._fields)
+                shuttle.before_encode()
+                tracker.phase("encode")
+                try:
+                    packed = _encode_compact(pipe, original, prompt, grid_h, grid_w, max_sequence_length, device)
+                finally:
+                    tracker.phase("_park")
+                    shuttle.after_encode()
+                self._encode_cache = (key, packed)
+            tracker.phase("denoise")
+            return _unpack_encoding(self._encode_cache[1], grid_h * grid_w)
 
         object.__setattr__(pipe, "encode_prompt", encode_prompt)
+        self._wrap_unconditional(pipe)
+        shuttle.skip = self._skips
         compile_on = self.compile_requested
         if compile_on == "auto":
             compile_on = _fast.compile_supported(self.device)[0] and self.optimize
         if compile_on:
+            from captionkit.render import compile_cache
+
+            self.compile_cache = compile_cache.activate()
             _fast.compile_blocks(pipe, dynamic=self.compile_dynamic)
             self.compiled = True
+
+    def _skips(self, name: str) -> bool:
+        """Whether the next forward of component ``name`` is skipped by the guidance cut."""
+        cfg = self._cfg
+        return name == "unconditional_transformer" and cfg is not None and cfg["calls"] >= cfg["cut"]
+
+    def _wrap_unconditional(self, pipe: Any) -> None:
+        """Let the guidance cut skip the unconditional transformer after its last guided step."""
+        model = getattr(pipe, "unconditional_transformer", None)
+        if model is None:
+            return
+        # wrap the model's own forward once, even when a second renderer adopts the pipeline
+        forward = getattr(model, "_captionkit_forward", None) or model.forward
+        object.__setattr__(model, "_captionkit_forward", forward)
+
+        def guided_forward(*args: Any, **kwargs: Any) -> Any:
+            cfg = self._cfg
+            if cfg is not None:
+                skip = cfg["calls"] >= cfg["cut"]
+                cfg["calls"] += 1
+                if skip:
+                    # With the step's guidance weight set to 1, v = 1*cond + 0*uncond:
+                    # any finite tensor of the right shape stands in for the skipped pass.
+                    import torch
+
+                    hidden = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+                    out = torch.zeros_like(hidden)
+                    if kwargs.get("return_dict", True):
+                        from diffusers.models.modeling_outputs import Transformer2DModelOutput
+
+                        return Transformer2DModelOutput(sample=out)
+                    return (out,)
+            return forward(*args, **kwargs)
+
+        object.__setattr__(model, "forward", guided_forward)
 
     # --------------------------------------------------------------- rendering
 
@@ -376,6 +555,7 @@ class Renderer:
         seed: int | None = None,
         seeds: Sequence[int] | None = None,
         batch_size: int = 4,
+        cfg_until: float | None | Literal["default"] = "default",
         label: str = "<caption>",
         item: int = 0,
         items: int = 1,
@@ -395,6 +575,8 @@ class Renderer:
             seed: One seed; a random one is drawn (and recorded) when None.
             seeds: Several seeds (one image each); overrides ``seed``.
             batch_size: Images per pipeline call.
+            cfg_until: The guidance cut for this render (a fraction, or None
+                for full guidance); the renderer's ``cfg_until`` when left out.
             label: Name shown in progress and errors.
             item: Index of this caption in a larger run (for progress).
             items: Size of that run.
@@ -409,6 +591,7 @@ class Renderer:
         prepared = prepare_caption(caption, label)
         width, height = parse_size(size)
         params = resolve_preset(preset)
+        cut = self.cfg_until if cfg_until == "default" else check_cfg_until(cfg_until)
         if seeds is not None:
             seed_list = [int(s) for s in seeds]
             if not seed_list:
@@ -420,10 +603,21 @@ class Renderer:
                 raise RenderError(f"seed {s}: must be between 0 and 2**64-1")
         if batch_size < 1:
             raise RenderError(f"batch size must be at least 1, got {batch_size}")
+        if cut is not None and self.backend_requested == "official":
+            raise RenderError("--cfg-until needs the diffusers backend (the official pipeline has no per-step hook)")
         self.load(on_progress)
         return self._render_prepared(
-            prepared, params, width, height, seed_list, batch_size, label, item, items, on_progress, cancel
+            prepared, params, width, height, seed_list, batch_size, label, item, items, on_progress, cancel, cut
         )
+
+    def _tiling_for(self, width: int, height: int) -> bool:
+        req = self.vae_tiling_requested
+        if req != "auto":
+            return bool(req)
+        plan = self.plan
+        if plan is None or plan.budget_gib is None or not str(self.device).startswith("cuda"):
+            return False
+        return needs_tiling(plan.quantization, plan.offload, width, height, plan.budget_gib, self._scale)
 
     def _render_prepared(
         self,
@@ -438,9 +632,11 @@ class Renderer:
         items: int,
         on_progress: ProgressCallback | None,
         cancel: CancelToken | None,
+        cfg_until: float | None = None,
     ) -> list[RenderResult]:
         emit = _Emitter(on_progress, cancel)
         self._fields = {"item": item, "items": items, "steps": params.steps, "label": label}
+        tiled = self.backend != "official" and self._tiling_for(width, height)
         recipe = Recipe(
             caption=prepared.text,
             seed=seeds[0],
@@ -452,6 +648,8 @@ class Renderer:
             revision=None if self.source is None else self.source.revision,
             dtype=self.dtype,
             quantization=self.quantization,
+            cfg_until=cfg_until,
+            vae_tiling=tiled,
             versions=_versions(),
         )
         if self.backend == "official":
@@ -470,21 +668,37 @@ class Renderer:
             proc.mask_free = msl == n_tokens
 
         steps = params.steps
+        schedule = list(params.diffusers_schedule())
+        guided = guided_steps(cfg_until, steps)
+        # After the cut a step's weight is 1: v = cond; the skipped pass adds nothing.
+        schedule[guided:] = [1.0] * (steps - guided)
+        vae = self.pipe.vae
+        if tiled:
+            vae.enable_tiling()
+        else:
+            vae.disable_tiling()
+        if self.offload != "none":
+            vae.enable_slicing()
+        tracker = self._tracker
 
         def on_step(pipe: Any, i: int, t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             emit("step", step=i + 1, **self._fields)
             if i + 1 == steps:
+                tracker.phase("decode")
                 emit("decode", step=steps, **self._fields)
             return {}
 
         results: list[RenderResult] = []
         self._emit = emit
-        self._encode_cache = None
+        tracker.peaks.clear()
+        tracker.activations.clear()
         try:
             for start in range(0, len(seeds), batch_size):
                 chunk = seeds[start : start + batch_size]
                 t0 = time.perf_counter()
                 generators = [torch.Generator("cpu").manual_seed(s) for s in chunk]
+                self._cfg = {"cut": guided, "calls": 0} if guided < steps else None
+                tracker.phase("_prepare")
                 with torch.inference_mode(), warnings.catch_warnings():
                     # transformers' deprecation notices about arguments diffusers passes
                     warnings.simplefilter("ignore", FutureWarning)
@@ -494,7 +708,7 @@ class Renderer:
                         width=width,
                         num_inference_steps=steps,
                         guidance_scale=None,
-                        guidance_schedule=list(params.diffusers_schedule()),
+                        guidance_schedule=schedule,
                         mu=params.mu,
                         std=params.std,
                         max_sequence_length=msl,
@@ -503,7 +717,9 @@ class Renderer:
                         output_type="pil",
                         callback_on_step_end=on_step,
                     )
+                tracker.phase(None)
                 seconds = time.perf_counter() - t0
+                self.call_times.append(seconds)
                 for s, image in zip(chunk, out.images, strict=True):
                     results.append(RenderResult(image=image, recipe=recipe.with_seed(s), seconds=seconds))
         except Cancelled:
@@ -514,12 +730,108 @@ class Renderer:
             raise RenderError(_runtime_error(label, exc)) from None
         finally:
             self._emit = None
-            self._encode_cache = None
+            self._cfg = None
+            for name in list(tracker.peaks):
+                if name.startswith("_"):
+                    tracker.peaks.pop(name)
+                    tracker.activations.pop(name, None)
         return results
 
+    @property
+    def first_call_seconds(self) -> float | None:
+        """Wall time of the first pipeline call (compilation included), None before any."""
+        return self.call_times[0] if self.call_times else None
+
+    @property
+    def later_call_seconds(self) -> float | None:
+        """Median wall time of the pipeline calls after the first, None before a second."""
+        later = sorted(self.call_times[1:])
+        return later[len(later) // 2] if later else None
+
     def memory(self) -> MemoryReport:
-        """Memory figures now: GPU allocated / reserved / peak, process RSS, system RAM."""
-        return memory_report(self.device)
+        """Memory now: weights per component (on the device and parked), activation peaks, reserved, RSS."""
+        weights: dict[str, int] = {}
+        parked: dict[str, int] = {}
+        if self.pipe is not None and self.backend == "diffusers":
+            kind = str(self.device).split(":", 1)[0]
+            for name in COMPONENTS:
+                module = getattr(self.pipe, name, None)
+                if module is None:
+                    continue
+                weights[name] = module_bytes(module, kind)
+                if kind != "cpu":
+                    away = module_bytes(module, "cpu")
+                    if away:
+                        parked[name] = away
+        return memory_report(self.device, weights=weights, parked=parked, tracker=self._tracker)
+
+
+def _logical_numel(p: Any) -> int:
+    """Parameters a tensor stands for (an NF4 parameter stores two per byte; its quant state knows the shape)."""
+    state = getattr(p, "quant_state", None)
+    shape = getattr(state, "shape", None)
+    return int(math.prod(shape)) if shape is not None else int(p.numel())
+
+
+def _encode_compact(pipe: Any, original: Any, prompt: Any, grid_h: int, grid_w: int, msl: int, device: Any) -> Any:
+    """Text features in the DiTs' dtype and the layout ids, without the image part's zero features.
+
+    diffusers' ``encode_prompt`` returns float32 features for the whole
+    text+image sequence, the image part all zeros (3.3 GiB at 2048x2048), and
+    the pipeline then casts them to the DiTs' dtype. Encoding for a one-token
+    image and building the layout for the real grid gives the same values
+    (the text encoder sees only the text) in a fraction of the memory.
+    """
+    from diffusers.pipelines.ideogram4 import pipeline_ideogram4 as p4
+
+    embeds, _pos, _seg, indicator = original(prompt, 1, 1, msl, device)
+    text = embeds[:, :msl].to(pipe.transformer.dtype)
+    lengths = (indicator[:, :msl] == p4.LLM_TOKEN_INDICATOR).sum(dim=1).tolist()
+    ids = type(pipe)._prepare_ids(lengths, grid_h, grid_w, msl, text.device)
+    return (text, *ids)
+
+
+def _unpack_encoding(packed: tuple[Any, ...], image_tokens: int) -> tuple[Any, ...]:
+    """Rebuild ``encode_prompt``'s output from the cached text features (the image part is zeros)."""
+    import torch
+
+    text, *ids = packed
+    pad = torch.zeros(text.shape[0], image_tokens, text.shape[-1], dtype=text.dtype, device=text.device)
+    return (torch.cat([text, pad], dim=1), *ids)
+
+
+def guided_steps(cfg_until: float | None, steps: int) -> int:
+    """How many of ``steps`` keep the unconditional pass under a guidance cut.
+
+    A step ``i`` (0-based) is guided while ``i / steps < cfg_until``.
+
+    >>> guided_steps(None, 20), guided_steps(0.6, 20), guided_steps(0.61, 20), guided_steps(0.0, 20)
+    (20, 12, 13, 0)
+    """
+    if cfg_until is None:
+        return steps
+    return sum(1 for i in range(steps) if i / steps < cfg_until)
+
+
+def check_cfg_until(value: float | None) -> float | None:
+    """Validate a guidance-cut fraction.
+
+    >>> check_cfg_until(0.6), check_cfg_until(None)
+    (0.6, None)
+    >>> check_cfg_until(1.5)
+    Traceback (most recent call last):
+    ...
+    captionkit.render.errors.RenderError: --cfg-until must be a fraction of the steps between 0 and 1, got 1.5
+    """
+    if value is None:
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise RenderError(f"--cfg-until must be a number between 0 and 1, got {value!r}") from None
+    if not (math.isfinite(f) and 0.0 <= f <= 1.0) or isinstance(value, bool):
+        raise RenderError(f"--cfg-until must be a fraction of the steps between 0 and 1, got {value!r}")
+    return f
 
 
 def _is_dir(model: str) -> bool:
@@ -534,7 +846,7 @@ def _load_error(model: str, exc: BaseException) -> str:
     if "LocalEntryNotFound" in name or "offline" in text.lower():
         return f"model {model}: weights not in the local cache while offline ({text})"
     if "No GPU found" in text or "requires accelerator" in text:
-        return f"model {model}: {text}; this needs a GPU, use --quantization fp8 or none"
+        return f"model {model}: {text}; this needs a GPU, use --quantization fp8-weights or bf16"
     if "create_causal_mask" in text or "cache_position" in text:
         return f"model {model}: transformers version not supported by diffusers' Ideogram 4 pipeline ({text}); use transformers>=5.4"
     return f"model {model}: cannot load ({name}: {text})"
@@ -543,7 +855,7 @@ def _load_error(model: str, exc: BaseException) -> str:
 def _runtime_error(label: str, exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if "out of memory" in text.lower():
-        return f"{label}: out of GPU memory ({text}); try a smaller size, --batch-size 1 or --quantization nf4"
+        return f"{label}: out of GPU memory ({text}); try a smaller size, --batch-size 1, --offload text-encoder or model, or --quantization nf4"
     return f"{label}: render failed ({type(exc).__name__}: {text})"
 
 

@@ -39,6 +39,8 @@ class ProgressEvent:
         steps: Denoising steps per image.
         label: The caption's name (file name or index).
         elapsed: Seconds since the run started.
+        message: A line for people, when there is one (the ``load`` event
+            carries the chosen quantization and memory plan, and why).
     """
 
     phase: Phase
@@ -48,6 +50,7 @@ class ProgressEvent:
     steps: int = 0
     label: str = ""
     elapsed: float = 0.0
+    message: str = ""
 
 
 ProgressCallback = Callable[[ProgressEvent], Any]
@@ -116,6 +119,16 @@ class RichProgress:
             disable=disable,
         )
         self._task: Any = None
+        self._disabled = disable
+
+    def print(self, text: str) -> None:
+        """Print one line above the progress display (plain stderr when the display is off)."""
+        if self._disabled:
+            import sys
+
+            sys.stderr.write(text + "\n")
+        else:
+            self._progress.console.print(text, soft_wrap=True, markup=False, highlight=False)
 
     def __enter__(self) -> RichProgress:
         self._progress.__enter__()

@@ -102,6 +102,7 @@ def test_invalid_single_caption_is_one_line_exit_2(cli, tmp_path: Path) -> None:
         (["--preset", "slow"], "unknown preset 'slow'"),
         (["--seeds", "1,x"], "--seeds: 'x' is not an integer"),
         (["--steps", "0"], "steps must be a positive integer"),
+        (["--cfg-until", "1.5"], "--cfg-until must be a fraction of the steps between 0 and 1, got 1.5"),
     ],
 )
 def test_bad_options_are_one_line(cli, tmp_path: Path, extra: list[str], message: str) -> None:
@@ -167,7 +168,7 @@ def test_cache_lists_ideogram_models(cli, tmp_path: Path) -> None:
     _fake_cache(cache, "other/unrelated", {"model.safetensors": b"y" * 5000}, "c" * 40)
     res = cli.invoke(app, ["cache", "--cache-dir", str(cache), "--format", "json"])
     assert res.exit_code == 0, res.output
-    rows = {r["repo_id"]: r for r in json.loads(res.stdout)}
+    rows = {r["repo_id"]: r for r in json.loads(res.stdout)["models"]}
     assert set(rows) == {"someone/my-ideogram-mirror", "ideogram-ai/ideogram-4-fp8"}
     assert rows["someone/my-ideogram-mirror"]["complete"] and rows["someone/my-ideogram-mirror"]["layout"] == "diffusers"
     assert rows["ideogram-ai/ideogram-4-fp8"]["layout"] == "official"
@@ -186,3 +187,35 @@ def test_model_problem_stops_the_batch_with_exit_2(cli, tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert res.stderr == f"error: model folder {tmp_path / 'nomodel'}: no such directory\n"
     assert not list((tmp_path / "out").glob("*"))
+
+
+def test_modes_plan_and_cut_through_the_cli(cli, tiny_model_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "kite.json"
+    src.write_text(json.dumps(CAPTION), encoding="utf-8")
+    out = tmp_path / "out"
+    res = cli.invoke(app, ["render", str(src), "--out", str(out), "--seed", "3", "--quantization", "fp8",
+                           "--cfg-until", "0.5", "--format", "json", *args(tiny_model_dir, "--memory")])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["plan"]["quantization"] == "fp8-weights" and data["plan"]["offload"] == "none"
+    assert data["plan"]["reason"].startswith("fp8 runs as fp8-weights here: cpu has no fp8 tensor cores")
+    assert set(data["memory"]["weights"]) == {"transformer", "unconditional_transformer", "text_encoder", "vae"}
+    assert data["time"]["first_call_s"] > 0 and data["time"]["later_call_s"] is None
+    # the reason is said once, as a line of its own, even with --quiet off
+    loud = cli.invoke(app, ["render", str(src), "--out", str(tmp_path / "loud"), "--model", str(tiny_model_dir),
+                            "--steps", "2", "--size", "256x256", "--dtype", "float32", "--device", "cpu"])
+    assert loud.exit_code == 0, loud.output
+    assert [line for line in loud.stderr.splitlines() if line.startswith("auto chose bf16: needs about")]
+    info = cli.invoke(app, ["info", str(out / "kite-s3.png")])
+    assert "quantization: fp8-weights" in info.stdout
+    assert "guidance cut: unconditional pass for the first 0.5 of the steps" in info.stdout
+    assert "vae: whole" in info.stdout
+
+
+def test_offload_on_cpu_is_exit_2(cli, tiny_model_dir: Path, tmp_path: Path) -> None:
+    src = tmp_path / "kite.json"
+    src.write_text(json.dumps(CAPTION), encoding="utf-8")
+    res = cli.invoke(app, ["render", str(src), "--out", str(tmp_path / "o"), "--offload", "model",
+                           *args(tiny_model_dir)])
+    assert res.exit_code == 2
+    assert res.stderr.strip().endswith("--offload model moves weights between CPU and GPU; the device is cpu")

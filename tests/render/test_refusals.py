@@ -182,7 +182,7 @@ def test_not_enough_memory_known_in_advance(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(pipeline, "free_bytes", lambda device: 16 * 1024**3)
     with pytest.raises(RenderError) as info:
         Renderer("org/full", device="cpu", quantization="none").load()
-    assert "not enough memory on cpu for bf16 weights: need about 57.9 GiB, 16.0 GiB free" in _one_line(info)
+    assert "not enough memory on cpu for bf16: need about 53.1 GiB at 1024x1024, 16.0 GiB free" in _one_line(info)
 
 
 def test_official_backend_needs_its_package(tiny_model_dir: Path) -> None:

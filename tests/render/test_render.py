@@ -40,22 +40,33 @@ def test_same_seed_same_image_and_seed_batches(renderer, quick) -> None:
     assert not np.array_equal(pixels(batch[0]), pixels(batch[1]))
 
 
+def _fresh(label: str) -> dict:
+    """The kite caption with a description no other test renders (so it is not already encoded)."""
+    return {**CAPTION, "high_level_description": f"A red kite over a green hill ({label})."}
+
+
 def test_seed_list_encodes_the_caption_once(renderer, quick) -> None:
     calls = []
     # the pipeline calls the decoder layers directly; count the embedding lookups
     emb = renderer.pipe.text_encoder.language_model.embed_tokens.register_forward_hook(lambda *a: calls.append(1))
     events = []
     try:
-        renderer.render(CAPTION, preset=quick, size=(256, 256), seeds=[1, 2, 3], batch_size=1, on_progress=events.append)
+        caption = _fresh("seed list")
+        renderer.render(caption, preset=quick, size=(256, 256), seeds=[1, 2, 3], batch_size=1, on_progress=events.append)
+        # more seeds of the same caption later reuse the encoding too
+        renderer.render(caption, preset=quick, size=(256, 256), seeds=[4], on_progress=events.append)
+        assert len(calls) == 1
+        # a new caption is encoded
+        renderer.render(_fresh("another"), preset=quick, size=(256, 256), seed=1, on_progress=events.append)
     finally:
         emb.remove()
-    assert len(calls) == 1
-    assert [e.phase for e in events].count("encode") == 1
+    assert len(calls) == 2
+    assert [e.phase for e in events].count("encode") == 2
 
 
 def test_progress_covers_every_phase(renderer, quick) -> None:
     events = []
-    renderer.render(CAPTION, preset=quick, size=(256, 256), seed=1, on_progress=events.append)
+    renderer.render(_fresh("phases"), preset=quick, size=(256, 256), seed=1, on_progress=events.append)
     phases = [e.phase for e in events]
     assert phases == ["encode", "step", "step", "decode"]
     assert [e.step for e in events if e.phase == "step"] == [1, 2]
