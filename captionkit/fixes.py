@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from captionkit import _walk
-from captionkit.layout import frame_size
+from captionkit._frames import frame_size
 from captionkit._json import canonical_order, dumps
 from captionkit.diagnostics import CaptionError, Report
 from captionkit.models import Caption

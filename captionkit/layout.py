@@ -24,10 +24,12 @@ margin) are given in pixels and their parameter names end in ``_px``.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
+
+from captionkit import _frames
+from captionkit._frames import MAX_ASPECT, MAX_SIDE, MIN_SIDE, SIDE_MULTIPLE, frame_size
 
 if TYPE_CHECKING:  # pragma: no cover
     from captionkit.models import BBox
@@ -44,11 +46,6 @@ __all__ = [
     "grid",
     "thirds",
 ]
-
-MIN_SIDE = 256
-MAX_SIDE = 2048
-SIDE_MULTIPLE = 16
-MAX_ASPECT = 6
 
 # Float arithmetic (e.g. 1000 * 3 / 3) can land a hair outside the range.
 _EPS = 1e-6
@@ -104,25 +101,16 @@ class Frame:
     height: int
 
     def __post_init__(self) -> None:
-        for name in ("width", "height"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"{name} must be an integer number of pixels, got {value!r}")
-            if not MIN_SIDE <= value <= MAX_SIDE:
-                raise ValueError(f"{name} must be between {MIN_SIDE} and {MAX_SIDE}, got {value}")
-            if value % SIDE_MULTIPLE:
-                raise ValueError(f"{name} must be divisible by {SIDE_MULTIPLE}, got {value}")
-        if max(self.width, self.height) > MAX_ASPECT * min(self.width, self.height):
-            raise ValueError(
-                f"aspect ratio must be at most {MAX_ASPECT}:1, got {self.width}:{self.height}"
-            )
+        _frames.check_size(self.width, self.height)
 
     @classmethod
     def parse(cls, text: str) -> Frame:
-        """Parse ``"WIDTHxHEIGHT"`` (``x``, ``X``, ``×`` or ``*``) or a preset name.
+        """Parse a size, a frame name or an aspect ratio (see :mod:`captionkit._frames`).
 
         Args:
-            text: A size such as ``"1536x1024"`` or a key of :data:`PRESETS`.
+            text: ``"1536x1024"`` (``x``, ``X``, ``×`` or ``*``), a key of
+                :data:`PRESETS`, or a ratio such as ``"16:9"`` (the frame the
+                table of frames gives for it).
 
         Returns:
             The frame.
@@ -134,18 +122,10 @@ class Frame:
         Frame(width=1920, height=1088)
         >>> Frame.parse("banner")
         Frame(width=1600, height=400)
+        >>> Frame.parse("16:9")
+        Frame(width=1920, height=1088)
         """
-        raw = text.strip()
-        preset = PRESETS.get(raw.lower())
-        if preset is not None:
-            return preset
-        match = re.fullmatch(r"(\d+)\s*[xX×*]\s*(\d+)", raw)
-        if match is None:
-            names = ", ".join(PRESETS)
-            raise ValueError(
-                f"frame size {text!r} is not WIDTHxHEIGHT (e.g. 1536x1024) or a preset ({names})"
-            )
-        return cls(int(match.group(1)), int(match.group(2)))
+        return cls(*_frames.parse_size(text))
 
     @property
     def aspect_ratio(self) -> str:
@@ -312,15 +292,7 @@ class Frame:
         )
 
 
-PRESETS: dict[str, Frame] = {
-    "square": Frame(1024, 1024),
-    "landscape": Frame(1536, 1024),
-    "portrait": Frame(1024, 1536),
-    "widescreen": Frame(1920, 1088),
-    "ultrawide": Frame(2048, 768),
-    "story": Frame(1024, 1792),
-    "banner": Frame(1600, 400),
-}
+PRESETS: dict[str, Frame] = {name: Frame(row.width, row.height) for name, row in _frames.NAMED.items()}
 """The suggested official sizes by name (see ``render.md`` §5.1)."""
 
 
@@ -651,22 +623,6 @@ class Box:
 
     def __repr__(self) -> str:
         return f"Box(top={self.top!r}, left={self.left!r}, bottom={self.bottom!r}, right={self.right!r})"
-
-
-def frame_size(frame: object) -> tuple[int, int] | None:
-    """``(width, height)`` from a :class:`Frame`, a ``"WxH"`` string, a pair, or ``None``.
-
-    >>> frame_size("1536x1024"), frame_size((1024, 768)), frame_size(None)
-    ((1536, 1024), (1024, 768), None)
-    """
-    if frame is None:
-        return None
-    if isinstance(frame, str):
-        w, _, h = frame.lower().partition("x")
-        return int(w), int(h)
-    if isinstance(frame, (tuple, list)):
-        return int(frame[0]), int(frame[1])
-    return int(frame.width), int(frame.height)  # type: ignore[attr-defined]
 
 
 def _pair(value: float | tuple[float, float]) -> tuple[float, float]:

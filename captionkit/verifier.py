@@ -17,7 +17,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from captionkit import _walk
-from captionkit._json import dumps
+from captionkit._frames import frame_size
+from captionkit._json import dumps, is_stored_canonical
 from captionkit.compat import ensure_ascii_findings
 from captionkit.diagnostics import Diagnostic, Report, Severity
 from captionkit.rules import RULES
@@ -176,12 +177,14 @@ def iter_diagnostics(
             :class:`~captionkit.models.Caption`.
         lints: include the prompting-guide lints (CK6xx).
         tokens: include the token-budget checks (CK5xx).
-        frame: a :class:`~captionkit.layout.Frame` (or ``"WxH"``) for checks that
-            depend on the output size.
+        frame: the output size for checks that depend on it: a
+            :class:`~captionkit.layout.Frame`, ``"WxH"``, a frame name such as
+            ``"banner"``, a ratio such as ``"16:9"``, or a ``(width, height)`` pair.
 
     >>> [d.code for d in iter_diagnostics('[]')]
     ['CK101']
     """
+    frame = frame_size(frame)  # the one size parser: a bad frame fails here, whatever runs
     text: str | None = None
     if isinstance(source, bytes):
         try:
@@ -209,7 +212,7 @@ def iter_diagnostics(
     if findings:
         return
     canonical = dumps(value) if text is not None or tokens else ""
-    if text is not None and text.rstrip("\r\n") != canonical:
+    if text is not None and not is_stored_canonical(text, canonical):
         yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
     if lints:
         from captionkit.rules.content import lint

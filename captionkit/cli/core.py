@@ -4,103 +4,33 @@ from __future__ import annotations
 
 import difflib
 import json
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
+from captionkit._sources import Source, iter_sources
 from captionkit.cli._common import (
     EXIT_CLEAN,
     EXIT_ERROR,
     EXIT_FINDINGS,
+    Lines,
     OutputFormat,
     err,
     fail,
+    parse_size_option,
+    rewrite_lines,
     write_atomic,
 )
+
+__all__ = ["Source", "iter_sources", "register"]
 
 
 class FailOn(str, Enum):
     error = "error"
     warning = "warning"
     info = "info"
-
-
-@dataclass
-class Source:
-    """One caption to process: a whole file, one JSONL line, or stdin."""
-
-    name: str
-    text: str | None  # None when the file could not be read
-    path: Path | None = None
-    line: int | None = None  # 1-based line for JSONL records
-    problem: str | None = None  # read error, one line
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}:{self.line}" if self.line is not None else self.name
-
-
-def _iter_files(paths: list[str]) -> Iterator[Path | str]:
-    for raw in paths:
-        if raw == "-":
-            yield "-"
-            continue
-        p = Path(raw)
-        if p.is_dir():
-            found = sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix in (".json", ".jsonl")
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
-            yield from found
-        else:
-            yield p
-
-
-def iter_sources(paths: list[str], *, split_jsonl: bool = True) -> Iterator[Source]:
-    """Expand CLI paths into caption sources (directories recurse; JSONL splits per line)."""
-    for item in _iter_files(paths):
-        if item == "-":
-            data = sys.stdin.buffer.read()
-            name, path = "<stdin>", None
-        else:
-            assert isinstance(item, Path)
-            name, path = str(item), item
-            try:
-                data = item.read_bytes()
-            except FileNotFoundError:
-                yield Source(name, None, path, problem="no such file")
-                continue
-            except OSError as exc:
-                yield Source(name, None, path, problem=f"cannot read ({exc.strerror or exc})")
-                continue
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield Source(name, None, path, problem=f"not valid UTF-8 (byte {exc.start}: {exc.reason})")
-            continue
-        # Universal newlines, as the official verify_file reads text.
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if split_jsonl and path is not None and path.suffix == ".jsonl":
-            for n, line in enumerate(text.split("\n"), start=1):
-                if line.strip():
-                    yield Source(name, line, path, line=n)
-        else:
-            yield Source(name, text, path)
-
-
-def _parse_frame(size: str | None) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    try:
-        w, h = size.lower().split("x")
-        return int(w), int(h)
-    except ValueError:
-        fail(f"--size: expected WxH such as 1536x1024, got {size!r}")
 
 
 def _split_codes(values: list[str] | None) -> list[str] | None:
@@ -115,50 +45,59 @@ def verify_cmd(
     select: Annotated[Optional[list[str]], typer.Option(help="Only these codes or prefixes (CK2, CK301).")] = None,
     ignore: Annotated[Optional[list[str]], typer.Option(help="Skip these codes or prefixes.")] = None,
     fail_on: Annotated[FailOn, typer.Option(help="Lowest severity that makes the exit code 1.")] = FailOn.error,
-    size: Annotated[Optional[str], typer.Option(help="Output size WxH for size-aware lints.")] = None,
+    size: Annotated[Optional[str], typer.Option(help="Output size (WxH, a frame name or W:H) for size-aware lints.")] = None,
     lints: Annotated[bool, typer.Option(help="Run the prompting-guide lints (CK6xx).")] = True,
 ) -> None:
     """Check captions; exit 0 clean, 1 findings, 2 usage or I/O error."""
     from captionkit.diagnostics import Severity
     from captionkit.verifier import verify
 
-    frame = _parse_frame(size)
-    threshold = Severity(fail_on.value)
+    frame = parse_size_option(size, check=False)
+    threshold = Severity(fail_on.value).rank
     sel, ign = _split_codes(select), _split_codes(ignore)
+    single = len(paths) == 1 and not Path(paths[0]).is_dir()
     io_error = False
     findings = False
     records: list[dict[str, object]] = []
     count = 0
+    out, log = Lines(), Lines(err=True)
     for src in iter_sources(paths):
         count += 1
         if src.text is None:
-            io_error = True
-            err(f"error: {src.label}: {src.problem}")
+            if src.record:  # a failed expansion: no caption to check, and it is a finding
+                findings = True
+            else:
+                io_error = True
+            log.add(f"error: {src.label}: {src.problem}")
             continue
         report = verify(src.text, frame=frame, lints=lints, select=sel, ignore=ign)
-        if any(d.severity.rank >= threshold.rank for d in report):
+        if not report:
+            if output_format is OutputFormat.json:
+                records.append({"file": src.name, "line": src.line, "diagnostics": []})
+            elif output_format is OutputFormat.text and src.line is None:
+                log.add(f"{src.label}: {_budget(src.text)}")
+            continue
+        if any(d.severity.rank >= threshold for d in report):
             findings = True
         if output_format is OutputFormat.json:
             records.append({"file": src.name, "line": src.line, "diagnostics": [d.to_dict() for d in report]})
         elif output_format is OutputFormat.official:
-            single = len(paths) == 1 and src.line is None and not Path(paths[0]).is_dir()
             for msg in report.official:
-                typer.echo(msg if single else f"{src.label}: {msg}")
+                out.add(msg if single and src.line is None else f"{src.label}: {msg}")
         elif output_format is OutputFormat.github:
             for d in report:
                 level = {"error": "error", "warning": "warning", "info": "notice"}[d.severity.value]
                 line = f",line={src.line}" if src.line else ""
-                typer.echo(f"::{level} file={src.name}{line},title={d.code} {d.name}::{d.pointer or '/'}: {d.message}")
+                out.add(f"::{level} file={src.name}{line},title={d.code} {d.name}::{d.pointer or '/'}: {d.message}")
         else:
             for d in report:
                 fix = " [fixable]" if d.fix is not None and d.fix.safe else ""
-                typer.echo(f"{src.label}: {d.pointer or '/'}: {d.code} [{d.severity.value}] {d.message}{fix}")
-            if report.ok and not any(d.code.startswith("CK5") for d in report):
-                from captionkit._json import dumps, parse_exact
-                from captionkit.tokens import count_tokens
-
-                # the budget of the canonical text, which is what captionkit hands to a pipeline
-                err(f"{src.label}: {count_tokens(dumps(parse_exact(src.text)))}")
+                out.add(f"{src.label}: {d.pointer or '/'}: {d.code} [{d.severity.value}] {d.message}{fix}")
+            # a whole file shows its token budget; a JSONL line only when a check found something
+            if src.line is None and report.ok and not any(d.code.startswith("CK5") for d in report):
+                log.add(f"{src.label}: {_budget(src.text)}")
+    out.flush()
+    log.flush()
     if count == 0:
         fail("no .json or .jsonl files found in the given paths")
     if output_format is OutputFormat.json:
@@ -169,22 +108,24 @@ def verify_cmd(
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if findings else EXIT_CLEAN)
 
 
-def _rewrite_jsonl(edits: dict[Path, dict[int, str]]) -> list[Path]:
-    """Replace edited lines of JSONL files (1-based line -> new text), atomically.
+def _budget(text: str) -> Any:
+    from captionkit._json import dumps, parse_exact
+    from captionkit.tokens import count_tokens
 
-    Returns the files whose content changed.
-    """
-    changed = []
-    for path, replacements in edits.items():
-        old = path.read_text(encoding="utf-8")
-        lines = old.split("\n")
-        for n, text in replacements.items():
-            lines[n - 1] = text
-        new = "\n".join(lines)
-        if new != old:
-            write_atomic(path, new)
-            changed.append(path)
-    return changed
+    # the budget of the canonical text, which is what captionkit hands to a pipeline
+    return count_tokens(dumps(parse_exact(text)))
+
+
+def _diff_lines(text: str) -> list[str]:
+    # lines end at "\n" only, as the reader splits them (not at U+2028 and the like)
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
+def _skip_records(kind: str, skipped: dict[str, int], log: Lines) -> None:
+    for name, n in skipped.items():
+        log.add(f"note: {name}: {n} `expand --batch` record(s) left as they are ({kind} works on caption files)")
 
 
 def fix_cmd(
@@ -193,49 +134,58 @@ def fix_cmd(
     diff: Annotated[bool, typer.Option("--diff", help="Show a diff; change nothing.")] = False,
     stdout: Annotated[bool, typer.Option("--stdout", help="Print the fixed caption instead of writing files.")] = False,
     box_format: Annotated[Optional[str], typer.Option(help="Declare the boxes' convention: xyxy, xywh, pixels, unit.")] = None,
-    size: Annotated[Optional[str], typer.Option(help="Frame WxH (needed for --box-format pixels).")] = None,
+    size: Annotated[Optional[str], typer.Option(help="Frame (WxH, a frame name or W:H), needed for --box-format pixels.")] = None,
 ) -> None:
     """Repair captions in place (atomically), or print them with --stdout / --diff."""
     from captionkit.fixes import fix
 
     if box_format not in (None, "yxyx", "xyxy", "xywh", "pixels", "unit"):
         fail(f"--box-format: unknown convention {box_format!r} (use xyxy, xywh, pixels or unit)")
-    frame = _parse_frame(size)
+    frame = parse_size_option(size, check=False)
     if box_format == "pixels" and frame is None:
         fail("--box-format pixels needs --size WxH")
     remaining = False
     io_error = False
     jsonl_edits: dict[Path, dict[int, str]] = {}
+    skipped: dict[str, int] = {}
+    out, log = Lines(), Lines(err=True)
     for src in iter_sources(paths):
+        if src.record:
+            skipped[src.name] = skipped.get(src.name, 0) + 1
+            continue
         if src.text is None:
             io_error = True
-            err(f"error: {src.label}: {src.problem}")
+            log.add(f"error: {src.label}: {src.problem}")
             continue
         result = fix(src.text, unsafe=unsafe_fixes, box_format=box_format, frame=frame)  # type: ignore[arg-type]
         for change in result.changes:
-            err(f"{src.label}: {change}")
+            log.add(f"{src.label}: {change}")
         if result.text is None:
             remaining = True
-            err(f"{src.label}: no JSON object found; left unchanged")
+            log.add(f"{src.label}: no JSON object found; left unchanged")
             continue
         if not result.report.ok:
             remaining = True
             for d in result.report.errors:
-                err(f"{src.label}: {d.pointer or '/'}: {d.code} {d.message} (not fixed)")
+                log.add(f"{src.label}: {d.pointer or '/'}: {d.code} {d.message} (not fixed)")
         new = result.text if src.line is not None else result.text + "\n"
         old = src.text
         if diff:
-            typer.echo("".join(difflib.unified_diff(
-                old.splitlines(keepends=True) if src.line is None else [old + "\n"],
-                new.splitlines(keepends=True) if src.line is None else [new + "\n"],
-                fromfile=src.label, tofile=src.label)), nl=False)
+            out.add("".join(difflib.unified_diff(
+                _diff_lines(old) if src.line is None else [old + "\n"],
+                _diff_lines(new) if src.line is None else [new + "\n"],
+                fromfile=src.label, tofile=src.label)), newline=False)
         elif stdout or src.path is None:
-            typer.echo(new, nl=src.line is not None)
+            out.add(new, newline=src.line is not None)
         elif src.line is not None:
-            jsonl_edits.setdefault(src.path, {})[src.line] = result.text
+            if result.text != old:
+                jsonl_edits.setdefault(src.path, {})[src.line] = result.text
         elif new != old:
             write_atomic(src.path, new)
-    _rewrite_jsonl(jsonl_edits)
+    out.flush()
+    rewrite_lines(jsonl_edits)
+    _skip_records("fix", skipped, log)
+    log.flush()
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if remaining else EXIT_CLEAN)
 
 
@@ -244,39 +194,53 @@ def fmt_cmd(
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when a file is not canonical; change nothing.")] = False,
     pretty: Annotated[bool, typer.Option("--pretty", help="Indented output for people (not for the model).")] = False,
 ) -> None:
-    """Re-serialise captions canonically (idempotent). Invalid JSON is reported, never rewritten."""
-    from captionkit._json import dumps, parse_exact
+    """Re-serialise captions canonically (idempotent). Invalid JSON is reported, never rewritten.
+
+    A file holds the canonical text followed by one newline; a file that is
+    canonical without the final newline is left as it is. A JSONL line is the
+    compact canonical text (--pretty applies to whole files only).
+    """
+    from captionkit._json import canonical_text
 
     would_change = False
     failed = False
     jsonl_edits: dict[Path, dict[int, str]] = {}
+    skipped: dict[str, int] = {}
+    out, log = Lines(), Lines(err=True)
     for src in iter_sources(paths):
+        if src.record:
+            skipped[src.name] = skipped.get(src.name, 0) + 1
+            continue
         if src.text is None:
             failed = True
-            err(f"error: {src.label}: {src.problem}")
+            log.add(f"error: {src.label}: {src.problem}")
             continue
+        whole = src.line is None
         try:
-            value = parse_exact(src.text)
+            body = canonical_text(src.text, pretty=pretty and whole)
         except ValueError as exc:
             failed = True
-            err(f"error: {src.label}: invalid JSON: {exc}")
+            log.add(f"error: {src.label}: invalid JSON: {exc}")
             continue
-        body = dumps(value, pretty=pretty and src.line is None)
-        new = body if src.line is not None else body + "\n"
-        if new == src.text:
+        if src.text == body or (whole and src.text == body + "\n"):
+            if src.path is None and not check:
+                out.add(body)
             continue
         would_change = True
         if check:
-            err(f"would reformat {src.label}")
+            log.add(f"would reformat {src.label}")
         elif src.path is None:
-            typer.echo(body)
-        elif src.line is not None:
-            jsonl_edits.setdefault(src.path, {})[src.line] = body
+            out.add(body)
+        elif not whole:
+            jsonl_edits.setdefault(src.path, {})[src.line] = body  # type: ignore[index]
         else:
-            write_atomic(src.path, new)
-            err(f"reformatted {src.label}")
-    for path in _rewrite_jsonl(jsonl_edits):
-        err(f"reformatted {path}")
+            write_atomic(src.path, body + "\n")
+            log.add(f"reformatted {src.label}")
+    out.flush()
+    for path in rewrite_lines(jsonl_edits):
+        log.add(f"reformatted {path}")
+    _skip_records("fmt", skipped, log)
+    log.flush()
     if failed:
         raise typer.Exit(EXIT_ERROR)
     raise typer.Exit(EXIT_FINDINGS if (check and would_change) else EXIT_CLEAN)

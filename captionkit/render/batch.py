@@ -17,10 +17,12 @@ import json
 import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from captionkit._frames import parse_size
+from captionkit._sources import Source, iter_files, iter_sources
 from captionkit.render.errors import Cancelled, RenderError
 from captionkit.render.metadata import Recipe, read_recipe, write_atomic
 from captionkit.render.presets import Preset
@@ -37,11 +39,14 @@ class BatchItem:
     """One caption to render.
 
     Attributes:
-        name: Output name stem (from the file name, plus the line for JSONL).
+        name: Output name stem (from the file name, plus the line for JSONL, or
+            the record's ``id`` for the output of ``captionkit expand --batch``).
         source: Where it came from (``file`` or ``file:line``).
         caption: Caption text (or None when ``error`` is set).
         recipe: A recipe read from a PNG, reused unless overridden.
         error: Why the item cannot be read (it is reported, not rendered).
+        size: ``(width, height)`` the item asks for (from a record's aspect
+            ratio), used unless a size is given for the whole batch.
     """
 
     name: str
@@ -49,15 +54,44 @@ class BatchItem:
     caption: str | None
     recipe: Recipe | None = None
     error: str | None = None
+    size: tuple[int, int] | None = None
 
 
 def _stem(path: Path) -> str:
     return _SAFE.sub("_", path.stem) or "caption"
 
 
+def _item(path: Path, src: Source) -> BatchItem:
+    """A batch item from one source of the shared reader."""
+    if src.record:
+        name = _SAFE.sub("_", src.id or "") or f"{_stem(path)}-{src.line:05d}"
+    elif src.line is not None:
+        name = f"{_stem(path)}-{src.line:05d}"
+    else:
+        name = _stem(path)
+    where = src.label
+    if src.text is None:
+        return BatchItem(name, where, None, error=f"{where}: {src.problem}")
+    size = None
+    if src.aspect is not None and src.aspect.strip().lower() != "auto":
+        try:
+            size = size_for_aspect(src.aspect)
+        except ValueError as exc:
+            return BatchItem(name, where, None, error=f"{where}: aspect_ratio {src.aspect!r}: {exc}")
+    return BatchItem(name, where, src.text, size=size)
+
+
+def size_for_aspect(aspect: str) -> tuple[int, int]:
+    """The frame a record's aspect ratio asks for, from the one table of frames.
+
+    >>> size_for_aspect("16:9"), size_for_aspect("4:1")
+    ((1920, 1088), (1600, 400))
+    """
+    return parse_size(aspect)
+
+
 def _items_from_file(path: Path) -> Iterator[BatchItem]:
-    suffix = path.suffix.lower()
-    if suffix == ".png":
+    if path.suffix.lower() == ".png":
         try:
             recipe = read_recipe(path)
         except RenderError as exc:
@@ -66,34 +100,25 @@ def _items_from_file(path: Path) -> Iterator[BatchItem]:
         # kite-s7.png renders again as kite-s7.png, not kite-s7-s7.png
         yield BatchItem(re.sub(r"-s\d+$", "", _stem(path)), str(path), recipe.caption, recipe=recipe)
         return
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        yield BatchItem(_stem(path), str(path), None, error=f"{path}: not valid UTF-8 (byte {exc.start})")
-        return
-    except OSError as exc:
-        yield BatchItem(_stem(path), str(path), None, error=f"{path}: cannot read ({exc.strerror or exc})")
-        return
-    if suffix == ".jsonl":
-        for number, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                yield BatchItem(f"{_stem(path)}-{number:05d}", f"{path}:{number}", line)
-        return
-    yield BatchItem(_stem(path), str(path), text)
+    for src in iter_sources([path]):
+        yield _item(path, src)
 
 
 def iter_items(source: str | os.PathLike[str]) -> list[BatchItem]:
     """Read the items of a caption file, JSONL file, PNG or folder (sorted by name).
+
+    Caption files and JSONL files (the output of ``captionkit expand --batch``
+    included) are read by the shared reader, as every command reads them.
 
     Raises:
         RenderError: the path does not exist or the folder holds no captions.
     """
     path = Path(source)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".json", ".jsonl", ".png") and p.is_file())
+        files = list(iter_files([path], suffixes=(".json", ".jsonl", ".png"), recursive=False))
         if not files:
             raise RenderError(f"{path}: no .json, .jsonl or .png captions in this folder")
-        items = [it for f in files for it in _items_from_file(f)]
+        items = [it for f in files for it in _items_from_file(Path(f))]
     elif path.is_file():
         items = list(_items_from_file(path))
     else:
@@ -103,7 +128,7 @@ def iter_items(source: str | os.PathLike[str]) -> list[BatchItem]:
     for it in items:
         n = seen.get(it.name, 0)
         seen[it.name] = n + 1
-        unique.append(it if n == 0 else BatchItem(f"{it.name}-{n + 1}", it.source, it.caption, it.recipe, it.error))
+        unique.append(it if n == 0 else replace(it, name=f"{it.name}-{n + 1}"))
     return unique
 
 
@@ -252,7 +277,8 @@ def render_batch(
         items: From :func:`iter_items`.
         out: Output folder.
         preset: Preset for every item (default preset when None).
-        size: Size for every item (1024x1024 when None).
+        size: Size for every item; when None, an item's own size (its recipe's,
+            or its record's aspect ratio), else 1024x1024.
         seeds: Seeds for every item (0 when None and no recipe).
         batch_size: Images per pipeline call.
         resume: Skip outputs that already exist.
@@ -289,7 +315,9 @@ def render_batch(
                                     "error": it.error})
                 continue
             item_preset = preset if preset is not None else (rec.preset if rec else DEFAULT_PRESET)
-            item_size = size if size is not None else ((rec.width, rec.height) if rec else (1024, 1024))
+            item_size = size if size is not None else (
+                (rec.width, rec.height) if rec else it.size if it.size is not None else (1024, 1024)
+            )
             todo = [s for s in item_seeds if not (resume and (out_dir / output_name(it.name, s)).exists())]
             for s in item_seeds:
                 if s not in todo:
