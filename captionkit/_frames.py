@@ -35,9 +35,10 @@ ratio      size        name        note
 2:3        1024x1536   portrait    official
 16:9       1920x1088   widescreen  official (30:17, about 16:9)
 9:16       1024x1792   story       official (4:7, about 9:16)
-21:9       2048x768    ultrawide   official (8:3, about 21:9)
+8:3        2048x768    ultrawide   official (about 21:9)
 4:1        1600x400    banner      official
 1:4        512x2048                the rule
+21:9       1568x672                the rule (exactly 21:9)
 1:3, 3:1   592x1776, 1776x592      the rule
 1:2, 2:1   720x1440, 1440x720      the rule
 10:16,     800x1280, 1280x800      the rule
@@ -110,9 +111,10 @@ FRAMES: tuple[FrameRow, ...] = (
     FrameRow((2, 3), 1024, 1536, "portrait"),
     FrameRow((16, 9), 1920, 1088, "widescreen"),
     FrameRow((9, 16), 1024, 1792, "story"),
-    FrameRow((21, 9), 2048, 768, "ultrawide"),
+    FrameRow((8, 3), 2048, 768, "ultrawide"),
     FrameRow((4, 1), 1600, 400, "banner"),
     FrameRow((1, 4), 512, 2048),
+    FrameRow((21, 9), 1568, 672),
     FrameRow((1, 3), 592, 1776),
     FrameRow((3, 1), 1776, 592),
     FrameRow((1, 2), 720, 1440),
