@@ -165,13 +165,12 @@ def tokens_cmd(
     Exit 1 when a caption is over the limit.
     """
     from captionkit._json import canonical_order, dumps, parse_exact
-    from captionkit.tokens import count_tokens
+    from captionkit.tokens import count_tokens_many
 
     if tokenizer is not None and estimate:
         fail("--tokenizer and --estimate exclude each other")
     chosen: Any = False if estimate else tokenizer
-    results = []
-    code = EXIT_CLEAN
+    names, prompts = [], []
     for path in captions:
         name, text = read_text_arg(path)
         prompt = text.removesuffix("\n")
@@ -182,13 +181,14 @@ def tokens_cmd(
                 value = None
             if isinstance(value, dict):
                 prompt = dumps(canonical_order(value))
-        try:
-            count = count_tokens(prompt, tokenizer=chosen)
-        except ValueError as exc:
-            fail(str(exc))
-        if count.status == "over":
-            code = EXIT_FINDINGS
-        results.append((name, count))
+        names.append(name)
+        prompts.append(prompt)
+    try:
+        counts = count_tokens_many(prompts, tokenizer=chosen)  # one tokenizer load, one batched encode
+    except ValueError as exc:
+        fail(str(exc))
+    results = list(zip(names, counts))
+    code = EXIT_FINDINGS if any(c.status == "over" for c in counts) else EXIT_CLEAN
     if fmt is Format.json:
         typer.echo(
             json.dumps(
