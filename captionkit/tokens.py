@@ -185,21 +185,38 @@ def _increments(piece: str) -> tuple[float, ...]:
     return tuple(out)
 
 
-class _PieceValues(dict):  # type: ignore[type-arg]
-    """piece -> its increments, filled on first sight. Captions reuse most pieces (keys,
-    punctuation, common words), so after warm-up a text costs one dict lookup per piece."""
+def _hundredths(piece: str) -> int:
+    """The piece's weight in exact hundredths (every coefficient is a whole number of them)."""
+    return sum(round(100 * x) for x in _increments(piece))
+
+
+class _PieceCache(dict):  # type: ignore[type-arg]
+    """piece -> its weight, computed on first sight.
+
+    Captions reuse most pieces (keys, punctuation, common words), so after
+    warm-up a text costs one C-level dict lookup per piece.
+    """
 
     LIMIT = 200_000
 
-    def __missing__(self, piece: str) -> tuple[float, ...]:
-        value = _increments(piece)
+    def __init__(self, weigh: Any) -> None:
+        super().__init__()
+        self._weigh = weigh
+
+    def __missing__(self, piece: str) -> Any:
+        value = self._weigh(piece)
         if len(self) >= self.LIMIT:  # unusual text (random strings): stay bounded
             self.clear()
         self[piece] = value
         return value
 
 
-_VALUES = _PieceValues()
+_INCREMENTS = _PieceCache(_increments)
+_HUNDREDTHS = _PieceCache(_hundredths)
+
+
+def _sum_in_order(pieces: list[str]) -> float:
+    return reduce(add, chain.from_iterable(map(_INCREMENTS.__getitem__, pieces)), 0.0)
 
 
 def estimate(text: str) -> float:
@@ -213,11 +230,18 @@ def estimate(text: str) -> float:
     >>> round(estimate("A red kite over a green hill."))
     8
     """
-    return reduce(add, chain.from_iterable(map(_VALUES.__getitem__, _PIECES.findall(text))), 0.0)
+    return _sum_in_order(_PIECES.findall(text))
 
 
 def _estimate_count(text: str) -> TokenCount:
-    raw = estimate(text)
+    pieces = _PIECES.findall(text)
+    exact = sum(map(_HUNDREDTHS.__getitem__, pieces))
+    # The estimate is exact/100. Added as floats in text order (as `estimate` does) it can
+    # land a hair off, which matters only on a rounding edge: a half for round(), a whole
+    # number for the bound's ceil (any other value is at least 1e-4 from one, far beyond
+    # float error below 100,000 pieces). There the floats are added to decide as before.
+    on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or len(pieces) > 100_000
+    raw = _sum_in_order(pieces) if on_edge else exact / 100
     count = round(raw) + WRAPPER_TOKENS
     hard_cap = len(text.encode("utf-8", "surrogatepass")) + WRAPPER_TOKENS
     bound = min(hard_cap, math.ceil(raw * (1 + ESTIMATE_MARGIN)) + WRAPPER_TOKENS)

@@ -164,7 +164,7 @@ def test_bad_tokenizer_path_is_one_clear_line(tmp_path):
 
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from token_reference import reference_estimate  # noqa: E402
+from token_reference import reference_count, reference_estimate  # noqa: E402
 
 from captionkit import tokens  # noqa: E402
 from captionkit.strategies import caption_texts  # noqa: E402
@@ -185,6 +185,24 @@ _TEXTS = st.one_of(
 def test_estimate_equals_the_per_character_reference(text):
     assert tokens.estimate(text) == reference_estimate(text)
     assert tokens.estimate(text) == reference_estimate(text)  # again, from the piece cache
+    n = count_tokens(text, tokenizer=False)
+    assert (n.count, n.upper_bound) == reference_count(text)
+
+
+def test_counts_on_rounding_edges_match_the_reference():
+    # texts whose estimate is exactly a half, or whose bound is exactly a whole number before ceil
+    import random
+
+    rng = random.Random(3)
+    halves = wholes = 0
+    for _ in range(6000):
+        text = "".join(rng.choice(_TRICKY) for _ in range(rng.randint(1, 30)))
+        exact = sum(tokens._hundredths(p) for p in tokens._PIECES.findall(text))
+        halves += exact % 100 == 50
+        wholes += exact * 112 % 10_000 == 0
+        n = count_tokens(text, tokenizer=False)
+        assert (n.count, n.upper_bound) == reference_count(text), text
+    assert halves > 20 and wholes > 5  # the edges were really visited
 
 
 def test_estimate_equals_the_reference_on_the_calibration_set_and_examples():
@@ -195,11 +213,14 @@ def test_estimate_equals_the_reference_on_the_calibration_set_and_examples():
 
 
 def test_piece_cache_stays_bounded(monkeypatch):
-    monkeypatch.setattr(tokens._PieceValues, "LIMIT", 50)
-    monkeypatch.setattr(tokens, "_VALUES", tokens._PieceValues())
+    monkeypatch.setattr(tokens._PieceCache, "LIMIT", 50)
+    monkeypatch.setattr(tokens, "_INCREMENTS", tokens._PieceCache(tokens._increments))
+    monkeypatch.setattr(tokens, "_HUNDREDTHS", tokens._PieceCache(tokens._hundredths))
     text = " ".join(f"w{i:04d}x" for i in range(500))
     assert tokens.estimate(text) == reference_estimate(text)
-    assert len(tokens._VALUES) <= 50
+    assert (count_tokens(text, tokenizer=False).count, count_tokens(text, tokenizer=False).upper_bound) == (
+        reference_count(text))
+    assert len(tokens._INCREMENTS) <= 50 and len(tokens._HUNDREDTHS) <= 50
 
 
 # -- discovery is cached; exact counts are batched ------------------------------------------

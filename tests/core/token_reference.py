@@ -39,3 +39,14 @@ def reference_estimate(text: str) -> float:
         rest = len(piece) - non_ascii
         total += _PER_NON_ASCII_SYMBOL * non_ascii + _PER_PUNCT_RUN * math.ceil(rest / 3)
     return total
+
+
+def reference_count(text: str) -> tuple[int, int]:
+    """``(count, upper_bound)`` of the estimate, as first written (wrapper included)."""
+    from captionkit.tokens import ESTIMATE_MARGIN, WRAPPER_TOKENS
+
+    raw = reference_estimate(text)
+    count = round(raw) + WRAPPER_TOKENS
+    hard_cap = len(text.encode("utf-8", "surrogatepass")) + WRAPPER_TOKENS
+    bound = min(hard_cap, math.ceil(raw * (1 + ESTIMATE_MARGIN)) + WRAPPER_TOKENS)
+    return min(count, bound), bound
