@@ -125,10 +125,24 @@ def dumps(caption: Caption | dict[str, Any], *, pretty: bool = False) -> str:
     if pretty:
         return json.dumps(data, ensure_ascii=False, indent=2)
     try:
-        return orjson.dumps(data).decode("utf-8")
+        out = orjson.dumps(data)
     except (orjson.JSONEncodeError, TypeError):
         # lone surrogates, huge ints, non-JSON values: the stdlib decides
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    if b"null" in out and _non_finite(data):
+        # orjson writes NaN and ±Infinity as null; the canonical text keeps them as the stdlib writes them
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return out.decode("utf-8")
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_non_finite(v) for v in value)
+    return False
 
 
 def loads(raw: str | bytes) -> Caption:
