@@ -127,6 +127,15 @@ class Frame:
         """
         return cls(*_frames.parse_size(text))
 
+    @classmethod
+    def of(cls, value: Frame | str | Sequence[int]) -> Frame:
+        """A frame from any spelling of a size: a frame, ``"WxH"``, a name, ``"W:H"``, a pair.
+
+        >>> Frame.of("banner") == Frame.of((1600, 400)) == Frame.of("4:1") == Frame(1600, 400)
+        True
+        """
+        return value if isinstance(value, cls) else cls(*_frames.parse_size(value))
+
     @property
     def aspect_ratio(self) -> str:
         """The reduced ratio ``"W:H"``.
@@ -381,7 +390,7 @@ class Box:
 
     @classmethod
     def from_xyxy(
-        cls, x1: float, y1: float, x2: float, y2: float, *, frame: Frame | None = None
+        cls, x1: float, y1: float, x2: float, y2: float, *, frame: Frame | str | tuple[int, int] | None = None
     ) -> Box:
         """Make a box from ``[x1, y1, x2, y2]`` (detector and Qwen-VL order).
 
@@ -398,12 +407,12 @@ class Box:
         (250, 250, 500, 500)
         """
         if frame is not None:
-            return frame.box_from_pixels(y1, x1, y2, x2)
+            return Frame.of(frame).box_from_pixels(y1, x1, y2, x2)
         return cls(y1, x1, y2, x2)
 
     @classmethod
     def from_xywh(
-        cls, x: float, y: float, w: float, h: float, *, frame: Frame | None = None
+        cls, x: float, y: float, w: float, h: float, *, frame: Frame | str | tuple[int, int] | None = None
     ) -> Box:
         """Make a box from ``[x, y, width, height]``.
 

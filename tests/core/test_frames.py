@@ -14,9 +14,10 @@ from captionkit import _frames
 from captionkit._frames import FRAMES, NAMED, parse_ratio, parse_size
 from captionkit.cli import app
 from captionkit.fixes import fix
-from captionkit.layout import PRESETS, Frame
+from captionkit.layout import PRESETS, Box, Frame
 from captionkit.magic._aspect import HOSTED_BUCKETS, parse_aspect, resolve_aspect
 from captionkit.render import RenderError
+from captionkit.templates import template
 from captionkit.render import parse_size as render_parse_size
 from captionkit.verifier import verify
 
@@ -72,6 +73,7 @@ def test_every_spelling_of_a_size_parses_to_the_same_size_everywhere(case):
     assert render_parse_size(spelled) == size
     if isinstance(spelled, str):
         assert Frame.parse(spelled) == Frame(*size)
+    assert Frame.of(spelled) == Frame(*size)
     # a ratio's spelling gives the ratio of its row, a size's the reduced size
     expected_ratio = parse_ratio(size)
     got = parse_ratio(spelled)
@@ -84,6 +86,22 @@ def test_every_spelling_of_a_size_parses_to_the_same_size_everywhere(case):
 def test_verify_reads_the_frame_through_the_same_parser(case):
     size, spelled = case
     assert verify(ROUND, frame=spelled) == verify(ROUND, frame=size)
+
+
+@given(spellings())
+def test_layout_tools_read_sizes_through_the_same_parser(case):
+    size, spelled = case
+    assert template("poster", spelled).dumps() == template("poster", Frame(*size)).dumps()
+    assert Box.from_xyxy(0, 0, 256, 256, frame=spelled) == Box.from_xyxy(0, 0, 256, 256, frame=Frame(*size))
+
+
+def test_preview_takes_any_spelling():
+    pytest.importorskip("PIL")
+    from captionkit.preview import render_preview
+
+    pictures = {render_preview(ROUND, frame=spelled, width=200).tobytes() for spelled in ("banner", (1600, 400), "4:1")}
+    assert len(pictures) == 1
+    assert render_preview(ROUND, frame="square", width=200).tobytes() not in pictures
 
 
 def test_verify_with_a_frame_name_is_the_issue_reproducer():
