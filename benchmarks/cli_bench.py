@@ -4,7 +4,9 @@ Rows (each subject and its baseline are whole processes, start-up included,
 run alternately; the median of the runs is kept):
 
 * start-up: ``captionkit verify FILE`` (one small caption) against
-  ``python -c "import pydantic"``;
+  ``python -c "import pydantic"``, and, for scale, a bare typer command with
+  four parameters against the same baseline (typer parses every parameter
+  through a pydantic ``TypeAdapter``, so this is the floor of any typer CLI);
 * ``captionkit verify`` on a JSONL of N captions (100,000 by default) against a
   Python process that runs ``json.loads`` on each line of the same file;
 * ``captionkit fmt --check`` and ``captionkit fix --stdout`` on the same file,
@@ -12,8 +14,8 @@ run alternately; the median of the runs is kept):
 
 The JSONL holds generated captions in canonical form (the generator of
 ``verify_bench.py``: several KB each, up to 16 elements, multilingual text).
-Child processes may write bytecode caches (an installed package has them), and
-each command runs once before timing so that they exist.
+Child processes may write bytecode caches (an installed package has them); the
+start-up pair runs once untimed first, so they exist before any timing.
 
 ``--profile`` also runs ``verify`` on the JSONL in this process under cProfile
 and prints where the time goes.
@@ -54,6 +56,17 @@ BASELINE_JSONL = (
 )
 
 
+TYPER_FLOOR = (
+    "import typer\n"
+    "app = typer.Typer(add_completion=False)\n"
+    "app.callback()(lambda: None)\n"
+    "@app.command()\n"
+    "def verify(paths: list[str], output_format: str = 'text', size: str = '', lints: bool = True) -> None:\n"
+    "    pass\n"
+    "app()\n"
+)
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -67,10 +80,13 @@ def _once(cmd: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
-def compare(subject: list[str], baseline: list[str], runs: int, env: dict[str, str]) -> tuple[float, float]:
-    """Median wall times of ``subject`` and ``baseline``, run alternately."""
-    _once(subject, env)
-    _once(baseline, env)
+def compare(
+    subject: list[str], baseline: list[str], runs: int, env: dict[str, str], *, warm: bool = True
+) -> tuple[float, float]:
+    """Median wall times of ``subject`` and ``baseline``, run alternately (after one untimed run each)."""
+    if warm:
+        _once(subject, env)
+        _once(baseline, env)
     s, b = [], []
     for _ in range(runs):
         s.append(_once(subject, env))
@@ -120,24 +136,27 @@ def main() -> None:
         size = big.stat().st_size
         print(f"python {sys.version.split()[0]}; JSONL: {args.lines:,} captions, {size / 1e6:.0f} MB")
 
-        rows = []
+        print(f"{'subject':<34}  {'subject s':>9}  {'baseline s':>10}  {'ratio':>6}  target  baseline", flush=True)
+
+        def row(name: str, sub: float, base_name: str, base: float, target: float) -> None:
+            ratio = sub / base
+            mark = "ok" if ratio <= target else "OVER"
+            print(f"{name:<34}  {sub:9.3f}  {base:10.3f}  {ratio:5.2f}x  {target:.0f}x {mark:>4}  {base_name}", flush=True)
+
         sub, base = compare([*CLI, "verify", str(one)], [PY, "-c", "import pydantic"], args.startup_runs, env)
-        rows.append(("captionkit verify FILE (start-up)", sub, 'python -c "import pydantic"', base, 2.0))
+        row("captionkit verify FILE (start-up)", sub, 'python -c "import pydantic"', base, 2.0)
+        # what any typer 0.2x command costs: its parameters are parsed through pydantic TypeAdapters
+        sub, base = compare([PY, "-c", TYPER_FLOOR, "verify", str(one)], [PY, "-c", "import pydantic"],
+                            args.startup_runs, env)
+        row("a bare typer command (the floor)", sub, 'python -c "import pydantic"', base, 2.0)
         baseline = [PY, "-c", BASELINE_JSONL, str(big)]
         for name, cmd, target in (
             ("captionkit verify JSONL", ["verify", str(big)], 3.0),
             ("captionkit fmt --check JSONL", ["fmt", "--check", str(big)], 5.0),
             ("captionkit fix --stdout JSONL", ["fix", "--stdout", str(big)], 5.0),
         ):
-            sub, base = compare([*CLI, *cmd], baseline, args.runs, env)
-            rows.append((name, sub, "json.loads per line (process)", base, target))
-
-        width = max(len(r[0]) for r in rows)
-        print(f"{'subject':<{width}}  {'subject s':>9}  {'baseline s':>10}  {'ratio':>6}  target  baseline")
-        for name, sub, base_name, base, target in rows:
-            ratio = sub / base
-            mark = "ok" if ratio <= target else "OVER"
-            print(f"{name:<{width}}  {sub:9.3f}  {base:10.3f}  {ratio:5.2f}x  {target:.0f}x {mark:>4}  {base_name}")
+            sub, base = compare([*CLI, *cmd], baseline, args.runs, env, warm=False)
+            row(name, sub, "json.loads per line (process)", base, target)
         if args.profile:
             profile_verify(big)
 
