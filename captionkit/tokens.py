@@ -243,15 +243,19 @@ def _estimate_count(text: str) -> TokenCount:
     on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or len(pieces) > 100_000
     raw = _sum_in_order(pieces) if on_edge else exact / 100
     count = round(raw) + WRAPPER_TOKENS
-    hard_cap = len(text.encode("utf-8", "surrogatepass")) + WRAPPER_TOKENS
-    bound = min(hard_cap, math.ceil(raw * (1 + ESTIMATE_MARGIN)) + WRAPPER_TOKENS)
+    bound = math.ceil(raw * (1 + ESTIMATE_MARGIN)) + WRAPPER_TOKENS
+    if bound > len(text) + WRAPPER_TOKENS:  # else under the byte cap already: a character is at least one byte
+        bound = min(bound, len(text.encode("utf-8", "surrogatepass")) + WRAPPER_TOKENS)
     return TokenCount(
         count=min(count, bound),
         exact=False,
         method="estimate",
         upper_bound=bound,
-        detail=f"calibrated estimate, +{ESTIMATE_MARGIN:.0%} bound",
+        detail=_ESTIMATE_DETAIL,
     )
+
+
+_ESTIMATE_DETAIL = f"calibrated estimate, +{ESTIMATE_MARGIN:.0%} bound"
 
 
 # -- finding and loading a local tokenizer ------------------------------------

@@ -93,7 +93,7 @@ def verify_cmd(
             for d in report:
                 fix = " [fixable]" if d.fix is not None and d.fix.safe else ""
                 out.add(f"{src.label}: {d.pointer or '/'}: {d.code} [{d.severity.value}] {d.message}{fix}")
-            # a whole file shows its token budget; a JSONL line only when a check found something
+            # a whole file shows its token budget (JSONL lines do not: CK501/CK502 flag the ones near the limit)
             if src.line is None and report.ok and not any(d.code.startswith("CK5") for d in report):
                 log.add(f"{src.label}: {_budget(src.text)}")
     out.flush()
