@@ -22,7 +22,10 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "ArtStyle": "captionkit.models",
     "BBox": "captionkit.models",
+    "Box": "captionkit.layout",
     "CaptionBuilder": "captionkit.builder",
+    "CaptionError": "captionkit.diagnostics",
+    "CaptionkitError": "captionkit._errors",
     "Frame": "captionkit.layout",
     "Caption": "captionkit.models",
     "Composition": "captionkit.models",
@@ -51,10 +54,13 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from captionkit._errors import CaptionkitError
     from captionkit._json import dumps
     from captionkit._loads import loads
-    from captionkit.diagnostics import Diagnostic, Fix, Report, Severity
+    from captionkit.builder import CaptionBuilder
+    from captionkit.diagnostics import CaptionError, Diagnostic, Fix, Report, Severity
     from captionkit.fixes import FixResult, fix
+    from captionkit.layout import Box, Frame
     from captionkit.models import (
         ArtStyle,
         BBox,
@@ -64,4 +70,5 @@ if TYPE_CHECKING:  # pragma: no cover
         PhotoStyle,
         TextElement,
     )
+    from captionkit.tokens import count_tokens
     from captionkit.verifier import is_valid, iter_diagnostics, verify

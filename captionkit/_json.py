@@ -9,6 +9,7 @@ text: keys in canonical order, minified, literal non-ASCII.
 from __future__ import annotations
 
 import json
+import re
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,16 @@ from captionkit import _walk
 if TYPE_CHECKING:
     from captionkit.models import Caption
 
-__all__ = ["canonical_order", "dumps", "parse_exact", "parse_for_verify", "remember_text"]
+__all__ = [
+    "canonical_order",
+    "canonical_text",
+    "dumps",
+    "is_stored_canonical",
+    "parse_exact",
+    "parse_for_verify",
+    "remember_text",
+    "storable",
+]
 
 _ROOT_ORDER = _walk.ROOT_KEY_ORDER
 # photo before medium, art_style after it: either branch (or an ambiguous mix) comes out canonical
@@ -133,7 +143,81 @@ def dumps(caption: Caption | dict[str, Any], *, pretty: bool = False) -> str:
     if pretty:
         return json.dumps(data, ensure_ascii=False, indent=2)
     try:
-        return orjson.dumps(data).decode("utf-8")
+        out = orjson.dumps(data)
     except (orjson.JSONEncodeError, TypeError):
         # lone surrogates, huge ints, non-JSON values: the stdlib decides
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    if b"null" in out and _non_finite(data):
+        # orjson writes NaN and ±Infinity as null; the canonical text keeps them as the stdlib writes them
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return out.decode("utf-8")
+
+
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return any(_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_non_finite(v) for v in value)
+    return False
+
+
+# -- the canonical text as stored ------------------------------------------------
+#
+# The canonical text has no trailing newline (dumps, Caption.dumps and
+# CaptionBuilder.dumps return it as is). A file or a stream holds it followed by
+# at most one "\n": `fmt` writes one, and `fmt --check` and `verify` (CK408)
+# accept the text with or without it. A lone surrogate (legal as a JSON escape,
+# as the official parser reads it) cannot be stored as UTF-8, so a stored
+# canonical text keeps it as its escape.
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    r"""``text`` with each lone surrogate written as its ``\uXXXX`` escape, so UTF-8 can hold it.
+
+    Only JSON strings can hold a surrogate, and there an escape means the same
+    character, so the text parses to the same value.
+
+    >>> storable('{"a":"x\ud800"}')
+    '{"a":"x\\ud800"}'
+    """
+    if text.isascii() or _LONE_SURROGATE.search(text) is None:
+        return text
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def canonical_text(text: str, *, pretty: bool = False) -> str:
+    """The canonical form of JSON text, as stored (what ``fmt`` writes, less the final newline).
+
+    Raises:
+        json.JSONDecodeError: for malformed JSON (official error text).
+        ValueError: see :func:`parse_exact`.
+
+    >>> canonical_text('{"compositional_deconstruction": {"elements": [], "background": "b"}}\\n')
+    '{"compositional_deconstruction":{"background":"b","elements":[]}}'
+    """
+    if not pretty:
+        body = text[:-1] if text.endswith("\n") else text
+        try:
+            quick = dumps(orjson.loads(body))
+        except (ValueError, TypeError):
+            pass
+        else:
+            # body is the canonical serialization of a value, so json.loads reads that
+            # same value back from it, and the exact route below would give body too
+            if quick == body:
+                return body
+    return storable(dumps(parse_exact(text), pretty=pretty))
+
+
+def is_stored_canonical(text: str, canonical: str) -> bool:
+    """Whether ``text`` is ``canonical`` as stored: itself or its :func:`storable` form, plus at most one ``"\\n"``.
+
+    >>> is_stored_canonical('{"a":1}\\n', '{"a":1}'), is_stored_canonical('{"a":1}\\n\\n', '{"a":1}')
+    (True, False)
+    """
+    body = text[:-1] if text.endswith("\n") else text
+    return body == canonical or body == storable(canonical)

@@ -23,7 +23,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, overload
 
-__all__ = ["CaptionError", "Diagnostic", "Fix", "Report", "Severity", "pointer"]
+from captionkit._errors import CaptionkitError
+
+__all__ = ["CaptionError", "CaptionkitError", "Diagnostic", "Fix", "Report", "Severity", "pointer"]
 
 
 class Severity(str, enum.Enum):
@@ -187,8 +189,16 @@ def _matches(d: Diagnostic, prefixes: Sequence[str]) -> bool:
     return any(d.code.startswith(p) or d.name == p for p in prefixes)
 
 
-class CaptionError(ValueError):
-    """A caption failed verification. ``.report`` holds every diagnostic."""
+class CaptionError(CaptionkitError, ValueError):
+    """A caption failed verification. ``.report`` holds every diagnostic.
+
+    >>> from captionkit import CaptionkitError, loads
+    >>> try:
+    ...     loads("[]")
+    ... except CaptionkitError as exc:
+    ...     type(exc).__name__, isinstance(exc, ValueError)
+    ('CaptionError', True)
+    """
 
     def __init__(self, report: Report, detail: str | None = None) -> None:
         self.report = report

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from captionkit import _walk, boxes
-from captionkit.layout import frame_size
-from captionkit._json import canonical_order, dumps
+from captionkit._frames import frame_size
+from captionkit._json import canonical_order, dumps, is_stored_canonical
 from captionkit.diagnostics import CaptionError, Report
 from captionkit.models import Caption
 
@@ -492,7 +492,7 @@ def fix(
     fixer.resolve_boxes(data)
     data = fixer.caption(data)
     text = dumps(data)
-    if original_text is not None and not fixer.changes and original_text.rstrip("\r\n") != text:
+    if original_text is not None and not fixer.changes and not is_stored_canonical(original_text, text):
         if "\\u" in original_text and original_text.isascii() and not text.isascii():
             fixer.note("CK001", "re-serialised with literal non-ASCII characters")
         else:

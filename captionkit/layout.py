@@ -24,10 +24,12 @@ margin) are given in pixels and their parameter names end in ``_px``.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, get_args
+
+from captionkit import _frames
+from captionkit._frames import MAX_ASPECT, MAX_SIDE, MIN_SIDE, SIDE_MULTIPLE, frame_size
 
 if TYPE_CHECKING:  # pragma: no cover
     from captionkit.models import BBox
@@ -46,11 +48,6 @@ __all__ = [
     "grid",
     "thirds",
 ]
-
-MIN_SIDE = 256
-MAX_SIDE = 2048
-SIDE_MULTIPLE = 16
-MAX_ASPECT = 6
 
 # Float arithmetic (e.g. 1000 * 3 / 3) can land a hair outside the range.
 _EPS = 1e-6
@@ -106,25 +103,16 @@ class Frame:
     height: int
 
     def __post_init__(self) -> None:
-        for name in ("width", "height"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"{name} must be an integer number of pixels, got {value!r}")
-            if not MIN_SIDE <= value <= MAX_SIDE:
-                raise ValueError(f"{name} must be between {MIN_SIDE} and {MAX_SIDE}, got {value}")
-            if value % SIDE_MULTIPLE:
-                raise ValueError(f"{name} must be divisible by {SIDE_MULTIPLE}, got {value}")
-        if max(self.width, self.height) > MAX_ASPECT * min(self.width, self.height):
-            raise ValueError(
-                f"aspect ratio must be at most {MAX_ASPECT}:1, got {self.width}:{self.height}"
-            )
+        _frames.check_size(self.width, self.height)
 
     @classmethod
     def parse(cls, text: str) -> Frame:
-        """Parse ``"WIDTHxHEIGHT"`` (``x``, ``X``, ``×`` or ``*``) or a preset name.
+        """Parse a size, a frame name or an aspect ratio (see :mod:`captionkit._frames`).
 
         Args:
-            text: A size such as ``"1536x1024"`` or a key of :data:`PRESETS`.
+            text: ``"1536x1024"`` (``x``, ``X``, ``×`` or ``*``), a key of
+                :data:`PRESETS`, or a ratio such as ``"16:9"`` (the frame the
+                table of frames gives for it).
 
         Returns:
             The frame.
@@ -136,18 +124,19 @@ class Frame:
         Frame(width=1920, height=1088)
         >>> Frame.parse("banner")
         Frame(width=1600, height=400)
+        >>> Frame.parse("16:9")
+        Frame(width=1920, height=1088)
         """
-        raw = text.strip()
-        preset = PRESETS.get(raw.lower())
-        if preset is not None:
-            return preset
-        match = re.fullmatch(r"(\d+)\s*[xX×*]\s*(\d+)", raw)
-        if match is None:
-            names = ", ".join(PRESETS)
-            raise ValueError(
-                f"frame size {text!r} is not WIDTHxHEIGHT (e.g. 1536x1024) or a preset ({names})"
-            )
-        return cls(int(match.group(1)), int(match.group(2)))
+        return cls(*_frames.parse_size(text))
+
+    @classmethod
+    def of(cls, value: Frame | str | Sequence[int]) -> Frame:
+        """A frame from any spelling of a size: a frame, ``"WxH"``, a name, ``"W:H"``, a pair.
+
+        >>> Frame.of("banner") == Frame.of((1600, 400)) == Frame.of("4:1") == Frame(1600, 400)
+        True
+        """
+        return value if isinstance(value, cls) else cls(*_frames.parse_size(value))
 
     @property
     def aspect_ratio(self) -> str:
@@ -314,71 +303,42 @@ class Frame:
         )
 
 
-PRESETS: dict[str, Frame] = {
-    "square": Frame(1024, 1024),
-    "landscape": Frame(1536, 1024),
-    "portrait": Frame(1024, 1536),
-    "widescreen": Frame(1920, 1088),
-    "ultrawide": Frame(2048, 768),
-    "story": Frame(1024, 1792),
-    "banner": Frame(1600, 400),
-}
+PRESETS: dict[str, Frame] = {name: Frame(row.width, row.height) for name, row in _frames.NAMED.items()}
 """The suggested official sizes by name (see ``render.md`` §5.1)."""
 
-# NOTE for the merge: this table and frame_for_aspect are the one place an aspect ratio
-# becomes a size (render --aspect, expand records); re-point them at captionkit._frames.
-ASPECT_FRAMES: dict[str, Frame] = {
-    "1:1": Frame(1024, 1024),
-    "3:2": Frame(1536, 1024),
-    "2:3": Frame(1024, 1536),
-    "16:9": Frame(1920, 1088),
-    "9:16": Frame(1024, 1792),
-    "21:9": Frame(2048, 768),
-    "4:1": Frame(1600, 400),
-}
-"""Aspect ratio to frame: the official suggested sizes, by the ratio they are meant for."""
-
-_TARGET_AREA = 1024 * 1024
+ASPECT_FRAMES: dict[str, Frame] = {f"{row.ratio[0]}:{row.ratio[1]}": Frame(row.width, row.height) for row in _frames.FRAMES}
+"""Aspect ratio to frame: a view of the one table of frames, :data:`captionkit._frames.FRAMES`."""
 
 
 def frame_for_aspect(aspect: str) -> Frame:
-    """The frame to render an aspect ratio at.
+    """The frame to render an aspect ratio at (``render --aspect``, ``expand`` records).
 
-    A ratio in :data:`ASPECT_FRAMES` gets its official size. Any other ratio
-    gets the frame of about one megapixel (1024x1024) with that ratio: width
-    ``sqrt(A*r)`` and height ``sqrt(A/r)`` for ``A = 1024*1024`` and ``r = W/H``,
-    each rounded to the nearest multiple of 16 and kept within 256..2048.
+    The ratio's row of :data:`captionkit._frames.FRAMES` when it has one (the
+    official suggested sizes among them), else the frame with exactly that
+    ratio, sides multiples of 16 within 256..2048 and area nearest 1024x1024
+    (see :func:`captionkit._frames.size_for_ratio`). This is the one table and
+    the one rule every command uses; ``21:9`` is 1568x672 (2048x768 is ``8:3``).
 
     Args:
-        aspect: ``"W:H"`` (``"16:9"``); ``x`` also separates (``"4x5"``).
+        aspect: ``"W:H"`` (``"16:9"``); ``x`` and ``/`` also separate (``"4x5"``).
 
     Raises:
-        ValueError: Not a ratio, or beyond 6:1 either way.
+        ValueError: Not a ratio, beyond 6:1 either way, or no frame has exactly it.
 
     >>> frame_for_aspect("16:9"), frame_for_aspect("4:3"), frame_for_aspect("10:16")
-    (Frame(width=1920, height=1088), Frame(width=1184, height=880), Frame(width=816, height=1296))
+    (Frame(width=1920, height=1088), Frame(width=1152, height=864), Frame(width=800, height=1280))
     >>> frame_for_aspect("100:1")
     Traceback (most recent call last):
     ...
-    ValueError: aspect ratio 100:1: aspect ratio must be at most 6:1
+    ValueError: aspect ratio 100:1: aspect ratio must be at most 6:1, got 100:1
     """
-    match = re.fullmatch(r"\s*(\d+)\s*[:xX×]\s*(\d+)\s*", str(aspect))
-    if match is None or 0 in (int(match.group(1)), int(match.group(2))):
+    w, h = _frames.ratio_terms(str(aspect).strip())
+    if 0 in (w, h):
         raise ValueError(f"aspect ratio {aspect!r}: expected W:H such as 16:9")
-    w, h = int(match.group(1)), int(match.group(2))
-    g = math.gcd(w, h)
-    w, h = w // g, h // g
-    if max(w, h) > MAX_ASPECT * min(w, h):
-        raise ValueError(f"aspect ratio {w}:{h}: aspect ratio must be at most {MAX_ASPECT}:1")
-    known = ASPECT_FRAMES.get(f"{w}:{h}")
-    if known is not None:
-        return known
-    ratio = w / h
-
-    def side(value: float) -> int:
-        return min(MAX_SIDE, max(MIN_SIDE, SIDE_MULTIPLE * round(value / SIDE_MULTIPLE)))
-
-    return Frame(side(math.sqrt(_TARGET_AREA * ratio)), side(math.sqrt(_TARGET_AREA / ratio)))
+    try:
+        return Frame(*_frames.size_for_ratio(w, h))
+    except ValueError as exc:
+        raise ValueError(f"aspect ratio {w}:{h}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,7 +426,7 @@ class Box:
 
     @classmethod
     def from_xyxy(
-        cls, x1: float, y1: float, x2: float, y2: float, *, frame: Frame | None = None
+        cls, x1: float, y1: float, x2: float, y2: float, *, frame: Frame | str | tuple[int, int] | None = None
     ) -> Box:
         """Make a box from ``[x1, y1, x2, y2]`` (detector and Qwen-VL order).
 
@@ -483,12 +443,12 @@ class Box:
         (250, 250, 500, 500)
         """
         if frame is not None:
-            return frame.box_from_pixels(y1, x1, y2, x2)
+            return Frame.of(frame).box_from_pixels(y1, x1, y2, x2)
         return cls(y1, x1, y2, x2)
 
     @classmethod
     def from_xywh(
-        cls, x: float, y: float, w: float, h: float, *, frame: Frame | None = None
+        cls, x: float, y: float, w: float, h: float, *, frame: Frame | str | tuple[int, int] | None = None
     ) -> Box:
         """Make a box from ``[x, y, width, height]``.
 
@@ -708,22 +668,6 @@ class Box:
 
     def __repr__(self) -> str:
         return f"Box(top={self.top!r}, left={self.left!r}, bottom={self.bottom!r}, right={self.right!r})"
-
-
-def frame_size(frame: object) -> tuple[int, int] | None:
-    """``(width, height)`` from a :class:`Frame`, a ``"WxH"`` string, a pair, or ``None``.
-
-    >>> frame_size("1536x1024"), frame_size((1024, 768)), frame_size(None)
-    ((1536, 1024), (1024, 768), None)
-    """
-    if frame is None:
-        return None
-    if isinstance(frame, str):
-        w, _, h = frame.lower().partition("x")
-        return int(w), int(h)
-    if isinstance(frame, (tuple, list)):
-        return int(frame[0]), int(frame[1])
-    return int(frame.width), int(frame.height)  # type: ignore[attr-defined]
 
 
 def _pair(value: float | tuple[float, float]) -> tuple[float, float]:

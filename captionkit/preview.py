@@ -447,7 +447,7 @@ def _draw_clipped_block(picture: Image.Image, area: Rect, text: str, size: int, 
 def render_preview(
     caption: Caption | dict[str, Any] | str,
     *,
-    frame: Frame | str | None = None,
+    frame: Frame | str | tuple[int, int] | None = None,
     overlay: str | os.PathLike[str] | Image.Image | None = None,
     width: int = 1024,
 ) -> Image.Image:
@@ -486,9 +486,8 @@ def render_preview(
             from captionkit.palette import _open_image
 
             base = _open_image(overlay).convert("RGB")
-    if isinstance(frame, str):
-        frame = Frame.parse(frame)
     if frame is not None:
+        frame = Frame.of(frame)  # any spelling of a size, as everywhere
         aspect = frame.height / frame.width
     elif base is not None:
         aspect = base.height / base.width
@@ -657,7 +656,7 @@ def save_preview(
     caption: Caption | dict[str, Any] | str,
     path: str | os.PathLike[str],
     *,
-    frame: Frame | str | None = None,
+    frame: Frame | str | tuple[int, int] | None = None,
     overlay: str | os.PathLike[str] | Image.Image | None = None,
     width: int = 1024,
 ) -> Path:

@@ -192,7 +192,7 @@ DEFAULT_FRAMES: dict[str, Frame] = {
 """The frame each template is designed for."""
 
 
-def template(name: str, frame: Frame | str | None = None) -> CaptionBuilder:
+def template(name: str, frame: Frame | str | tuple[int, int] | None = None) -> CaptionBuilder:
     """The builder for a named template, laid out for ``frame`` (default: the template's own).
 
     Raises:
@@ -207,6 +207,4 @@ def template(name: str, frame: Frame | str | None = None) -> CaptionBuilder:
     """
     if name not in TEMPLATES:
         raise ValueError(f"unknown template {name!r}; choose one of {', '.join(TEMPLATES)}")
-    if isinstance(frame, str):
-        frame = Frame.parse(frame)
-    return TEMPLATES[name](frame or DEFAULT_FRAMES[name])
+    return TEMPLATES[name](DEFAULT_FRAMES[name] if frame is None else Frame.of(frame))

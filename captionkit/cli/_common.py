@@ -1,19 +1,32 @@
-"""Shared CLI helpers: exit codes, one-line errors, atomic writes (re-exported)."""
+"""Shared CLI helpers: exit codes, one-line errors, buffered output, sources and sizes."""
 
 from __future__ import annotations
 
-import sys
 from enum import Enum
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
+from captionkit._frames import parse_size
 from captionkit._io import OutputError, check_writable, write_atomic
+from captionkit._sources import SourceError, read_text
 
 __all__ = [
-    "EXIT_CLEAN", "EXIT_ERROR", "EXIT_FINDINGS", "OutputError", "OutputFormat", "check_writable", "err", "fail",
-    "read_text_arg", "warn_environment", "write_atomic",
+    "EXIT_CLEAN",
+    "EXIT_ERROR",
+    "EXIT_FINDINGS",
+    "Lines",
+    "OutputError",
+    "OutputFormat",
+    "check_writable",
+    "err",
+    "fail",
+    "parse_size_option",
+    "read_text_arg",
+    "rewrite_lines",
+    "warn_environment",
+    "write_atomic",
 ]
 
 EXIT_CLEAN = 0
@@ -51,25 +64,67 @@ def warn_environment() -> None:
             err(f"warning: CAPTIONKIT_TOKENIZER={tokenizer}: no tokenizer.json there; token counts fall back to the usual search or an estimate")
 
 
+class Lines:
+    """Output for one stream, written in blocks rather than one call per line.
+
+    Commands over a large JSONL file print many short lines; one ``echo`` per
+    block keeps the printing cost per line small.
+    """
+
+    BLOCK = 2000
+
+    def __init__(self, *, err: bool = False) -> None:
+        self._err = err
+        self._parts: list[str] = []
+
+    def add(self, text: str, *, newline: bool = True) -> None:
+        """Queue ``text`` (and a newline unless told otherwise)."""
+        self._parts.append(text + "\n" if newline else text)
+        if len(self._parts) >= self.BLOCK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is queued."""
+        if self._parts:
+            typer.echo("".join(self._parts), err=self._err, nl=False)
+            self._parts.clear()
+
+
 def read_text_arg(path: str) -> tuple[str, str]:
-    """Read a caption source: ``-`` is stdin. Returns (display name, text).
+    """Read a caption source (``-`` is stdin) through the one reader. Returns (display name, text).
 
     Raises ``typer.Exit(2)`` with a one-line message on I/O or encoding errors.
     """
-    if path == "-":
-        data = sys.stdin.buffer.read()
-        name = "<stdin>"
-    else:
-        try:
-            data = Path(path).read_bytes()
-        except FileNotFoundError:
-            fail(f"{path}: no such file")
-        except IsADirectoryError:
-            fail(f"{path}: is a directory")
-        except OSError as exc:
-            fail(f"{path}: cannot read ({exc.strerror or exc})")
-        name = path
     try:
-        return name, data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        fail(f"{name}: not valid UTF-8 (byte {exc.start})")
+        return read_text(path)
+    except SourceError as exc:
+        fail(str(exc))
+
+
+def parse_size_option(value: str | None, *, check: bool = True, option: str = "--size") -> Any:
+    """Read a ``--size`` value with the one size parser; a bad one is a one-line usage error."""
+    if value is None:
+        return None
+    try:
+        return parse_size(value, check=check)
+    except ValueError as exc:
+        fail(f"{option}: {exc}")
+
+
+def rewrite_lines(edits: dict[Path, dict[int, str]]) -> list[Path]:
+    """Replace lines of JSONL files (1-based line -> new text), atomically; returns the changed files.
+
+    The file is split as the reader splits it (on ``"\\n"`` only), and a line
+    keeps its own ending (``"\\r\\n"`` stays ``"\\r\\n"``).
+    """
+    changed = []
+    for path, replacements in edits.items():
+        old = path.read_bytes().decode("utf-8")
+        lines = old.split("\n")
+        for n, text in replacements.items():
+            lines[n - 1] = text + ("\r" if lines[n - 1].endswith("\r") else "")
+        new = "\n".join(lines)
+        if new != old:
+            write_atomic(path, new)
+            changed.append(path)
+    return changed

@@ -234,9 +234,9 @@ def tokens_cmd(
     Exit 1 when a caption is over the limit.
     """
     from captionkit._json import canonical_order, dumps, parse_exact
+    from captionkit._sources import iter_sources
     from captionkit._walk import TOP_LEVEL_KNOWN_KEYS
-    from captionkit.cli.core import iter_sources
-    from captionkit.tokens import count_tokens
+    from captionkit.tokens import count_tokens_many
 
     from captionkit.cli._common import warn_environment
 
@@ -244,12 +244,11 @@ def tokens_cmd(
     if tokenizer is not None and estimate:
         fail("--tokenizer and --estimate exclude each other")
     chosen: Any = False if estimate else tokenizer
-    results = []
-    code = EXIT_CLEAN
+    labels, prompts = [], []
     refused = False
     for src in iter_sources(captions):
-        if src.text is None and src.record is not None:
-            err(f"{src.label}: {src.record.id}: {src.problem}; not counted")
+        if src.text is None and src.record:
+            err(f"{src.label}: {src.problem}; not counted")
             continue
         if src.text is None:
             err(f"error: {src.label}: {src.problem}")
@@ -269,15 +268,16 @@ def tokens_cmd(
             continue
         if not raw:
             prompt = dumps(canonical_order(value))
-        try:
-            count = count_tokens(prompt, tokenizer=chosen)
-        except ValueError as exc:
-            fail(str(exc))
-        if count.status == "over":
-            code = EXIT_FINDINGS
-        results.append((src.label, count))
-    if not results and not refused:
+        labels.append(src.label)
+        prompts.append(prompt)
+    if not prompts and not refused:
         fail("no .json or .jsonl files found in the given paths")
+    try:
+        counts = count_tokens_many(prompts, tokenizer=chosen)  # one tokenizer load, one batched encode
+    except ValueError as exc:
+        fail(str(exc))
+    results = list(zip(labels, counts))
+    code = EXIT_FINDINGS if any(c.status == "over" for c in counts) else EXIT_CLEAN
     if fmt is Format.json:
         typer.echo(
             json.dumps(

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from captionkit._records import ExpandRecord, parse_record
+from captionkit._sources import Source, iter_sources
 from captionkit.cli._common import (
     EXIT_CLEAN,
     EXIT_ERROR,
@@ -22,8 +20,12 @@ from captionkit.cli._common import (
     OutputFormat,
     err,
     fail,
+    parse_size_option,
+    rewrite_lines,
     write_atomic,
 )
+
+__all__ = ["Source", "iter_sources", "register"]
 
 
 class FailOn(str, Enum):
@@ -32,89 +34,9 @@ class FailOn(str, Enum):
     info = "info"
 
 
-@dataclass
-class Source:
-    """One caption to process: a whole file, one JSONL line, or stdin."""
-
-    name: str
-    text: str | None  # None when the file could not be read
-    path: Path | None = None
-    line: int | None = None  # 1-based line for JSONL records
-    problem: str | None = None  # read error, one line
-    # An expand --batch record (see captionkit._records): ``text`` is its caption, ``raw`` the whole line.
-    record: ExpandRecord | None = None
-    raw: str | None = None
-
-    def wrap(self, caption_text: str) -> str:
-        """The line to write back: the caption itself, or the record holding it."""
-        return self.record.with_caption(caption_text) if self.record is not None else caption_text
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}:{self.line}" if self.line is not None else self.name
-
-
-def _iter_files(paths: list[str]) -> Iterator[Path | str]:
-    for raw in paths:
-        if raw == "-":
-            yield "-"
-            continue
-        p = Path(raw)
-        if p.is_dir():
-            found = sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix in (".json", ".jsonl")
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
-            yield from found
-        else:
-            yield p
-
-
-def iter_sources(paths: list[str], *, split_jsonl: bool = True) -> Iterator[Source]:
-    """Expand CLI paths into caption sources (directories recurse; JSONL splits per line)."""
-    for item in _iter_files(paths):
-        if item == "-":
-            data = sys.stdin.buffer.read()
-            name, path = "<stdin>", None
-        else:
-            assert isinstance(item, Path)
-            name, path = str(item), item
-            try:
-                data = item.read_bytes()
-            except FileNotFoundError:
-                yield Source(name, None, path, problem="no such file")
-                continue
-            except OSError as exc:
-                yield Source(name, None, path, problem=f"cannot read ({exc.strerror or exc})")
-                continue
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield Source(name, None, path, problem=f"not valid UTF-8 (byte {exc.start}: {exc.reason})")
-            continue
-        # Universal newlines, as the official verify_file reads text.
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-        if split_jsonl and path is not None and path.suffix == ".jsonl":
-            for n, line in enumerate(text.split("\n"), start=1):
-                if not line.strip():
-                    continue
-                record = parse_record(line)
-                if record is None:
-                    yield Source(name, line, path, line=n)
-                else:  # an expand --batch record: its caption is what is read
-                    yield Source(name, record.caption_text, path, line=n, problem=record.error, record=record, raw=line)
-        else:
-            yield Source(name, text, path)
-
-
-def _parse_frame(size: str | None) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    try:
-        w, h = size.lower().split("x")
-        return int(w), int(h)
-    except ValueError:
-        fail(f"--size: expected WxH such as 1536x1024, got {size!r}")
+def _parse_frame(size: str | None) -> Any:
+    """``--size`` through the one size parser (WxH, a frame name, W:H); a bad one is a usage error."""
+    return parse_size_option(size, check=False)
 
 
 def _split_codes(values: list[str] | None, flag: str) -> list[str] | None:
@@ -136,7 +58,7 @@ def verify_cmd(
     select: Annotated[Optional[list[str]], typer.Option(help="Only these codes or prefixes (CK2, CK301).")] = None,
     ignore: Annotated[Optional[list[str]], typer.Option(help="Skip these codes or prefixes.")] = None,
     fail_on: Annotated[FailOn, typer.Option(help="Lowest severity that makes the exit code 1.")] = FailOn.error,
-    size: Annotated[Optional[str], typer.Option(help="Output size WxH for size-aware lints.")] = None,
+    size: Annotated[Optional[str], typer.Option(help="Output size (WxH, a frame name or W:H) for size-aware lints.")] = None,
     lints: Annotated[bool, typer.Option(help="Run the prompting-guide lints (CK6xx).")] = True,
     apply_fixes: Annotated[bool, typer.Option("--fix", help="Apply the safe fixes in place (atomically), then report what remains.")] = False,
 ) -> None:
@@ -162,10 +84,10 @@ def verify_cmd(
     for src in iter_sources(paths):
         count += 1
         if src.text is None:
-            if src.record is not None:  # a failed idea: a finding, not an I/O error
+            if src.record:  # a failed idea: a finding, not an I/O error
                 findings = True
                 failed_ideas += 1
-                err(f"{src.label}: {src.record.id}: {src.problem}")
+                err(f"error: {src.label}: {src.problem}")
                 continue
             io_error = True
             err(f"error: {src.label}: {src.problem}")
@@ -192,12 +114,9 @@ def verify_cmd(
             for d in report:
                 fix = " [fixable]" if d.fix is not None and d.fix.safe else ""
                 typer.echo(f"{src.label}: {d.pointer or '/'}: {d.code} [{d.severity.value}] {d.message}{fix}")
-            if report.ok and not any(d.code.startswith("CK5") for d in report):
-                from captionkit._json import dumps, parse_exact
-                from captionkit.tokens import count_tokens
-
-                # the budget of the canonical text, which is what captionkit hands to a pipeline
-                err(f"{src.label}: {count_tokens(dumps(parse_exact(src.text)))}")
+            # a whole file shows its token budget (JSONL lines do not: CK501/CK502 flag the ones near the limit)
+            if src.line is None and report.ok and not any(d.code.startswith("CK5") for d in report):
+                err(f"{src.label}: {_budget(src.text)}")
     if count == 0:
         fail("no .json or .jsonl files found in the given paths")
     if _rewrite_jsonl(fix_edits)[1]:
@@ -221,6 +140,14 @@ def verify_cmd(
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if findings else EXIT_CLEAN)
 
 
+def _budget(text: str) -> Any:
+    from captionkit._json import dumps, parse_exact
+    from captionkit.tokens import count_tokens
+
+    # the budget of the canonical text, which is what captionkit hands to a pipeline
+    return count_tokens(dumps(parse_exact(text)))
+
+
 def _apply_safe_fixes(src: Source, fixed: dict[Path, int], jsonl_edits: dict[Path, dict[int, str]]) -> Source:
     """``verify --fix``: apply the safe fixes to one source and return the source as it now reads.
 
@@ -236,7 +163,7 @@ def _apply_safe_fixes(src: Source, fixed: dict[Path, int], jsonl_edits: dict[Pat
     if result.text is None or not changes:
         return src
     if src.line is not None:
-        jsonl_edits.setdefault(src.path, {})[src.line] = result.text
+        jsonl_edits.setdefault(src.path, {})[src.line] = src.wrap(result.text)  # a record keeps its fields
         new = result.text
     else:
         multi_line = "\n" in src.text.rstrip("\r\n")
@@ -245,7 +172,7 @@ def _apply_safe_fixes(src: Source, fixed: dict[Path, int], jsonl_edits: dict[Pat
             return src
         write_atomic(src.path, new)
     fixed[src.path] = fixed.get(src.path, 0) + len(changes)
-    return Source(src.name, new, src.path, src.line)
+    return dataclasses.replace(src, text=new)
 
 
 def _rewrite_jsonl(edits: dict[Path, dict[int, str]]) -> tuple[list[Path], bool]:
@@ -256,10 +183,11 @@ def _rewrite_jsonl(edits: dict[Path, dict[int, str]]) -> tuple[list[Path], bool]
     changed = []
     failed = False
     for path, replacements in edits.items():
-        old = path.read_text(encoding="utf-8")
+        # split as the reader splits (on "\n" only); a line keeps its own "\r\n" ending
+        old = path.read_bytes().decode("utf-8")
         lines = old.split("\n")
         for n, text in replacements.items():
-            lines[n - 1] = text
+            lines[n - 1] = text + ("\r" if lines[n - 1].endswith("\r") else "")
         new = "\n".join(lines)
         if new != old:
             if _write(path, new):
@@ -279,6 +207,13 @@ def _write(path: Path, text: str) -> bool:
     return True
 
 
+def _diff_lines(text: str) -> list[str]:
+    # lines end at "\n" only, as the reader splits them (not at U+2028 and the like)
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
 def fix_cmd(
     paths: Annotated[list[str], typer.Argument(help="Files, directories or - for stdin.")],
     unsafe_fixes: Annotated[bool, typer.Option("--unsafe-fixes", help="Also apply fixes that can change meaning.")] = False,
@@ -290,6 +225,7 @@ def fix_cmd(
     """Repair captions in place (atomically), or print them with --stdout / --diff."""
     from captionkit.boxes import BoxConventionError, parse_convention
     from captionkit.fixes import fix
+    from captionkit.verifier import verify
 
     frame = _parse_frame(size)
     if box_format is not None:
@@ -304,15 +240,16 @@ def fix_cmd(
     for src in iter_sources(paths):
         count += 1
         if src.text is None:
-            if src.record is not None:
+            if src.record:
                 remaining = True
-                err(f"{src.label}: {src.record.id}: {src.problem}; left unchanged")
+                err(f"{src.label}: {src.problem}; left unchanged")
                 continue
             io_error = True
             err(f"error: {src.label}: {src.problem}")
             continue
         try:
-            result = fix(src.text, unsafe=unsafe_fixes, box_format=box_format, frame=frame)
+            # only the errors left matter here: the lints (never errors) and a typed model are not needed
+            result = fix(src.text, unsafe=unsafe_fixes, box_format=box_format, frame=frame, verify_result=False)
         except BoxConventionError as exc:
             # refused: the boxes cannot be in the declared convention; the input stays as it is
             io_error = True
@@ -324,22 +261,24 @@ def fix_cmd(
             remaining = True
             err(f"{src.label}: no JSON object found; left unchanged")
             continue
-        if not result.report.ok:
+        left = verify(result.text, lints=False)
+        if not left.ok:
             remaining = True
-            for d in result.report.errors:
+            for d in left.errors:
                 err(f"{src.label}: {d.pointer or '/'}: {d.code} {d.message} (not fixed)")
         body = src.wrap(result.text)
         new = body if src.line is not None else body + "\n"
         old = src.raw if src.raw is not None else src.text
         if diff:
             typer.echo("".join(difflib.unified_diff(
-                old.splitlines(keepends=True) if src.line is None else [old + "\n"],
-                new.splitlines(keepends=True) if src.line is None else [new + "\n"],
+                _diff_lines(old) if src.line is None else [old + "\n"],
+                _diff_lines(new) if src.line is None else [new + "\n"],
                 fromfile=src.label, tofile=src.label)), nl=False)
         elif stdout or src.path is None:
             typer.echo(new, nl=src.line is not None)
         elif src.line is not None:
-            jsonl_edits.setdefault(src.path, {})[src.line] = body
+            if body != old:
+                jsonl_edits.setdefault(src.path, {})[src.line] = body
         elif new != old and not _write(src.path, new):
             io_error = True
     if _rewrite_jsonl(jsonl_edits)[1]:
@@ -355,8 +294,14 @@ def fmt_cmd(
     pretty: Annotated[bool, typer.Option("--pretty", help="Indented output for people (not for the model).")] = False,
     exit_non_zero_on_format: Annotated[bool, typer.Option("--exit-non-zero-on-format", help="Exit 1 when a file was rewritten (for pre-commit and CI).")] = False,
 ) -> None:
-    """Re-serialise captions canonically (idempotent). Invalid JSON is reported, never rewritten."""
-    from captionkit._json import dumps, parse_exact
+    """Re-serialise captions canonically (idempotent). Invalid JSON is reported, never rewritten.
+
+    A file holds the canonical text followed by one newline; a file that is
+    canonical without the final newline is left as it is. A JSONL line is the
+    compact canonical text (--pretty applies to whole files only); an
+    ``expand --batch`` record keeps its other fields, with its caption canonical.
+    """
+    from captionkit._json import canonical_text
 
     would_change = False
     failed = False
@@ -365,21 +310,24 @@ def fmt_cmd(
     for src in iter_sources(paths):
         count += 1
         if src.text is None:
-            if src.record is not None:
-                err(f"{src.label}: {src.record.id}: {src.problem}; left unchanged")
+            if src.record:
+                err(f"{src.label}: {src.problem}; left unchanged")
                 continue
             failed = True
             err(f"error: {src.label}: {src.problem}")
             continue
+        whole = src.line is None
         try:
-            value = parse_exact(src.text)
+            body = src.wrap(canonical_text(src.text, pretty=pretty and whole))
         except ValueError as exc:
             failed = True
             err(f"error: {src.label}: invalid JSON: {exc}")
             continue
-        body = src.wrap(dumps(value, pretty=pretty and src.line is None))
-        new = body if src.line is not None else body + "\n"
-        if new == (src.raw if src.raw is not None else src.text):
+        new = body if not whole else body + "\n"
+        old_text = src.raw if src.raw is not None else src.text
+        if old_text == body or (whole and old_text == new):
+            if src.path is None and not check:
+                typer.echo(body)
             continue
         would_change = True
         if check:

@@ -19,9 +19,9 @@ from captionkit.cli._common import (
     check_writable,
     err,
     fail,
-    read_text_arg,
     write_atomic,
 )
+from captionkit._sources import SourceError, decode, read_text, split_lines
 
 
 class ResultFormat(str, Enum):
@@ -165,12 +165,13 @@ def expand(
 
 
 def _read_ideas(path: Path) -> list[dict[str, Any]]:
-    _, raw = read_text_arg(str(path))
+    try:
+        _, raw = read_text(path)
+    except SourceError as exc:
+        fail(str(exc))
     items: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in split_lines(raw):
         try:
             value = json.loads(line)
         except ValueError as exc:
@@ -202,9 +203,11 @@ def _done_ids(output: Path, retry_failed: bool) -> tuple[set[str], list[str]]:
     if not output.exists():
         return set(), []
     try:
-        raw = output.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"{output}: cannot read the existing output to resume ({exc})")
+        raw = decode(output.read_bytes(), str(output), universal_newlines=False)
+    except OSError as exc:
+        fail(f"{output}: cannot read the existing output to resume ({exc.strerror or exc})")
+    except SourceError as exc:
+        fail(f"cannot read the existing output to resume: {exc}")
     lines = raw.split("\n")
     torn = lines.pop() if lines else ""  # text after the last newline: an interrupted write
     kept: list[str] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -180,7 +181,7 @@ def render_cmd(
     sources: Annotated[list[str], typer.Argument(help="Caption .json files, folders, .jsonl files, captionkit PNGs, or - for stdin.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("renders"),
     preset: Annotated[str | None, typer.Option(help="V4_QUALITY_48, V4_DEFAULT_20 (default), V4_TURBO_12, or quality/default/turbo.")] = None,
-    size: Annotated[str | None, typer.Option(help="WIDTHxHEIGHT (default 1024x1024, or a record's aspect, or the PNG's).")] = None,
+    size: Annotated[str | None, typer.Option(help="WIDTHxHEIGHT, a frame name (banner) or W:H (default: a record's aspect ratio, else 1024x1024).")] = None,
     aspect: Annotated[str | None, typer.Option(help="W:H; the size comes from the table of frames in docs/render.md (e.g. 16:9 is 1920x1088).")] = None,
     steps: Annotated[int | None, typer.Option(help="Custom parameters: number of steps (constant guidance unless --guidance).")] = None,
     guidance: Annotated[float | None, typer.Option(help="Custom parameters: constant guidance weight (default 7.0 with --steps).")] = None,
@@ -282,7 +283,7 @@ def render_cmd(
                 try:
                     prepare_caption(it.caption, it.source, tokenizer=tokenizer, token_check=token_check)
                 except RenderError as exc:
-                    it = BatchItem(it.name, it.source, it.caption, it.recipe, str(exc), it.size)
+                    it = replace(it, error=str(exc))
             checked.append(it)
     except RenderError as exc:
         fail(str(exc))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from captionkit import _frames
 
 # The hosted endpoint's accepted buckets, width first (data, not code: edit here if Ideogram adds some).
 HOSTED_BUCKETS: tuple[str, ...] = (
@@ -15,8 +16,6 @@ HOSTED_BUCKETS: tuple[str, ...] = (
 
 #: Relative error above which a snapped ratio is worth a warning.
 SNAP_WARN_THRESHOLD = 0.03
-
-_RATIO = re.compile(r"^\s*(\d+)\s*[:xX×/]\s*(\d+)\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +58,10 @@ class AspectRatio:
 def parse_aspect(value: Any) -> tuple[int, int] | None:
     """Parse an aspect ratio into ``(width, height)`` in lowest terms, or ``None`` for ``auto``.
 
-    Accepts ``"W:H"``, ``"WxH"`` (so ``"1536x1024"`` frame sizes too), ``"auto"`` in any case,
-    a ``(width, height)`` pair, or any object with integer ``width`` and ``height`` attributes
-    (such as :class:`captionkit.layout.Frame`).
+    Accepts ``"W:H"``, ``"WxH"`` (so ``"1536x1024"`` frame sizes too), a frame name such as
+    ``"banner"``, ``"auto"`` in any case, a ``(width, height)`` pair, or any object with integer
+    ``width`` and ``height`` attributes (such as :class:`captionkit.layout.Frame`). This is the
+    one ratio parser of :mod:`captionkit._frames`.
 
     Raises:
         ValueError: With a one-line message when the value is not a ratio.
@@ -73,27 +73,7 @@ def parse_aspect(value: Any) -> tuple[int, int] | None:
     >>> parse_aspect("AUTO") is None
     True
     """
-    if hasattr(value, "width") and hasattr(value, "height"):
-        value = (value.width, value.height)
-    if isinstance(value, tuple | list) and len(value) == 2:
-        width, height = value
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (width, height)):
-            raise ValueError(f"aspect ratio {value!r}: width and height must be integers")
-    elif isinstance(value, str):
-        if value.strip().lower() == "auto":
-            return None
-        match = _RATIO.match(value)
-        if match is None:
-            raise ValueError(
-                f"aspect ratio {value!r}: expected W:H, WxH, a frame size like 1536x1024, or auto"
-            )
-        width, height = int(match.group(1)), int(match.group(2))
-    else:
-        raise ValueError(f"aspect ratio {value!r}: expected a string such as '3:2' or 'auto'")
-    if width <= 0 or height <= 0:
-        raise ValueError(f"aspect ratio {value!r}: width and height must be positive")
-    g = math.gcd(width, height) or 1
-    return width // g, height // g
+    return _frames.parse_ratio(value)
 
 
 def snap_to_bucket(width: int, height: int, buckets: tuple[str, ...] = HOSTED_BUCKETS) -> str:
@@ -162,9 +142,10 @@ def ratio_from_wire(value: Any) -> str | None:
         return None
     if parsed is None:
         return None
-    match = _RATIO.match(value)
-    assert match is not None
-    terms = (int(match.group(1)), int(match.group(2)))
+    try:
+        terms = _frames.ratio_terms(value.strip())
+    except ValueError:  # a frame name: its ratio, reduced
+        return f"{parsed[0]}:{parsed[1]}"
     if f"{terms[0]}x{terms[1]}" in HOSTED_BUCKETS:  # keep a bucket's own terms: 10:16, not 5:8
         return f"{terms[0]}:{terms[1]}"
     return f"{parsed[0]}:{parsed[1]}"

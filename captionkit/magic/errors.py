@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from captionkit._errors import CaptionkitError
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -63,8 +65,8 @@ def _rebuild(cls: type[MagicPromptError], message: str, attrs: dict[str, Any]) -
     return obj
 
 
-class MagicPromptError(Exception):
-    """Base class of every magic-prompt error."""
+class MagicPromptError(CaptionkitError):
+    """Base class of every magic-prompt error (a :class:`~captionkit.CaptionkitError`)."""
 
     def __init__(self, message: str, **attrs: Any) -> None:
         super().__init__(message)

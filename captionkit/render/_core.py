@@ -6,15 +6,14 @@ this module, so the dependency is in one place and stays one-way.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from captionkit import _frames
+from captionkit._frames import parse_size as parse_frame_size
 from captionkit.render.errors import RenderError
-
 from captionkit.tokens import TOKEN_LIMIT, WRAPPER_TOKENS as CHAT_WRAPPER_TOKENS
 
-_SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -130,45 +129,42 @@ def prepare_caption(
     return PreparedCaption(text=text, tokens=tokens, tokens_exact=exact, label=label)
 
 
-def parse_size(value: str | tuple[int, int]) -> tuple[int, int]:
+def parse_size(value: Any) -> tuple[int, int]:
     """Parse and check an image size; returns ``(width, height)``.
 
+    Sizes are read by the one size parser (:mod:`captionkit._frames`), so a frame
+    name or an aspect ratio from its table works here as everywhere else.
+
     Args:
-        value: ``"WxH"`` or a ``(width, height)`` pair.
+        value: ``"WxH"``, a frame name (``"banner"``), a ratio (``"16:9"``),
+            a ``(width, height)`` pair or a :class:`~captionkit.layout.Frame`.
 
     Raises:
         RenderError: a malformed value or a size outside the official rules
             (each side 256-2048 and a multiple of 16, aspect ratio at most 6:1).
 
     Examples:
-        >>> parse_size("1536x1024")
-        (1536, 1024)
+        >>> parse_size("1536x1024"), parse_size("banner"), parse_size("16:9")
+        ((1536, 1024), (1600, 400), (1920, 1088))
         >>> parse_size("1000x1024")
         Traceback (most recent call last):
         ...
         captionkit.render.errors.RenderError: size 1000x1024: width must be divisible by 16, got 1000
     """
-    if isinstance(value, str):
-        match = _SIZE_RE.match(value)
-        if not match:
-            raise RenderError(f"size {value!r}: expected WIDTHxHEIGHT, for example 1024x1024")
-        width, height = int(match.group(1)), int(match.group(2))
-    else:
-        width, height = (int(v) for v in value)
+    try:
+        width, height = parse_frame_size(value, check=False)
+    except ValueError as exc:
+        raise RenderError(str(exc)) from None
     check_size(width, height)
     return width, height
 
 
 def check_size(width: int, height: int) -> None:
-    """Enforce the official size contract with the official wording."""
-    where = f"size {width}x{height}"
-    for name, v in (("width", width), ("height", height)):
-        if not 256 <= v <= 2048:
-            raise RenderError(f"{where}: {name} must be between 256 and 2048, got {v}")
-        if v % 16:
-            raise RenderError(f"{where}: {name} must be divisible by 16, got {v}")
-    if max(width, height) > 6 * min(width, height):
-        raise RenderError(f"{where}: aspect ratio must be at most 6:1, got {width}:{height}")
+    """Enforce the official size contract with the official wording, as a :class:`RenderError`."""
+    try:
+        _frames.check_size(width, height)
+    except ValueError as exc:
+        raise RenderError(f"size {width}x{height}: {exc}") from None
 
 
 def _first_line(exc: BaseException) -> str:

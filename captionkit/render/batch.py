@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from captionkit._records import parse_record
-from captionkit.layout import frame_for_aspect
+from captionkit._frames import parse_size
+from captionkit._sources import Source, iter_files, iter_sources
 from captionkit.render.errors import Cancelled, RenderError
 from captionkit.render.metadata import Recipe, read_recipe, write_atomic
 from captionkit.render.presets import Preset
@@ -44,12 +44,14 @@ class BatchItem:
     """One caption to render.
 
     Attributes:
-        name: Output name stem (from the file name, plus the line for JSONL).
+        name: Output name stem (from the file name, plus the line for JSONL, or
+            the record's ``id`` for the output of ``captionkit expand --batch``).
         source: Where it came from (``file`` or ``file:line``).
         caption: Caption text (or None when ``error`` is set).
         recipe: A recipe read from a PNG, reused unless overridden.
         error: Why the item cannot be read (it is reported, not rendered).
-        size: ``(width, height)`` the item asks for (an expand record's aspect), unless overridden.
+        size: ``(width, height)`` the item asks for (from a record's aspect
+            ratio), used unless a size is given for the whole batch.
     """
 
     name: str
@@ -64,9 +66,37 @@ def _stem(path: Path) -> str:
     return _SAFE.sub("_", path.stem) or "caption"
 
 
+def _item(path: Path, src: Source) -> BatchItem:
+    """A batch item from one source of the shared reader."""
+    if src.record:
+        name = _SAFE.sub("_", src.id or "") or f"{_stem(path)}-{src.line:05d}"
+    elif src.line is not None:
+        name = f"{_stem(path)}-{src.line:05d}"
+    else:
+        name = _stem(path)
+    where = src.label
+    if src.text is None:
+        return BatchItem(name, where, None, error=f"{where}: {src.problem}")
+    size = None
+    if src.aspect is not None and src.aspect.strip().lower() != "auto":
+        try:
+            size = size_for_aspect(src.aspect)
+        except ValueError as exc:
+            return BatchItem(name, where, None, error=f"{where}: aspect_ratio {src.aspect!r}: {exc}")
+    return BatchItem(name, where, src.text, size=size)
+
+
+def size_for_aspect(aspect: str) -> tuple[int, int]:
+    """The frame a record's aspect ratio asks for, from the one table of frames.
+
+    >>> size_for_aspect("16:9"), size_for_aspect("4:1")
+    ((1920, 1088), (1600, 400))
+    """
+    return parse_size(aspect)
+
+
 def _items_from_file(path: Path) -> Iterator[BatchItem]:
-    suffix = path.suffix.lower()
-    if suffix == ".png":
+    if path.suffix.lower() == ".png":
         try:
             recipe = read_recipe(path)
         except RenderError as exc:
@@ -75,54 +105,25 @@ def _items_from_file(path: Path) -> Iterator[BatchItem]:
         # kite-s7.png renders again as kite-s7.png, not kite-s7-s7.png
         yield BatchItem(re.sub(r"-s\d+$", "", _stem(path)), str(path), recipe.caption, recipe=recipe)
         return
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        yield BatchItem(_stem(path), str(path), None, error=f"{path}: not valid UTF-8 (byte {exc.start})")
-        return
-    except OSError as exc:
-        yield BatchItem(_stem(path), str(path), None, error=f"{path}: cannot read ({exc.strerror or exc})")
-        return
-    if suffix == ".jsonl":
-        # JSON Lines split on "\n" only, as every other reader does
-        for number, line in enumerate(text.removesuffix("\n").split("\n"), start=1):
-            line = line.removesuffix("\r")
-            if not line.strip():
-                continue
-            record = parse_record(line)
-            if record is None:
-                yield BatchItem(f"{_stem(path)}-{number:05d}", f"{path}:{number}", line)
-                continue
-            # an expand --batch record: its caption, its id for the file name, its aspect for the size
-            name = f"{_stem(path)}-{_SAFE.sub('_', record.id) or f'{number:05d}'}"
-            source = f"{path}:{number}"
-            if record.error is not None:
-                yield BatchItem(name, source, None, error=f"{source}: {record.id}: {record.error}")
-                continue
-            size = None
-            if record.aspect_ratio:
-                try:
-                    frame = frame_for_aspect(record.aspect_ratio)
-                    size = (frame.width, frame.height)
-                except ValueError:
-                    size = None  # an aspect beyond the renderer's range: the default size applies
-            yield BatchItem(name, source, record.caption_text, size=size)
-        return
-    yield BatchItem(_stem(path), str(path), text)
+    for src in iter_sources([path]):
+        yield _item(path, src)
 
 
 def iter_items(source: str | os.PathLike[str]) -> list[BatchItem]:
     """Read the items of a caption file, JSONL file, PNG or folder (sorted by name).
+
+    Caption files and JSONL files (the output of ``captionkit expand --batch``
+    included) are read by the shared reader, as every command reads them.
 
     Raises:
         RenderError: the path does not exist or the folder holds no captions.
     """
     path = Path(source)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".json", ".jsonl", ".png") and p.is_file())
+        files = list(iter_files([path], suffixes=(".json", ".jsonl", ".png"), recursive=False))
         if not files:
             raise RenderError(f"{path}: no .json, .jsonl or .png captions in this folder")
-        items = [it for f in files for it in _items_from_file(f)]
+        items = [it for f in files for it in _items_from_file(Path(f))]
     elif path.is_file():
         items = list(_items_from_file(path))
     else:
@@ -365,7 +366,8 @@ def render_batch(
         items: From :func:`iter_items`.
         out: Output folder.
         preset: Preset for every item (default preset when None).
-        size: Size for every item (1024x1024 when None).
+        size: Size for every item; when None, an item's own size (its recipe's,
+            or its record's aspect ratio), else 1024x1024.
         seeds: Seeds for every item (0 when None and no recipe).
         batch_size: Images per pipeline call.
         resume: Keep outputs that already exist with the same recipe.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from captionkit._errors import CaptionkitError
+
 __all__ = ["Cancelled", "RenderError"]
 
 
-class RenderError(ValueError):
-    """A render cannot start or cannot finish; the message says why in one line.
+class RenderError(CaptionkitError, ValueError):
+    """A render cannot start or cannot finish; the message says why in one line (a :class:`~captionkit.CaptionkitError`).
 
     >>> str(RenderError("size 100x100: width must be between 256 and 2048, got 100"))
     'size 100x100: width must be between 256 and 2048, got 100'

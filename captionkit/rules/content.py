@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from captionkit.diagnostics import Diagnostic
-from captionkit.layout import frame_size
+from captionkit._frames import frame_size
 from captionkit.rules import RULES
 
 __all__ = ["lint"]

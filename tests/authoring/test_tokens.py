@@ -158,3 +158,125 @@ def test_bad_tokenizer_path_is_one_clear_line(tmp_path):
     pytest.importorskip("tokenizers")
     with pytest.raises(ValueError, match="not a usable tokenizer.json"):
         count_tokens(SMALL, tokenizer=bad)
+
+
+# -- the whole-string estimate equals the per-character reference ------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from token_reference import reference_count, reference_estimate  # noqa: E402
+
+from captionkit import tokens  # noqa: E402
+from captionkit.strategies import caption_texts  # noqa: E402
+
+# characters where the pre-tokenizer's rules meet: contractions, digits that are not
+# decimal, letters that are not ASCII, combining marks, every kind of space and newline
+_TRICKY = list("'sStTrReEvVmMlLdDaZ09_ -\"{}:,.\n\r\t\x0b\x0c\x1c\x85\xa0") + [
+    "\u2028", "²", "½", "٣", "é", "e\u0301", "ß", "ǅ", "夜", "🌧", "\ud800", "\udfff", "ﬁ", "Ⅻ", "'S", "'ll"]
+_TEXTS = st.one_of(
+    st.text(),
+    st.lists(st.sampled_from(_TRICKY), max_size=40).map("".join),
+    st.text(st.characters(codec=None, exclude_categories=()), max_size=30),
+    caption_texts(max_elements=4),
+)
+
+
+@given(_TEXTS)
+def test_estimate_equals_the_per_character_reference(text):
+    assert tokens.estimate(text) == reference_estimate(text)
+    assert tokens.estimate(text) == reference_estimate(text)  # again, from the piece cache
+    n = count_tokens(text, tokenizer=False)
+    assert (n.count, n.upper_bound) == reference_count(text)
+
+
+def test_counts_on_rounding_edges_match_the_reference():
+    # texts whose estimate is exactly a half, or whose bound is exactly a whole number before ceil
+    import random
+
+    rng = random.Random(3)
+    halves = wholes = 0
+    for _ in range(6000):
+        text = "".join(rng.choice(_TRICKY) for _ in range(rng.randint(1, 30)))
+        exact = sum(tokens._hundredths(p) for p in tokens._PIECES.findall(text))
+        halves += exact % 100 == 50
+        wholes += exact * 112 % 10_000 == 0
+        n = count_tokens(text, tokenizer=False)
+        assert (n.count, n.upper_bound) == reference_count(text), text
+    assert halves > 20 and wholes > 5  # the edges were really visited
+
+
+def test_estimate_equals_the_reference_on_the_calibration_set_and_examples():
+    texts = [row["prompt"] for row in MEASURED]
+    texts += [p.read_text(encoding="utf-8") for p in (Path(__file__).parents[2] / "examples").glob("*.json")]
+    for text in texts:
+        assert tokens.estimate(text) == reference_estimate(text)
+
+
+def test_piece_cache_stays_bounded(monkeypatch):
+    monkeypatch.setattr(tokens._PieceCache, "LIMIT", 50)
+    monkeypatch.setattr(tokens, "_INCREMENTS", tokens._PieceCache(tokens._increments))
+    monkeypatch.setattr(tokens, "_HUNDREDTHS", tokens._PieceCache(tokens._hundredths))
+    text = " ".join(f"w{i:04d}x" for i in range(500))
+    assert tokens.estimate(text) == reference_estimate(text)
+    assert (count_tokens(text, tokenizer=False).count, count_tokens(text, tokenizer=False).upper_bound) == (
+        reference_count(text))
+    assert len(tokens._INCREMENTS) <= 50 and len(tokens._HUNDREDTHS) <= 50
+
+
+# -- discovery is cached; exact counts are batched ------------------------------------------
+
+
+def test_tokenizer_discovery_is_cached_per_environment(tmp_path, monkeypatch):
+    monkeypatch.undo()  # the real finder
+    monkeypatch.delenv("CAPTIONKIT_TOKENIZER", raising=False)
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    probes = []
+    real_roots = tokens._hf_cache_roots
+    monkeypatch.setattr(tokens, "_hf_cache_roots", lambda: probes.append(1) or real_roots())
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "nohome"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "noxdg"))
+    tokens.find_tokenizer.cache_clear()
+    assert [tokens.find_tokenizer() for _ in range(5)] == [None] * 5
+    assert len(probes) == 1  # one probe of the disk for five questions
+    # a tokenizer put in place meanwhile is seen after cache_clear, or in another environment
+    path = _write_small_tokenizer(cache / "models--Qwen--Qwen3-VL-8B-Instruct" / "snapshots" / "a")
+    assert tokens.find_tokenizer() is None
+    tokens.find_tokenizer.cache_clear()
+    assert tokens.find_tokenizer() == path and len(probes) == 2
+    monkeypatch.setenv("CAPTIONKIT_TOKENIZER", str(path))
+    assert tokens.find_tokenizer() == path and len(probes) == 2  # found through the variable, no cache walk
+    monkeypatch.delenv("CAPTIONKIT_TOKENIZER")
+    path.unlink()  # a cached answer that disappeared is looked for again
+    assert tokens.find_tokenizer() is None and len(probes) == 3
+    tokens.find_tokenizer.cache_clear()
+
+
+def test_count_tokens_many_matches_one_by_one_and_batches(tmp_path):
+    path = _write_small_tokenizer(tmp_path / "tok")
+    from tokenizers import Tokenizer
+
+    texts = [row["prompt"] for row in MEASURED[:12]] + ["", "caf\ud800e"]
+    estimates = tokens.count_tokens_many(texts, tokenizer=False)
+    assert estimates == [count_tokens(t, tokenizer=False) for t in texts]
+
+    class Counting:
+        """A real tokenizer that counts how it is called."""
+
+        def __init__(self) -> None:
+            self.inner = Tokenizer.from_file(str(path))
+            self.batches = 0
+
+        def encode_batch(self, prompts, add_special_tokens):
+            self.batches += 1
+            return self.inner.encode_batch(prompts, add_special_tokens=add_special_tokens)
+
+        def encode(self, prompt, add_special_tokens):
+            raise AssertionError("counted one by one")
+
+    counting = Counting()
+    exact = tokens.count_tokens_many(texts, tokenizer=counting)
+    assert counting.batches == 1
+    assert [c.count for c in exact] == [count_tokens(t, tokenizer=path).count for t in texts]
+    assert all(c.exact for c in exact) and tokens.count_tokens_many([], tokenizer=path) == []

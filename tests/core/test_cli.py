@@ -203,3 +203,24 @@ def _current_umask():
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def test_console_script_builds_only_the_commands_area_and_agrees_with_app(tmp_path):
+    from captionkit import cli
+
+    registered = {c.name or c.callback.__name__ for c in cli.app.registered_commands}
+    assert registered == set(cli.COMMANDS)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = tmp_path / "bad.json"
+    p.write_text(BAD)
+    code = ("import sys; from captionkit.cli import main; sys.argv = ['captionkit', *sys.argv[1:]]\n"
+            "try:\n    main()\nfinally:\n"
+            "    print(sorted(m for m in sys.modules if m.startswith('captionkit.cli.')), file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, "verify", str(p)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and proc.stdout == run("verify", str(p)).stdout
+    assert proc.stderr.splitlines()[-1] == "['captionkit.cli._common', 'captionkit.cli.core']"
+    # a one-command area still parses its command name; help lists every command
+    proc = subprocess.run([sys.executable, "-m", "captionkit", "expand", "--help"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and "--batch" in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "captionkit", "--help"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and all(name in proc.stdout for name in cli.COMMANDS)

@@ -190,7 +190,7 @@ def test_expand_output_feeds_verify_fix_fmt_and_render(tiny_model_dir: Path, tmp
     before = out.read_text(encoding="utf-8")
     verified = cli.invoke(app, ["verify", str(out)])
     assert "CK102" not in verified.output and "no caption to render" not in verified.output
-    assert verified.exit_code == 1 and f"{out}:3: bad: the idea failed in expand (" in verified.stderr
+    assert verified.exit_code == 1 and f"{out}:3: record 'bad' has no caption: expand failed (" in verified.stderr
     assert "checked 2 caption(s)" in verified.stderr  # the two captions, read from their records
     for argv in (["fmt", "--check", str(out)], ["fix", "--diff", str(out)]):
         assert "CK102" not in cli.invoke(app, argv).output
@@ -199,9 +199,9 @@ def test_expand_output_feeds_verify_fix_fmt_and_render(tiny_model_dir: Path, tmp
     rendered = render(str(out), "--out", str(tmp_path / "png"), "--model", str(tiny_model_dir), "--dtype", "float32",
                       "--steps", "1", "--guidance", "5", "--device", "cpu", "--quiet")
     assert rendered.exit_code == 1, rendered.output  # the failed idea is reported, the rest rendered
-    assert "bad: the idea failed in expand" in rendered.stderr
+    assert "record 'bad' has no caption: expand failed" in rendered.stderr
     sizes = {p.name: Image.open(p).size for p in (tmp_path / "png").glob("*.png")}
-    assert sizes == {"out-kite-s0.png": (1024, 1024), "out-tower-s0.png": (1024, 1536)}
+    assert sizes == {"kite-s0.png": (1024, 1024), "tower-s0.png": (1024, 1536)}  # records are named by id
 
 
 def test_fix_rewrites_the_caption_inside_its_record(tmp_path: Path) -> None:

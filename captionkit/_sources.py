@@ -1,0 +1,293 @@
+"""Reading caption sources: the one reader behind every command and API.
+
+A *source* is one caption to process. It comes from
+
+* a caption file (``.json``): the whole file, read as UTF-8 with universal
+  newlines, as the official ``verify_file`` reads it;
+* standard input (``-``): the same, as one caption;
+* a JSON Lines file (``.jsonl``): one caption per line. Lines are split on
+  ``"\\n"`` only (a ``"\\r"`` just before it is dropped), so a character that
+  :meth:`str.splitlines` would also break on (U+2028, U+0085, a lone ``"\\r"``)
+  stays inside its line and its caption. Lines holding only JSON whitespace are
+  skipped; any other line is a caption, and is reported if it is not one;
+* a record written by ``captionkit expand --batch`` (one JSON object per line
+  with ``"id"`` and ``"ok"``): its ``caption`` object is the caption (in
+  compact JSON), ``id`` names it and ``aspect_ratio`` gives its size. A failed
+  record (``"ok": false``) carries no caption, and says why;
+* a folder: every ``.json`` and ``.jsonl`` file below it, sorted, hidden
+  files and folders left out.
+
+>>> sources = list(iter_text("a.jsonl", '{"a":1}\\n\\n{"b":"x\\u2028y"}\\r\\n'))
+>>> [(s.label, s.text) for s in sources]
+[('a.jsonl:1', '{"a":1}'), ('a.jsonl:3', '{"b":"x\\u2028y"}')]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from captionkit._errors import CaptionkitError
+
+__all__ = [
+    "CAPTION_SUFFIXES",
+    "Source",
+    "SourceError",
+    "decode",
+    "iter_files",
+    "iter_sources",
+    "iter_text",
+    "read_text",
+    "record_caption",
+    "split_lines",
+]
+
+CAPTION_SUFFIXES = (".json", ".jsonl")
+"""File suffixes a folder is searched for."""
+
+STDIN = "-"
+
+# JSON's own whitespace: a line of nothing else is blank.
+_JSON_SPACE = " \t\r"
+
+
+class SourceError(CaptionkitError, ValueError):
+    """A caption source cannot be read; the message names the place and the cause in one line.
+
+    >>> str(SourceError("a.json: no such file"))
+    'a.json: no such file'
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One caption to process: a whole file, one JSONL line, stdin, or one batch record.
+
+    Attributes:
+        name: The file as given, or ``<stdin>``.
+        text: The caption text; ``None`` when there is none (see ``problem``).
+        path: The file, or ``None`` for stdin.
+        line: The 1-based line of a JSONL file, else ``None``.
+        problem: Why there is no text: the file cannot be read, or the record
+            is of a failed expansion (``record`` is then true).
+        record: Whether this is an ``expand --batch`` record.
+        id: A record's ``id``.
+        aspect: A record's ``aspect_ratio`` (``"16:9"``), if any.
+        data: A record's whole object, in its key order (``fix`` and ``fmt``
+            write a record back with only its caption changed: :meth:`wrap`).
+        raw: A record's line as read.
+    """
+
+    name: str
+    text: str | None
+    path: Path | None = None
+    line: int | None = None
+    problem: str | None = None
+    record: bool = False
+    id: str | None = None
+    aspect: str | None = None
+    data: dict[str, Any] | None = None
+    raw: str | None = None
+
+    def wrap(self, caption_text: str) -> str:
+        """The line to write back: the caption itself, or (for a record) the record holding it.
+
+        A record keeps its other fields and their order; only its ``caption`` is replaced.
+
+        >>> Source("a.jsonl", "{}", line=1).wrap('{"b":1}')
+        '{"b":1}'
+        >>> r = Source("a.jsonl", "{}", line=1, record=True, data={"id": "k", "ok": True, "caption": {}}, raw="")
+        >>> r.wrap('{"b":1}')
+        '{"id": "k", "ok": true, "caption": {"b": 1}}'
+        """
+        if self.data is None:
+            return caption_text
+        data = dict(self.data)
+        data["caption"] = json.loads(caption_text)
+        return json.dumps(data, ensure_ascii=False)
+
+    @property
+    def label(self) -> str:
+        """``file`` or ``file:line``, for messages.
+
+        >>> Source("a.jsonl", "{}", line=3).label
+        'a.jsonl:3'
+        """
+        return f"{self.name}:{self.line}" if self.line is not None else self.name
+
+
+def decode(data: bytes, name: str, *, universal_newlines: bool = True) -> str:
+    """Decode UTF-8 strictly; with universal newlines ``\\r\\n`` and ``\\r`` become ``\\n``.
+
+    Raises:
+        SourceError: The bytes are not UTF-8 (the message gives the byte offset).
+
+    >>> decode(b"a\\r\\nb\\rc", "x"), decode(b"a\\rb", "x", universal_newlines=False)
+    ('a\\nb\\nc', 'a\\rb')
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{name}: not valid UTF-8 (byte {exc.start}: {exc.reason})") from None
+    if universal_newlines and "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def _read_bytes(path: str | os.PathLike[str]) -> tuple[str, bytes]:
+    if str(path) == STDIN:
+        return "<stdin>", sys.stdin.buffer.read()
+    name = str(path)
+    try:
+        return name, Path(path).read_bytes()
+    except FileNotFoundError:
+        raise SourceError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise SourceError(f"{name}: is a directory") from None
+    except OSError as exc:
+        raise SourceError(f"{name}: cannot read ({exc.strerror or exc})") from None
+
+
+def read_text(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """Read one whole source: ``"-"`` is stdin. Returns ``(display name, text)``.
+
+    The text is decoded by :func:`decode` (strict UTF-8, universal newlines).
+
+    Raises:
+        SourceError: One line naming the file: missing, a folder, unreadable, not UTF-8.
+    """
+    name, data = _read_bytes(path)
+    return name, decode(data, name)
+
+
+def split_lines(text: str) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` for each non-blank JSON Lines line.
+
+    Splits on ``"\\n"`` only and drops one ``"\\r"`` before it; a line of JSON
+    whitespace only is blank. Nothing else is removed or split.
+
+    >>> list(split_lines('{"a":1}\\r\\n \\n"x\\u2028y"\\n'))
+    [(1, '{"a":1}'), (3, '"x\\u2028y"')]
+    """
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.endswith("\r"):
+            line = line[:-1]
+        if line.strip(_JSON_SPACE):
+            yield number, line
+
+
+def record_caption(line: str) -> dict[str, Any] | None:
+    """The record written by ``expand --batch`` on this line, or ``None`` for anything else.
+
+    A record is an object whose first key is ``"id"`` and which has a boolean
+    ``"ok"``, with a ``"caption"`` object when ``ok`` is true. A caption never
+    starts with ``"id"``, so other lines are told apart without parsing them.
+
+    >>> record_caption('{"id": "k", "ok": true, "caption": {"a": 1}}')["id"]
+    'k'
+    >>> record_caption('{"compositional_deconstruction": {}}') is None
+    True
+    """
+    if not line.lstrip(_JSON_SPACE).startswith('{"id"'):
+        return None
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("ok"), bool):
+        return None
+    if value["ok"] and not isinstance(value.get("caption"), dict):
+        return None
+    return value
+
+
+def _from_record(name: str, path: Path | None, number: int, record: dict[str, Any], line: str) -> Source:
+    item_id = str(record["id"])
+    aspect = record.get("aspect_ratio")
+    aspect = aspect if isinstance(aspect, str) else None
+    if not record["ok"]:
+        error = record.get("error")
+        why = error.get("message") if isinstance(error, dict) else None
+        problem = f"record {item_id!r} has no caption: expand failed" + (f" ({why})" if why else "")
+        return Source(name, None, path, number, problem, record=True, id=item_id, aspect=aspect, data=record, raw=line)
+    text = json.dumps(record["caption"], ensure_ascii=False, separators=(",", ":"))
+    return Source(name, text, path, number, record=True, id=item_id, aspect=aspect, data=record, raw=line)
+
+
+def iter_text(name: str, text: str, *, path: Path | None = None, jsonl: bool | None = None) -> Iterator[Source]:
+    """The sources in already-read text: one, or one per JSONL line (records recognised).
+
+    Args:
+        name: The display name.
+        text: The text, decoded.
+        path: The file, when there is one.
+        jsonl: Split into lines; by default when ``name`` ends in ``.jsonl``.
+    """
+    if jsonl is None:
+        jsonl = name.lower().endswith(".jsonl")
+    if not jsonl:
+        yield Source(name, text, path)
+        return
+    for number, line in split_lines(text):
+        record = record_caption(line)
+        if record is None:
+            yield Source(name, line, path, number)
+        else:
+            yield _from_record(name, path, number, record, line)
+
+
+def iter_files(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    suffixes: tuple[str, ...] = CAPTION_SUFFIXES,
+    recursive: bool = True,
+) -> Iterator[str | Path]:
+    """Expand paths: a folder gives its files with ``suffixes`` (sorted, hidden ones left out).
+
+    ``"-"`` passes through as is; a path that is not a folder passes through as a
+    :class:`~pathlib.Path` (reading it reports a missing file).
+    """
+    for raw in paths:
+        if str(raw) == STDIN:
+            yield STDIN
+            continue
+        p = Path(raw)
+        if not p.is_dir():
+            yield p
+            continue
+        found = p.rglob("*") if recursive else p.iterdir()
+        yield from sorted(
+            f
+            for f in found
+            if f.suffix.lower() in suffixes
+            and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            and f.is_file()
+        )
+
+
+def iter_sources(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    split_jsonl: bool = True,
+) -> Iterator[Source]:
+    """Every caption source under ``paths`` (files, folders, ``-`` for stdin).
+
+    A file that cannot be read gives one source with ``problem`` set, and the
+    others go on.
+    """
+    for item in iter_files(paths):
+        path = None if item == STDIN else Path(item)
+        jsonl = split_jsonl and path is not None and path.suffix.lower() == ".jsonl"
+        try:
+            name, data = _read_bytes(item)
+            # a JSONL file keeps a lone "\r" (JSON whitespace): only "\n" ends its lines
+            text = decode(data, name, universal_newlines=not jsonl)
+        except SourceError as exc:
+            yield Source(str(item), None, path, problem=str(exc).removeprefix(f"{item}: "))
+            continue
+        yield from iter_text(name, text, path=path, jsonl=jsonl)

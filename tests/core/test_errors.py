@@ -1,0 +1,60 @@
+"""One exception root: every error captionkit raises on purpose is a CaptionkitError."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import captionkit
+from captionkit import CaptionError, CaptionkitError
+from captionkit._sources import SourceError, read_text
+from captionkit.magic import errors as magic_errors
+from captionkit.render import RenderError, parse_size
+
+
+def _magic_error_classes():
+    return [c for c in vars(magic_errors).values() if isinstance(c, type) and issubclass(c, Exception)]
+
+
+def test_every_area_error_is_a_captionkit_error_and_keeps_its_name():
+    assert {CaptionError.__name__, RenderError.__name__, magic_errors.MagicPromptError.__name__} == {
+        "CaptionError", "RenderError", "MagicPromptError"}
+    for cls in (CaptionError, RenderError, SourceError, *_magic_error_classes()):
+        assert issubclass(cls, CaptionkitError), cls
+    # the old bases stay, so existing `except ValueError` code keeps working
+    assert issubclass(CaptionError, ValueError) and issubclass(RenderError, ValueError)
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def test_one_except_catches_each_area(tmp_path):
+    raised = []
+    for call in (
+        lambda: captionkit.loads("[]"),
+        lambda: parse_size("1000x1000"),
+        lambda: read_text(tmp_path / "missing.json"),
+        lambda: _raise(magic_errors.error_for_status(429, "ideogram-4-v1", "slow down")),
+    ):
+        with pytest.raises(CaptionkitError) as info:
+            call()
+        raised.append(type(info.value).__name__)
+    assert raised == ["CaptionError", "RenderError", "SourceError", "RateLimitError"]
+
+
+def test_top_level_exports():
+    from captionkit.diagnostics import CaptionError as defined
+    from captionkit.layout import Box as box
+
+    assert captionkit.CaptionError is defined and captionkit.Box is box
+    assert {"Box", "CaptionError", "CaptionkitError"} <= set(captionkit.__all__) <= set(dir(captionkit))
+
+
+def test_the_new_exports_keep_import_captionkit_light():
+    code = ("import sys, captionkit; captionkit.CaptionkitError; "
+            "print(sorted(m for m in ('captionkit.layout', 'captionkit.diagnostics', 'pydantic') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
