@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -72,18 +73,19 @@ def expand(
     from captionkit.magic import MagicPromptClient
 
     try:
-        with MagicPromptClient(backend, **options) as client:
+        client = _make_client(MagicPromptClient, backend, options)
+        with client:
             result = client.expand(idea, aspect)
     except errors.CaptionRepairError as exc:
-        err(f"error: {exc}")
+        _say(f"error: {exc}")
         for line in exc.diagnostics:
-            err(f"  {line}")
+            _say(f"  {line}")
         raise typer.Exit(EXIT_FINDINGS) from None
     except (errors.MagicPromptError, ValueError) as exc:
-        fail(str(exc))
+        fail(_redact(str(exc)))
     for warning in result.warnings:
-        err(f"warning: {warning}")
-    err(result.summary())
+        _say(f"warning: {warning}")
+    _say(result.summary())
     payload = result.text if fmt is ResultFormat.caption else json.dumps(result.to_dict(), ensure_ascii=False)
     if output is None:
         typer.echo(payload)
@@ -94,6 +96,27 @@ def expand(
             fail(f"{output}: cannot write ({exc.strerror or exc})")
         err(f"wrote {output}")
     raise typer.Exit(EXIT_CLEAN)
+
+
+def _redact(text: str) -> str:
+    from captionkit.magic._secrets import redact
+
+    return redact(text, headers=True)
+
+
+def _say(message: str) -> None:
+    """One line to stderr, with any live key redacted (errors and results already are)."""
+    err(_redact(message))
+
+
+def _make_client(cls: Any, backend: str, options: dict[str, Any]) -> Any:
+    """Make a client, printing its warnings (a key with whitespace around it) as one line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = cls(backend, **options)
+    for warning in caught:
+        _say(f"warning: {warning.message}")
+    return client
 
 
 def _read_ideas(path: Path) -> list[dict[str, Any]]:
@@ -182,9 +205,9 @@ def _run_batch(
         err(f"nothing to do: all {len(items)} ideas are already in {output}")
         return EXIT_CLEAN
     try:
-        client = AsyncMagicPromptClient(backend, **options)
+        client = _make_client(AsyncMagicPromptClient, backend, options)
     except (errors.MagicPromptError, ValueError) as exc:
-        fail(str(exc))
+        fail(_redact(str(exc)))
     output.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     failed = 0
@@ -193,7 +216,7 @@ def _run_batch(
         nonlocal failed
         if not item.ok:
             failed += 1
-            err(f"error: {item.id}: {item.error}")
+            _say(f"error: {item.id}: {item.error}")
         line = json.dumps(item.to_dict(), ensure_ascii=False) + "\n"
         # one write() per record on an O_APPEND descriptor: a line is whole or absent
         os.write(fd, line.encode("utf-8"))

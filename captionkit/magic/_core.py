@@ -11,7 +11,7 @@ import json
 import random
 import time
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -28,7 +28,7 @@ from captionkit.magic._backends import (
 from captionkit.magic._prompt import PromptFile
 from captionkit.magic._repair import Outcome, process_reply
 from captionkit.magic._result import ExpandResult
-from captionkit.magic._secrets import redact
+from captionkit.magic._secrets import redact, scrub, scrub_exception
 from captionkit.magic.errors import (
     APIConnectionError,
     APIError,
@@ -206,7 +206,7 @@ def send_with_retries(
                 phase=phase,
             )
         except httpx.TransportError as exc:
-            detail = redact(str(exc)) or type(exc).__name__
+            detail = redact(str(exc), headers=True) or type(exc).__name__
             error = APIConnectionError(
                 f"{key}: cannot reach {request.url} ({truncate(detail, 200)}); "
                 "check --base-url and the network",
@@ -224,7 +224,33 @@ def send_with_retries(
 
 
 def expand_flow(cfg: CallConfig, idea: str, aspect: AspectRatio) -> Flow:
-    """The whole ``expand`` call as a sans-IO generator returning an :class:`ExpandResult`."""
+    """The whole ``expand`` call as a sans-IO generator returning an :class:`ExpandResult`.
+
+    This is the choke point of key hygiene: both shells drive it and throw every send failure
+    into it, so the result it returns and any exception that leaves it (with its chain) pass
+    :func:`~captionkit.magic._secrets.scrub` on the way out.
+    """
+    try:
+        result = yield from _expand(cfg, idea, aspect)
+    except Exception as exc:
+        clean = scrub_exception(exc)
+        if clean is exc:
+            raise
+        failure = clean
+    else:
+        return _clean_result(result)
+    raise failure
+
+
+def _clean_result(result: ExpandResult) -> ExpandResult:
+    clean = scrub(result)
+    if clean.caption is not result.caption and clean.caption is not None:
+        # the caption held a key: re-derive the text from the redacted caption so both agree
+        clean = replace(clean, text=clean.caption.dumps())
+    return clean
+
+
+def _expand(cfg: CallConfig, idea: str, aspect: AspectRatio) -> Flow:
     started = time.monotonic()
     deadline_at = None if cfg.deadline is None else started + cfg.deadline
     stats = _Stats()
@@ -291,7 +317,7 @@ def _repair_error(cfg: CallConfig, outcome: Outcome, asks: int) -> CaptionRepair
     return cls(
         f"{cfg.backend.key}: {what} {tried}: {truncate(first, 200)}{more}; {hint}",
         backend=cfg.backend.key,
-        raw=truncate(redact(outcome.raw), 4000),
+        raw=truncate(outcome.raw, 4000),
         diagnostics=outcome.problems,
         report=outcome.report,
         text=outcome.text,

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from captionkit.magic import RetryPolicy
 from captionkit.magic.testing import SAMPLE_CAPTION, FakeMagicServer
@@ -21,6 +22,17 @@ KEY_VARS = (
 
 # The real keys, captured before the autouse fixture hides them (for opt-in live tests only).
 REAL_KEYS = {name: os.environ[name] for name in KEY_VARS if os.environ.get(name)}
+
+# Key-leak properties. Each example makes real HTTP calls, and uses caplog (function-scoped,
+# cleared by the test at the start of every example: hence the suppressed health check).
+# CAPTIONKIT_LEAK_EXAMPLES raises the count for a long run outside the suite.
+settings.register_profile(
+    "captionkit-leaks",
+    max_examples=int(os.environ.get("CAPTIONKIT_LEAK_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+LEAK_SETTINGS = settings.get_profile("captionkit-leaks")
 
 # Retries that wait milliseconds, so tests of backoff stay fast.
 FAST_RETRY = RetryPolicy(max_retries=2, initial_delay=0.001, max_delay=0.005)
