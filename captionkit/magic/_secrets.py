@@ -29,6 +29,7 @@ What :func:`redact` removes, for every live key:
 
 from __future__ import annotations
 
+import bisect
 import copy
 import dataclasses
 import functools
@@ -61,6 +62,7 @@ _HEADER_VALUE = re.compile(
     r"(?i)(['\"]?(?:" + "|".join(map(re.escape, _SENSITIVE_HEADERS)) + r")['\"]?\s*[:=,]\s*(?:b?['\"])?)"
     r"(?:Bearer\s+)?[^'\"\s,)\]}]+"
 )
+_HEADER_LOGGERS = frozenset({"captionkit", "httpx", "httpcore"})
 _LOGGERS = (
     "captionkit",
     "httpx",
@@ -194,32 +196,10 @@ def live_keys() -> tuple[str, ...]:
     return tuple(sorted(v for v in values if len(v) >= SHORTEST))
 
 
-@functools.lru_cache(maxsize=64)
-def _matcher(keys: tuple[str, ...]) -> re.Pattern[str]:
-    """One pattern finding, at every position, a window of a key (overlapping, via lookahead)."""
-    windows: set[str] = set()
-    for key in keys:
-        width = min(PARTIAL, len(key))
-        windows.update(key[i : i + width] for i in range(len(key) - width + 1))
-    ordered = sorted(windows, key=lambda w: (-len(w), w))
-    return re.compile("(?=(" + "|".join(map(re.escape, ordered)) + "))")
-
-
-# One layer of escaping: JSON and Python backslash escapes, percent-encoding, HTML references.
-_ESCAPE = re.compile(
-    r"""\\u(?P<u>[0-9a-fA-F]{4})
-      | \\U(?P<U>[0-9a-fA-F]{8})
-      | \\x(?P<x>[0-9a-fA-F]{2})
-      | \\(?P<c>[\\"'/bfnrt])
-      | %(?P<p>[0-9a-fA-F]{2})
-      | &\#(?P<d>[0-9]{1,7});
-      | &\#[xX](?P<h>[0-9a-fA-F]{1,6});
-      | &(?P<n>amp|lt|gt|quot|apos);""",
-    re.VERBOSE,
-)
 _SIMPLE = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
-_ESCAPE_HINTS = ("\\", "%", "&")
+# Characters that start an escape: decoding them can uncover another layer.
+_ESCAPE_STARTS = frozenset("\\%&")
 
 
 def _unescape(m: re.Match[str]) -> str:
@@ -233,35 +213,124 @@ def _unescape(m: re.Match[str]) -> str:
     return chr(code) if code <= 0x10FFFF else "\ufffd"
 
 
-def _views(text: str) -> list[tuple[str, list[int] | range, list[int] | range]]:
-    """``text`` and its successive decodings, each with every character's span in ``text``."""
-    views: list[tuple[str, list[int] | range, list[int] | range]] = [(text, range(len(text)), range(1, len(text) + 1))]
-    current, starts, ends = views[0]
-    for _ in range(_LEVELS):
-        if not any(h in current for h in _ESCAPE_HINTS):
-            break
-        parts: list[str] = []
-        new_starts: list[int] = []
-        new_ends: list[int] = []
-        pos = 0
-        for m in _ESCAPE.finditer(current):
-            a, b = m.span()
-            if a > pos:
+def _escape_pattern(wanted: frozenset[str]) -> re.Pattern[str]:
+    """One layer of escaping, limited to escapes of ``wanted`` characters (the rest cannot matter).
+
+    JSON and Python backslash escapes, percent-encoding, and HTML character references. Keys
+    are printable ASCII, so every wanted code point has two hex digits.
+    """
+    codes = sorted(ord(c) for c in wanted if ord(c) < 0x80)
+    hexes = "|".join(f"{c:02x}" for c in codes)
+    decimals = "|".join(str(c) for c in codes)
+    simple = "".join(re.escape(c) for c in "\\\"'/" if c in wanted)
+    entities = "|".join(name for name, char in _ENTITIES.items() if char in wanted)
+    return re.compile(
+        rf"""\\u(?P<u>00(?i:{hexes}))
+          | \\U(?P<U>000000(?i:{hexes}))
+          | \\x(?P<x>(?i:{hexes}))
+          | \\(?P<c>[{simple}])
+          | %(?P<p>(?i:{hexes}))
+          | &\#(?P<d>0*(?:{decimals}));
+          | &\#[xX](?P<h>0*(?i:{hexes}));
+          | &(?P<n>{entities});""",
+        re.VERBOSE,
+    )
+
+
+class _View:
+    """A decoding of the text, with the way back: where each of its characters came from.
+
+    Only the decoded escapes are recorded (``units``: new index, old start, old end), so a view
+    costs as much as its escapes, not as its length; characters between them are copied.
+    """
+
+    __slots__ = ("text", "parent", "new", "old_start", "old_end")
+
+    def __init__(self, text: str, parent: _View | None = None, units: list[tuple[int, int, int]] | None = None) -> None:
+        self.text = text
+        self.parent = parent
+        units = units or []
+        self.new = [u[0] for u in units]
+        self.old_start = [u[1] for u in units]
+        self.old_end = [u[2] for u in units]
+
+    def _old(self, i: int) -> tuple[int, int]:
+        """The span in the parent view of character ``i``."""
+        k = bisect.bisect_right(self.new, i) - 1
+        if k < 0:
+            return i, i + 1
+        if self.new[k] == i:
+            return self.old_start[k], self.old_end[k]
+        at = self.old_end[k] + (i - self.new[k] - 1)
+        return at, at + 1
+
+    def span(self, i: int, j: int) -> tuple[int, int]:
+        """The span in the original text of characters ``i`` to ``j`` (exclusive) of this view."""
+        view: _View = self
+        while view.parent is not None:
+            i, j = view._old(i)[0], view._old(j - 1)[1]
+            view = view.parent
+        return i, j
+
+
+class _Keys:
+    """The live keys compiled for searching: their windows, and runs of their characters."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.windows: dict[int, frozenset[str]] = {}
+        for key in keys:
+            width = min(PARTIAL, len(key))
+            found = {key[i : i + width] for i in range(len(key) - width + 1)}
+            self.windows[width] = self.windows.get(width, frozenset()) | found
+        self.alphabet = frozenset("".join(keys))
+        # a window can only sit inside a run of key characters at least as long as it
+        chars = "".join(map(re.escape, sorted(self.alphabet)))
+        self.runs = re.compile(f"[{chars}]{{{min(self.windows)},}}")
+        self.escape = _escape_pattern(self.alphabet | _ESCAPE_STARTS)
+
+    def views(self, text: str) -> list[_View]:
+        """``text`` and its successive decodings (up to :data:`_LEVELS` layers)."""
+        view = _View(text)
+        views = [view]
+        for _ in range(_LEVELS):
+            current = view.text
+            if not any(c in current for c in _ESCAPE_STARTS):
+                break
+            parts: list[str] = []
+            units: list[tuple[int, int, int]] = []
+            pos = size = 0
+            for m in self.escape.finditer(current):
+                a, b = m.span()
                 parts.append(current[pos:a])
-                new_starts.extend(starts[pos:a])
-                new_ends.extend(ends[pos:a])
-            parts.append(_unescape(m))
-            new_starts.append(starts[a])
-            new_ends.append(ends[b - 1])
-            pos = b
-        if pos == 0:
-            break
-        parts.append(current[pos:])
-        new_starts.extend(starts[pos:])
-        new_ends.extend(ends[pos:])
-        current, starts, ends = "".join(parts), new_starts, new_ends
-        views.append((current, starts, ends))
-    return views
+                size += a - pos
+                units.append((size, a, b))
+                parts.append(_unescape(m))
+                size += 1
+                pos = b
+            if not units:
+                break
+            parts.append(current[pos:])
+            view = _View("".join(parts), view, units)
+            views.append(view)
+        return views
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where pieces of a key sit in ``text`` (in any view), as spans of ``text``."""
+        found: list[tuple[int, int]] = []
+        for view in self.views(text):
+            decoded = view.text
+            for run in self.runs.finditer(decoded):
+                lo, hi = run.span()
+                for width, windows in self.windows.items():
+                    for i in range(lo, hi - width + 1):
+                        if decoded[i : i + width] in windows:
+                            found.append(view.span(i, i + width))
+        return found
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(keys: tuple[str, ...]) -> _Keys:
+    return _Keys(keys)
 
 
 def redact(text: str, *, headers: bool = False) -> str:
@@ -282,12 +351,7 @@ def redact(text: str, *, headers: bool = False) -> str:
     keys = live_keys()
     if not keys or not text:
         return text
-    pattern = _matcher(keys)
-    spans: list[tuple[int, int]] = []
-    for view, starts, ends in _views(text):
-        for m in pattern.finditer(view):
-            a, b = m.span(1)
-            spans.append((starts[a], ends[b - 1]))
+    spans = _compiled(keys).spans(text)
     if not spans:
         return text
     spans.sort()
@@ -394,16 +458,11 @@ def _clean_in_place(exc: BaseException) -> bool:
     except Exception:  # some exceptions refuse new args; then the check below decides
         pass
     attrs = getattr(exc, "__dict__", None)
-    if isinstance(attrs, dict):
+    if isinstance(attrs, dict):  # attributes, __notes__ included
         for name, old in list(attrs.items()):
-            if name in ("__traceback__",):
-                continue
-            new = _scrub(old, True, 1)
+            new = _scrub(old, False, 1)
             if new is not old:
-                try:
-                    attrs[name] = new
-                except Exception:
-                    pass
+                attrs[name] = new
     return not _leaks(exc)
 
 
@@ -413,39 +472,45 @@ def scrub_exception(exc: BaseException) -> BaseException:
     Args, attributes and ``__notes__`` are redacted on the exception and on every exception
     in its ``__cause__``/``__context__`` chain. A context hidden by ``raise ... from None`` is
     dropped (it is never shown, and may hold the request that carried the key). A chained
-    exception that stays unreadable is cut from the chain. If ``exc`` itself cannot be
-    cleaned, a :class:`~captionkit.magic.errors.MagicPromptError` with its redacted message
-    and traceback is returned instead.
+    exception that stays readable only with the key in it is cut from the chain. If ``exc``
+    itself cannot be cleaned, a :class:`~captionkit.magic.errors.MagicPromptError` with its
+    redacted message and traceback is returned instead.
     """
     from captionkit.magic.errors import MagicPromptError
 
     if not live_keys():
         return exc
     seen: set[int] = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
+    todo = [exc]
+    while todo:
+        link = todo.pop()
+        if id(link) in seen:
+            continue
         seen.add(id(link))
         if link.__suppress_context__ and link.__cause__ is None:
             link.__context__ = None
         for attr in ("__cause__", "__context__"):
             chained = getattr(link, attr)
-            if chained is not None and not _clean_in_place(chained):
+            if chained is None:
+                continue
+            if _clean_in_place(chained):
+                todo.append(chained)
+            else:
                 setattr(link, attr, None)
-        link = link.__cause__ or link.__context__
     if _clean_in_place(exc):
         return exc
     try:
         message = redact(str(exc), headers=True)
-    except Exception:
+    except Exception:  # an exception whose str() fails: its type is all there is to say
         message = ""
     stand_in = MagicPromptError(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
     return stand_in.with_traceback(exc.__traceback__)
 
 
-def _redact_record(record: logging.LogRecord) -> None:
-    if not live_keys():
+def _redact_record(record: logging.LogRecord, *, headers: bool) -> None:
+    """Redact a record's message, formatted exception and stack (``headers``: auth headers too)."""
+    if not headers and not live_keys():
         return
-    headers = record.name.split(".", 1)[0] in ("captionkit", "httpx", "httpcore")
     try:
         message = record.getMessage()
     except Exception:  # a broken record is the logging module's business, not ours
@@ -456,7 +521,7 @@ def _redact_record(record: logging.LogRecord) -> None:
     if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
         text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
         if contains_key(text):
-            record.exc_text = redact(text, headers=True)
+            record.exc_text = redact(text, headers=True)  # what formatters print instead
     if record.stack_info:
         record.stack_info = redact(record.stack_info)
 
@@ -469,14 +534,7 @@ class RedactingFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken record is the logging module's business, not ours
-            return True
-        cleaned = redact(message, headers=True)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        _redact_record(record)
+        _redact_record(record, headers=True)
         return True
 
 
@@ -491,7 +549,7 @@ class _RedactingFactory:
 
     def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
         record = self.inner(*args, **kwargs)
-        _redact_record(record)
+        _redact_record(record, headers=record.name.split(".", 1)[0] in _HEADER_LOGGERS)
         return record
 
 
