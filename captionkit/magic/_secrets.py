@@ -73,6 +73,10 @@ _LOGGERS = (
     "httpcore.proxy",
 )
 
+_log = logging.getLogger("captionkit.magic")
+# a library's records go where the application sends them, never to logging's last resort
+logging.getLogger("captionkit").addHandler(logging.NullHandler())
+
 # Live keys: a Secret is registered while it exists (weakly), so a long process that made many
 # clients scans only for the keys still in use.
 _live: weakref.WeakValueDictionary[int, Secret] = weakref.WeakValueDictionary()
@@ -82,6 +86,9 @@ _lock = threading.Lock()
 
 def clean_key(value: str, source: str = "api_key") -> str:
     """Strip ASCII whitespace around a key (warning when there was any) and check what is left.
+
+    The warning is an :class:`~captionkit.magic.errors.APIKeyWarning` and a WARNING record on
+    the ``captionkit.magic`` logger; neither shows the key.
 
     Args:
         value: The key as given.
@@ -120,9 +127,9 @@ def clean_key(value: str, source: str = "api_key") -> str:
         where = " and ".join(
             f"a {side} {text!r}" for side, text in (("leading", head), ("trailing", tail)) if text
         )
-        warnings.warn(
-            f"{source}: removed whitespace around the API key ({where})", APIKeyWarning, stacklevel=_outside()
-        )
+        message = f"{source}: removed whitespace around the API key ({where})"
+        warnings.warn(message, APIKeyWarning, stacklevel=_outside())
+        _log.warning(message)
     for index, char in enumerate(stripped):
         if not "\x21" <= char <= "\x7e":
             if char == " ":

@@ -8,6 +8,10 @@ returns. Under every backend and in sync, async, batch and CLI modes, the oracle
 :mod:`leaks` must find no piece of the key in any output: results (repr, str, records,
 pickle), exceptions (str, repr, args, attributes, pickle, formatted traceback), batch JSONL,
 every log record captured by caplog at DEBUG, and the CLI's stdout, stderr and files.
+
+Hypothesis builds keys from constants of the code under test, so a key can share 8 characters
+with, say, the field name ``transport_attempts``; such pieces are not counted (see
+:func:`leaks.vocabulary`). Pieces of the canary prefixes are always counted.
 """
 
 from __future__ import annotations
