@@ -28,7 +28,7 @@ REAL_KEYS = {name: os.environ[name] for name in KEY_VARS if os.environ.get(name)
 # CAPTIONKIT_LEAK_EXAMPLES raises the count for a long run outside the suite.
 settings.register_profile(
     "captionkit-leaks",
-    max_examples=int(os.environ.get("CAPTIONKIT_LEAK_EXAMPLES", "60")),
+    max_examples=int(os.environ.get("CAPTIONKIT_LEAK_EXAMPLES", "80")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )

@@ -28,7 +28,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -250,6 +250,14 @@ def _run_library(mode: str, transport: str, backend: str, raw_key: str, reply: R
     return outputs, sent
 
 
+def _outcome(outputs: list[tuple[str, str]]) -> str:
+    """For the statistics: which kind of result or error the call ended in."""
+    for name, text in outputs:
+        if name.endswith(".repr"):
+            return text.split("(", 1)[0]
+    return "none"
+
+
 def _log_outputs(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
     messages = "\n".join(f"{r.name}: {r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
     return [("caplog.text", caplog.text), ("caplog.records", messages)]
@@ -282,6 +290,9 @@ def test_a_canary_key_appears_in_no_library_output(leak_server, debug_logs, data
     raw_key = data.draw(st.sampled_from([key + space, space + key]))
     reply = data.draw(replies(key, backend, retries_allowed=True), label="reply")
     outputs, sent = _run_library(mode, transport, backend, raw_key, reply, leak_server)
+    event(f"echo in: {reply.kind}")
+    event(f"ran: {backend} {mode} over {transport}")
+    event(f"outcome: {_outcome(outputs)}")
     _assert_sent(key, sent)
     outputs += _log_outputs(debug_logs)
     assert leaks(key, outputs) == []
@@ -321,6 +332,8 @@ def test_a_canary_key_appears_in_no_cli_output(leak_server, debug_logs, data, ke
     assert result.exit_code in (0, 1, 2) and "Traceback" not in result.stderr, result.stderr
     if space:
         assert "removed whitespace around the API key" in result.stderr
+    event(f"echo in: {reply.kind}")
+    event(f"ran: {backend} {'batch' if batch else 'single'}, exit {result.exit_code}")
     sent = [r.headers.get("api-key") or r.headers.get("authorization", "") for r in leak_server.requests[before:]]
     _assert_sent(key, sent)
     outputs += _log_outputs(debug_logs)
