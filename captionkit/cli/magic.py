@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
-from captionkit.cli._common import EXIT_CLEAN, EXIT_FINDINGS, err, fail, read_text_arg, write_atomic
+from captionkit.cli import _common
+from captionkit.cli._common import EXIT_CLEAN, EXIT_FINDINGS, read_text_arg, write_atomic
 
 
 class ResultFormat(str, Enum):
@@ -22,7 +25,26 @@ class ResultFormat(str, Enum):
 
 def register(app: typer.Typer) -> None:
     """Add the ``expand`` command to ``app``."""
-    app.command("expand", help="Expand a plain idea into a verified caption (or a JSONL batch of ideas).")(expand)
+    app.command("expand", help="Expand a plain idea into a verified caption (or a JSONL batch of ideas).")(
+        _warnings_as_lines(expand)
+    )
+
+
+def _warnings_as_lines(command: Callable[..., None]) -> Callable[..., None]:
+    """Run ``command`` printing each Python warning as one ``warning: ...`` line on stderr.
+
+    The library warns with :class:`~captionkit.magic.errors.APIKeyWarning` when it strips
+    whitespace from around a key; a CLI user sees that as one line, at the moment it happens.
+    """
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = lambda message, *_, **__: err(f"warning: {message}")
+            command(*args, **kwargs)
+
+    return run
 
 
 def expand(
@@ -73,19 +95,18 @@ def expand(
     from captionkit.magic import MagicPromptClient
 
     try:
-        client = _make_client(MagicPromptClient, backend, options)
-        with client:
+        with MagicPromptClient(backend, **options) as client:
             result = client.expand(idea, aspect)
     except errors.CaptionRepairError as exc:
-        _say(f"error: {exc}")
+        err(f"error: {exc}")
         for line in exc.diagnostics:
-            _say(f"  {line}")
+            err(f"  {line}")
         raise typer.Exit(EXIT_FINDINGS) from None
     except (errors.MagicPromptError, ValueError) as exc:
-        fail(_redact(str(exc)))
+        fail(str(exc))
     for warning in result.warnings:
-        _say(f"warning: {warning}")
-    _say(result.summary())
+        err(f"warning: {warning}")
+    err(result.summary())
     payload = result.text if fmt is ResultFormat.caption else json.dumps(result.to_dict(), ensure_ascii=False)
     if output is None:
         typer.echo(payload)
@@ -98,25 +119,18 @@ def expand(
     raise typer.Exit(EXIT_CLEAN)
 
 
-def _redact(text: str) -> str:
+def err(message: str) -> None:
+    """One line to stderr, with any live key redacted (errors and results already are)."""
     from captionkit.magic._secrets import redact
 
-    return redact(text, headers=True)
+    _common.err(redact(message, headers=True))
 
 
-def _say(message: str) -> None:
-    """One line to stderr, with any live key redacted (errors and results already are)."""
-    err(_redact(message))
+def fail(message: str, code: int = _common.EXIT_ERROR) -> NoReturn:
+    """A one-line error (key redacted) and exit 2, as :func:`captionkit.cli._common.fail`."""
+    from captionkit.magic._secrets import redact
 
-
-def _make_client(cls: Any, backend: str, options: dict[str, Any]) -> Any:
-    """Make a client, printing its warnings (a key with whitespace around it) as one line each."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        client = cls(backend, **options)
-    for warning in caught:
-        _say(f"warning: {warning.message}")
-    return client
+    _common.fail(redact(message, headers=True), code)
 
 
 def _read_ideas(path: Path) -> list[dict[str, Any]]:
@@ -205,9 +219,9 @@ def _run_batch(
         err(f"nothing to do: all {len(items)} ideas are already in {output}")
         return EXIT_CLEAN
     try:
-        client = _make_client(AsyncMagicPromptClient, backend, options)
+        client = AsyncMagicPromptClient(backend, **options)
     except (errors.MagicPromptError, ValueError) as exc:
-        fail(_redact(str(exc)))
+        fail(str(exc))
     output.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(output, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     failed = 0
@@ -216,7 +230,7 @@ def _run_batch(
         nonlocal failed
         if not item.ok:
             failed += 1
-            _say(f"error: {item.id}: {item.error}")
+            err(f"error: {item.id}: {item.error}")
         line = json.dumps(item.to_dict(), ensure_ascii=False) + "\n"
         # one write() per record on an O_APPEND descriptor: a line is whole or absent
         os.write(fd, line.encode("utf-8"))

@@ -224,29 +224,35 @@ def send_with_retries(
 
 
 def expand_flow(cfg: CallConfig, idea: str, aspect: AspectRatio) -> Flow:
-    """The whole ``expand`` call as a sans-IO generator returning an :class:`ExpandResult`.
+    """The whole ``expand`` call as a sans-IO generator returning an :class:`ExpandResult`."""
+    return guarded(_expand(cfg, idea, aspect))
 
-    This is the choke point of key hygiene: both shells drive it and throw every send failure
-    into it, so the result it returns and any exception that leaves it (with its chain) pass
-    :func:`~captionkit.magic._secrets.scrub` on the way out.
+
+def guarded(flow: Flow) -> Flow:
+    """``flow``, with its result and any exception that leaves it redacted: key hygiene's choke point.
+
+    Every call runs as a flow that the shells drive, throwing every send failure into it, so
+    all that a call returns or raises (with the exception's chain) passes
+    :func:`~captionkit.magic._secrets.scrub` here, whatever the shell.
     """
     try:
-        result = yield from _expand(cfg, idea, aspect)
+        result = yield from flow
     except Exception as exc:
         clean = scrub_exception(exc)
         if clean is exc:
             raise
         failure = clean
     else:
-        return _clean_result(result)
+        return clean_result(result)
     raise failure
 
 
-def _clean_result(result: ExpandResult) -> ExpandResult:
+def clean_result(result: Any) -> Any:
+    """``result`` redacted; a result whose caption held a key gets its text re-derived from it."""
     clean = scrub(result)
-    if clean.caption is not result.caption and clean.caption is not None:
-        # the caption held a key: re-derive the text from the redacted caption so both agree
-        clean = replace(clean, text=clean.caption.dumps())
+    caption = getattr(clean, "caption", None)
+    if caption is not None and caption is not getattr(result, "caption", None) and hasattr(clean, "text"):
+        clean = replace(clean, text=caption.dumps())  # so the text and the caption agree
     return clean
 
 

@@ -23,16 +23,21 @@ KEY_VARS = (
 # The real keys, captured before the autouse fixture hides them (for opt-in live tests only).
 REAL_KEYS = {name: os.environ[name] for name in KEY_VARS if os.environ.get(name)}
 
-# Key-leak properties. Each example makes real HTTP calls, and uses caplog (function-scoped,
-# cleared by the test at the start of every example: hence the suppressed health check).
-# CAPTIONKIT_LEAK_EXAMPLES raises the count for a long run outside the suite.
-settings.register_profile(
-    "captionkit-leaks",
-    max_examples=int(os.environ.get("CAPTIONKIT_LEAK_EXAMPLES", "80")),
+# Key-leak properties: the suite's hypothesis profile, plus caplog (function-scoped: each test
+# clears it at the start of every example, hence the suppressed health check) and real HTTP
+# calls (slow examples, large draws). CAPTIONKIT_LEAK_EXAMPLES sets the count for a long run.
+_LEAK_EXAMPLES = os.environ.get("CAPTIONKIT_LEAK_EXAMPLES")
+LEAK_SETTINGS = settings(
+    settings.default,
     deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+    **({"max_examples": int(_LEAK_EXAMPLES)} if _LEAK_EXAMPLES else {}),
 )
-LEAK_SETTINGS = settings.get_profile("captionkit-leaks")
 
 # Retries that wait milliseconds, so tests of backoff stay fast.
 FAST_RETRY = RetryPolicy(max_retries=2, initial_delay=0.001, max_delay=0.005)
