@@ -9,9 +9,10 @@ their chains, batch records) or the log-record factory installed by :func:`insta
 What :func:`redact` removes, for every live key:
 
 - any run of at least :data:`PARTIAL` consecutive characters of the key (a server echoing
-  the key's first 12 characters is caught); a key shorter than that is removed whole, and a
-  key shorter than :data:`SHORTEST` is not removed at all (it would mangle ordinary words, and
-  nothing that short is a secret);
+  the key's first 12 characters is caught), except runs that are ordinary words (see
+  :func:`pieces`); a key shorter than that is removed whole, and a key shorter than
+  :data:`SHORTEST` is not removed at all (it would mangle ordinary words, and nothing that
+  short is a secret);
 - in its raw form and in escaped forms, decoded up to :data:`_LEVELS` times: JSON and Python
   escapes (``\\u0073``, ``\\x73``, ``\\"``, ``\\\\``), percent-encoding (``%73``) and HTML
   character references (``&#115;``), mixed freely with raw characters.
@@ -286,9 +287,8 @@ class _Keys:
     def __init__(self, keys: tuple[str, ...]) -> None:
         self.windows: dict[int, frozenset[str]] = {}
         for key in keys:
-            width = min(PARTIAL, len(key))
-            found = {key[i : i + width] for i in range(len(key) - width + 1)}
-            self.windows[width] = self.windows.get(width, frozenset()) | found
+            for piece in pieces(key):
+                self.windows[len(piece)] = self.windows.get(len(piece), frozenset()) | {piece}
         self.alphabet = frozenset("".join(keys))
         # a window can only sit inside a run of key characters at least as long as it
         chars = "".join(map(re.escape, sorted(self.alphabet)))
@@ -333,6 +333,28 @@ class _Keys:
                         if decoded[i : i + width] in windows:
                             found.append(view.span(i, i + width))
         return found
+
+
+def pieces(key: str) -> frozenset[str]:
+    """The pieces of ``key`` that :func:`redact` removes wherever they appear.
+
+    Every run of :data:`PARTIAL` characters, except a run that is an ordinary word (ASCII
+    letters of one case, such as ``describe`` in the test key ``k-describe``): that would
+    redact the word from every message. A random key rarely holds one, and a longer echo is
+    still caught by the runs around it. The whole key is always a piece.
+
+    >>> sorted(pieces("k-describe"))
+    ['-describ', 'k-descri', 'k-describe']
+    >>> sorted(pieces("Zq9x!"))
+    ['Zq9x!']
+    """
+    width = min(PARTIAL, len(key))
+    runs = {key[i : i + width] for i in range(len(key) - width + 1)}
+    return frozenset(r for r in runs if not _word(r)) | {key}
+
+
+def _word(run: str) -> bool:
+    return run.isascii() and run.isalpha() and (run.islower() or run.isupper())
 
 
 @functools.lru_cache(maxsize=64)

@@ -59,9 +59,12 @@ def decodings(text: str, levels: int = 3) -> set[str]:
 
 
 def windows(key: str) -> set[str]:
-    """Every piece of ``key`` that must never show: all runs of 8 characters (the whole key if shorter)."""
+    """Every piece of ``key`` that must never show: all runs of 8 characters (the whole key if
+    shorter), but for runs that are ordinary words (ASCII letters of one case), which captionkit
+    documents it does not redact on their own."""
     width = min(PARTIAL, len(key))
-    return {key[i : i + width] for i in range(len(key) - width + 1)}
+    runs = {key[i : i + width] for i in range(len(key) - width + 1)}
+    return {r for r in runs if not (r.isascii() and r.isalpha() and (r.islower() or r.isupper()))} | {key}
 
 
 #: Canary prefixes: pieces of these are always checked, even though they are in the sources.

@@ -309,6 +309,15 @@ def test_short_keys_have_a_defined_behaviour() -> None:
     del five, tiny
 
 
+def test_runs_that_are_ordinary_words_are_not_redacted_on_their_own() -> None:
+    secret = Secret("k-describe")  # a test key holding a word must not eat the word everywhere
+    assert redact("the image cannot be described") == "the image cannot be described"
+    assert redact("key k-describe and k-descri") == f"key {MARKER} and {MARKER}"
+    lower = Secret("abcdefghijklmnopqrstuvwxyz")  # letters of one case only: the whole key still goes
+    assert redact("x abcdefghijklmnopqrstuvwxyz y") == f"x {MARKER} y"
+    del secret, lower
+
+
 def test_a_key_is_redacted_only_while_its_secret_lives() -> None:
     key = "sk-short-lived-0123456789"
     secret = Secret(key)
