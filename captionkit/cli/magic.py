@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+import warnings
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
 from captionkit._io import OutputError, describe_os_error
+from captionkit._sources import SourceError, decode, read_text, split_lines
+from captionkit.cli import _common
 from captionkit.cli._common import (
     EXIT_CLEAN,
     EXIT_ERROR,
     EXIT_FINDINGS,
     check_writable,
-    err,
-    fail,
     write_atomic,
 )
-from captionkit._sources import SourceError, decode, read_text, split_lines
 
 
 class ResultFormat(str, Enum):
@@ -79,7 +81,26 @@ def _style_warning(style: bool, caption: Any, where: str = "") -> None:
 
 def register(app: typer.Typer) -> None:
     """Add the ``expand`` command to ``app``."""
-    app.command("expand", help="Expand a plain idea into a verified caption (or a JSONL batch of ideas).")(expand)
+    app.command("expand", help="Expand a plain idea into a verified caption (or a JSONL batch of ideas).")(
+        _warnings_as_lines(expand)
+    )
+
+
+def _warnings_as_lines(command: Callable[..., None]) -> Callable[..., None]:
+    """Run ``command`` printing each Python warning as one ``warning: ...`` line on stderr.
+
+    The library warns with :class:`~captionkit.magic.errors.APIKeyWarning` when it strips
+    whitespace from around a key; a CLI user sees that as one line, at the moment it happens.
+    """
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = lambda message, *_, **__: err(f"warning: {message}")
+            command(*args, **kwargs)
+
+    return run
 
 
 def expand(
@@ -162,6 +183,20 @@ def expand(
         write_atomic(output, payload + "\n")
         err(f"wrote {output}")
     raise typer.Exit(EXIT_CLEAN)
+
+
+def err(message: str) -> None:
+    """One line to stderr, with any live key redacted (errors and results already are)."""
+    from captionkit.magic._secrets import redact
+
+    _common.err(redact(message, headers=True))
+
+
+def fail(message: str, code: int = _common.EXIT_ERROR) -> NoReturn:
+    """A one-line error (key redacted) and exit 2, as :func:`captionkit.cli._common.fail`."""
+    from captionkit.magic._secrets import redact
+
+    _common.fail(redact(message, headers=True), code)
 
 
 def _read_ideas(path: Path) -> list[dict[str, Any]]:

@@ -26,8 +26,8 @@ from captionkit.magic._core import (
 )
 from captionkit.magic._prompt import PromptFile, load_prompt
 from captionkit.magic._result import BatchItem, ExpandResult
-from captionkit.magic._secrets import Secret, install_log_filter
-from captionkit.magic.errors import ConfigurationError, MissingAPIKeyError
+from captionkit.magic._secrets import KEY_WHITESPACE, Secret, install_log_filter
+from captionkit.magic.errors import ConfigurationError, InvalidAPIKeyError, MissingAPIKeyError
 
 _UNSET: Any = object()
 
@@ -36,22 +36,47 @@ def resolve_api_key(backend: Backend, api_key: str | Secret | None = None) -> Se
     """The key for ``backend``: the explicit argument, else its own variables, in order.
 
     Each backend reads only its own variables, so an OpenRouter key is never sent to Ideogram.
+    Whitespace around a key (a trailing ``\\r`` from a CRLF file read with ``$(cat key.txt)``)
+    is removed with an :class:`~captionkit.magic.errors.APIKeyWarning`; a value that is only
+    whitespace counts as unset.
 
     Raises:
         MissingAPIKeyError: When the backend needs a key and none is found (the message names
             the variables, never a value).
+        InvalidAPIKeyError: When the key holds a character no header can carry (a control
+            character, an inner space, a non-breaking space, any non-ASCII character); raised
+            before anything is sent, naming the character and never the key.
     """
     if isinstance(api_key, Secret):
         return api_key
-    if api_key:
-        return Secret(api_key)
+    if api_key is not None and not isinstance(api_key, str):
+        raise InvalidAPIKeyError(f"api_key must be a string, got {type(api_key).__name__}", source="api_key")
+    if api_key and api_key.strip(KEY_WHITESPACE):
+        return Secret(api_key, "api_key")
     for name in backend.key_env:
         value = os.environ.get(name)
-        if value:
-            return Secret(value)
+        if value and value.strip(KEY_WHITESPACE):
+            return Secret(value, name)
     if backend.key_required:
         raise MissingAPIKeyError.for_backend(backend.key, backend.key_env)
     return None
+
+
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _check_header(name: object, value: object) -> None:
+    """Refuse an extra header that cannot be sent, naming it but never showing its value."""
+    if not isinstance(name, str) or not name or not set(name) <= _TOKEN:
+        raise ConfigurationError(f"headers: {name!r} is not a valid header name")
+    if not isinstance(value, str):
+        raise ConfigurationError(f"headers: the value of {name!r} must be a string, got {type(value).__name__}")
+    for index, char in enumerate(value):
+        if not (" " <= char <= "~" or char == "\t"):
+            raise ConfigurationError(
+                f"headers: the value of {name!r} holds U+{ord(char):04X} at character {index + 1}; "
+                "header values are printable ASCII"
+            )
 
 
 class _BaseMagicPromptClient:
@@ -93,6 +118,8 @@ class _BaseMagicPromptClient:
             raise ConfigurationError(f"{spec.key}: no model; pass model= (--model), the name the server serves")
         if max_reasks < 0:
             raise ConfigurationError(f"max_reasks must be 0 or more, got {max_reasks}")
+        for name, value in (headers or {}).items():
+            _check_header(name, value)
         install_log_filter()
         self._api_key = resolve_api_key(spec, api_key)
         self._config = CallConfig(
@@ -234,7 +261,7 @@ class MagicPromptClient(_BaseMagicPromptClient):
                 continue
             try:
                 value = self._send(action)
-            except (httpx.TransportError, DeadlineExceeded) as exc:
+            except Exception as exc:  # into the flow: it maps, retries and redacts every failure
                 error = exc
 
     def _send(self, action: Send) -> RawResponse:
@@ -310,7 +337,7 @@ class AsyncMagicPromptClient(_BaseMagicPromptClient):
                 continue
             try:
                 value = await self._send(action)
-            except (httpx.TransportError, DeadlineExceeded) as exc:
+            except Exception as exc:  # into the flow: it maps, retries and redacts every failure
                 error = exc
 
     async def _send(self, action: Send) -> RawResponse:

@@ -11,7 +11,7 @@ import json
 import random
 import time
 from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -28,7 +28,7 @@ from captionkit.magic._backends import (
 from captionkit.magic._prompt import PromptFile
 from captionkit.magic._repair import Outcome, process_reply
 from captionkit.magic._result import ExpandResult
-from captionkit.magic._secrets import redact
+from captionkit.magic._secrets import redact, scrub, scrub_exception
 from captionkit.magic.errors import (
     APIConnectionError,
     APIError,
@@ -206,7 +206,7 @@ def send_with_retries(
                 phase=phase,
             )
         except httpx.TransportError as exc:
-            detail = redact(str(exc)) or type(exc).__name__
+            detail = redact(str(exc), headers=True) or type(exc).__name__
             error = APIConnectionError(
                 f"{key}: cannot reach {request.url} ({truncate(detail, 200)}); "
                 "check --base-url and the network",
@@ -225,6 +225,38 @@ def send_with_retries(
 
 def expand_flow(cfg: CallConfig, idea: str, aspect: AspectRatio) -> Flow:
     """The whole ``expand`` call as a sans-IO generator returning an :class:`ExpandResult`."""
+    return guarded(_expand(cfg, idea, aspect))
+
+
+def guarded(flow: Flow) -> Flow:
+    """``flow``, with its result and any exception that leaves it redacted: key hygiene's choke point.
+
+    Every call runs as a flow that the shells drive, throwing every send failure into it, so
+    all that a call returns or raises (with the exception's chain) passes
+    :func:`~captionkit.magic._secrets.scrub` here, whatever the shell.
+    """
+    try:
+        result = yield from flow
+    except Exception as exc:
+        clean = scrub_exception(exc)
+        if clean is exc:
+            raise
+        failure = clean
+    else:
+        return clean_result(result)
+    raise failure
+
+
+def clean_result(result: Any) -> Any:
+    """``result`` redacted; a result whose caption held a key gets its text re-derived from it."""
+    clean = scrub(result)
+    caption = getattr(clean, "caption", None)
+    if caption is not None and caption is not getattr(result, "caption", None) and hasattr(clean, "text"):
+        clean = replace(clean, text=caption.dumps())  # so the text and the caption agree
+    return clean
+
+
+def _expand(cfg: CallConfig, idea: str, aspect: AspectRatio) -> Flow:
     started = time.monotonic()
     deadline_at = None if cfg.deadline is None else started + cfg.deadline
     stats = _Stats()
@@ -291,7 +323,7 @@ def _repair_error(cfg: CallConfig, outcome: Outcome, asks: int) -> CaptionRepair
     return cls(
         f"{cfg.backend.key}: {what} {tried}: {truncate(first, 200)}{more}; {hint}",
         backend=cfg.backend.key,
-        raw=truncate(redact(outcome.raw), 4000),
+        raw=truncate(outcome.raw, 4000),
         diagnostics=outcome.problems,
         report=outcome.report,
         text=outcome.text,

@@ -119,7 +119,12 @@ class BatchItem:
         return self.error is None and self.result is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSONL record written by ``captionkit expand --batch``."""
+        """The JSONL record written by ``captionkit expand --batch`` (with every live key redacted)."""
+        from captionkit.magic._secrets import scrub
+
+        return scrub(self._record())
+
+    def _record(self) -> dict[str, Any]:
         if self.ok:
             assert self.result is not None
             return {"id": self.id, "ok": True, **self.result.to_dict()}

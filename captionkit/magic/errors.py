@@ -2,7 +2,9 @@
 
 Every error is a record: attributes hold the facts (status, provider code, request id,
 truncated body, raw reply, diagnostics), ``str(error)`` is one line ending with what to do.
-No error ever holds a request header or an API key, and all of them pickle.
+No error ever holds a request header or an API key: every message and attribute passes
+:func:`captionkit.magic._secrets.redact` when the error is made, so a server that echoes the
+key (whole, in part, or escaped) cannot put it into one. All of them pickle.
 
 >>> err = error_for_status(429, "ideogram-4-v1", "too many requests in flight", code="inflight_limit")
 >>> type(err).__name__, err.status_code, err.retryable
@@ -17,10 +19,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from captionkit._errors import CaptionkitError
+from captionkit.magic._secrets import redact, scrub
 
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIKeyWarning",
     "APIResponseError",
     "APIStatusError",
     "APITimeoutError",
@@ -33,6 +37,7 @@ __all__ = [
     "ConfigurationError",
     "InsufficientCreditsError",
     "InternalServerError",
+    "InvalidAPIKeyError",
     "MagicPromptError",
     "MissingAPIKeyError",
     "ModerationError",
@@ -48,11 +53,14 @@ BODY_LIMIT = 600
 
 
 def truncate(text: str, limit: int = BODY_LIMIT) -> str:
-    """Cut ``text`` to ``limit`` characters, marking the cut.
+    """Cut ``text`` to ``limit`` characters, marking the cut; keys are redacted before the cut.
+
+    Redacting first means a cut through a key never leaves a piece too short to recognise.
 
     >>> truncate("x" * 10, 4)
     'xxxx… (6 more characters)'
     """
+    text = redact(text)
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text) - limit} more characters)"
@@ -66,11 +74,14 @@ def _rebuild(cls: type[MagicPromptError], message: str, attrs: dict[str, Any]) -
 
 
 class MagicPromptError(CaptionkitError):
-    """Base class of every magic-prompt error (a :class:`~captionkit.CaptionkitError`)."""
+    """Base class of every magic-prompt error (a :class:`~captionkit.CaptionkitError`).
+
+    The message and every attribute are redacted as the error is made (see the module docs).
+    """
 
     def __init__(self, message: str, **attrs: Any) -> None:
-        super().__init__(message)
-        self.__dict__.update(attrs)
+        super().__init__(redact(str(message), headers=True))
+        self.__dict__.update(scrub(attrs))
 
     @property
     def message(self) -> str:
@@ -86,6 +97,23 @@ class MagicPromptError(CaptionkitError):
 
 class ConfigurationError(MagicPromptError, ValueError):
     """The call cannot be made as configured (unknown backend, missing model or base URL)."""
+
+
+class InvalidAPIKeyError(ConfigurationError):
+    """The API key cannot be sent: it is empty, or holds a character no header can carry.
+
+    Raised before anything is sent. The message names the character and its position, never
+    the key.
+
+    Attributes:
+        source: Where the key came from (``api_key`` or the environment variable).
+    """
+
+    source: str = "api_key"
+
+
+class APIKeyWarning(UserWarning):
+    """The API key was changed before use (whitespace around it was removed)."""
 
 
 class MissingAPIKeyError(ConfigurationError):
@@ -240,9 +268,7 @@ def error_for_status(
         cls = _CLASSES.get(status, APIStatusError)
     if retryable is None:
         retryable = status in (408, 429) or status >= 500 or code == "inflight_limit"
-    from captionkit.magic._secrets import redact  # a server may echo the key back
-
-    detail, body = redact(detail), redact(body)
+    detail, body = redact(detail, headers=True), redact(body, headers=True)  # a server may echo the key
     hint = _HINTS.get(status) or ("the provider failed; try again later" if status >= 500 else "")
     where = f" ({code})" if code else ""
     rid = f" [request {request_id}]" if request_id else ""

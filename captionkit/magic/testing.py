@@ -29,7 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -168,6 +168,7 @@ class Step:
         delay: Seconds to wait before sending anything.
         drip: Seconds between single-byte chunks of the body (a slow-dripping server).
         drop: Close the connection without any response.
+        reason: The reason phrase of the status line (the standard one by default).
     """
 
     status: int = 200
@@ -176,6 +177,7 @@ class Step:
     delay: float = 0.0
     drip: float = 0.0
     drop: bool = False
+    reason: str | None = None
 
     @classmethod
     def json(cls, data: Any, status: int = 200, **kwargs: Any) -> Step:
@@ -269,7 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return
         payload = step.body(request) if callable(step.body) else step.body
-        self.send_response(step.status)
+        self.send_response(step.status, step.reason)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("X-Request-Id", f"req-{len(owner.requests)}")
@@ -324,7 +326,7 @@ class FakeMagicServer:
             if self._script:
                 return self._script.popleft()
         if self.latency:
-            return Step(self.default.status, self.default.body, self.default.headers, self.latency)
+            return replace(self.default, delay=self.latency)
         return self.default
 
     @property

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from captionkit.magic import RetryPolicy
 from captionkit.magic.testing import SAMPLE_CAPTION, FakeMagicServer
@@ -21,6 +22,22 @@ KEY_VARS = (
 
 # The real keys, captured before the autouse fixture hides them (for opt-in live tests only).
 REAL_KEYS = {name: os.environ[name] for name in KEY_VARS if os.environ.get(name)}
+
+# Key-leak properties: the suite's hypothesis profile, plus caplog (function-scoped: each test
+# clears it at the start of every example, hence the suppressed health check) and real HTTP
+# calls (slow examples, large draws). CAPTIONKIT_LEAK_EXAMPLES sets the count for a long run.
+_LEAK_EXAMPLES = os.environ.get("CAPTIONKIT_LEAK_EXAMPLES")
+LEAK_SETTINGS = settings(
+    settings.default,
+    deadline=None,
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+    **({"max_examples": int(_LEAK_EXAMPLES)} if _LEAK_EXAMPLES else {}),
+)
 
 # Retries that wait milliseconds, so tests of backoff stay fast.
 FAST_RETRY = RetryPolicy(max_retries=2, initial_delay=0.001, max_delay=0.005)
