@@ -9,15 +9,38 @@ These are the documented divergences:
 input                                                     official        / captionkit compat
 ========================================================  =====================================
 an element whose ``type`` is a JSON array or object       ``TypeError``   / the usual ``'type' must be one of`` warning
-an integer literal beyond CPython's digit limit           ``ValueError``  / one ``invalid JSON: ...`` warning
-nesting deeper than the recursion limit                   ``RecursionError`` / one ``invalid JSON: ...`` warning
+an integer literal beyond CPython's digit limit,          ``ValueError``  / one ``invalid JSON: ...`` warning
+anywhere in the text (a shadowed duplicate key too)
+nesting deeper than :data:`MAX_DEPTH` (993) levels        ``RecursionError`` / one ``invalid JSON: ...`` warning
 ``verify_file`` on bytes that are not UTF-8               ``UnicodeDecodeError`` / one ``invalid JSON: ...`` warning
 ========================================================  =====================================
+
+The ``invalid JSON`` warning comes after the ensure-ASCII warning, if any, and
+names the first thing ``json.loads`` meets: a syntax error earlier in the text
+keeps its own official message.
+
+**The depth rule.** ``json.loads`` counts each nested array or object against
+the recursion limit, together with the Python frames already on the stack, so
+the official verifier's own limit moves with its caller: on CPython 3.11 with
+the default limit of 1000 it reads 994 levels when called from a script's top
+level, 993 from inside one function, and fewer under a test runner or a web
+framework; CPython 3.12 counts C recursion separately (limit 1500), and 3.13
+allows more still. captionkit fixes the limit at :data:`MAX_DEPTH` = 993
+levels, the official verifier called from a function on CPython 3.11, on every
+route and whatever the caller's stack: 993 levels are read and checked like
+any other text, 994 or more give the documented warning, naming the array or
+object that opens level 994, unless a syntax error or an over-long integer
+comes earlier in the text.
 
 The ``'type' must be one of`` message prints ``frozenset({'text', 'obj'})``, the
 rendering the official class gives under ``PYTHONHASHSEED=0``, so output never
 changes between runs. ``CaptionVerifier(live_types=True)`` renders the set in
-the current process instead, exactly like the official class.
+the current process instead, exactly like the official class; the rendering is
+held by each verifier, so verifiers of both kinds can run in parallel threads.
+
+Substitutions render as the official f-strings do: ``str()`` of the value, so a
+``list`` subclass passed to :meth:`CaptionVerifier.verify` prints through its
+own ``__str__``.
 
 How ``verify_raw`` stays cheap (every route ends in the same check code, so
 the answer never depends on the route): the optional C locator
@@ -26,29 +49,37 @@ reads the text in place and either proves it the canonical form of a clean
 caption, or points at the few values that may hold findings, which alone are
 parsed and walked. Texts it cannot place (other layouts, unusual JSON) take the
 Python routes in :mod:`captionkit._fastcheck` (typed msgspec decoding), and
-the last resort is the full parse and walk.
+the last resort is the full parse and walk. The C locator only answers for
+texts nested at most a few hundred levels with integers of at most 640 digits
+(the lowest digit limit CPython allows); the Python routes run only after a
+cheap scan has ruled out deeper nesting and longer digit runs, and anything
+else goes to :func:`official_loads`.
 
 >>> CaptionVerifier().verify_raw('{"aspect_ratio":"16:9","high_level_description":7}')
 ["root: unknown keys ['aspect_ratio'] (not in schema)", 'high_level_description: expected a string, got int', "root: 'compositional_deconstruction' must exist"]
+>>> CaptionVerifier().verify_raw('{"a":' + '[' * 995 + ']' * 995 + '}')
+['invalid JSON: maximum recursion depth exceeded while decoding a JSON array from a unicode string']
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
+import orjson
+
 from captionkit import _walk
 from captionkit._fastcheck import fast_findings, located_findings
-from captionkit._json import parse_for_verify
 
 try:  # optional C accelerator (see hatch_build.py); the answers are the same without it
     from captionkit._speedups import locate as _locate
 except ImportError:  # pragma: no cover - depends on the build
     _locate = None
 
-__all__ = ["NON_ASCII_UNICODE_ESCAPE_RE", "CaptionVerifier"]
+__all__ = ["MAX_DEPTH", "NON_ASCII_UNICODE_ESCAPE_RE", "CaptionVerifier", "official_loads"]
 
 NON_ASCII_UNICODE_ESCAPE_RE = re.compile(
     r"\\u(?:00[89a-fA-F][0-9a-fA-F]|0[1-9a-fA-F][0-9a-fA-F]{2}|[1-9a-fA-F][0-9a-fA-F]{3})"
@@ -82,20 +113,126 @@ def ensure_ascii_findings(raw_text: str, max_examples: int = 3) -> list[str]:
     ]
 
 
-def _checked(raw_text: str) -> list[str]:
+#: The deepest nesting compat reads; deeper texts get the documented warning (see the module docs).
+MAX_DEPTH = 993
+
+_RECURSION = "maximum recursion depth exceeded while decoding a JSON {} from a unicode string"
+# Strings (an unterminated one runs to the end of the text) and brackets, as json.loads sees them
+# in any text it reads up to that point.
+_LEXEMES = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.S)
+_DIGITS = "0123456789"
+
+
+def _too_deep(text: str) -> tuple[int, str]:
+    """Where the first array or object opening level ``MAX_DEPTH + 1`` starts, and the closers of the levels open there.
+
+    ``(-1, "")`` when no value nests that deep. Exact for every text
+    ``json.loads`` reads up to that point; where it fails earlier,
+    :func:`official_loads` reports that failure instead.
+    """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:  # cannot nest deeper than it has brackets
+        return -1, ""
+    open_: list[str] = []
+    for match in _LEXEMES.finditer(text):
+        start = match.start()
+        char = text[start]
+        if char == "[" or char == "{":
+            if len(open_) == MAX_DEPTH:
+                return start, "".join(reversed(open_))
+            open_.append("]" if char == "[" else "}")
+        elif char != '"' and open_:
+            open_.pop()
+    return -1, ""
+
+
+def official_loads(text: str, **kwargs: Any) -> Any:
+    """``json.loads(text, **kwargs)`` as the official verifier meets it, under compat's depth rule.
+
+    It raises what ``json.loads`` raises, never because of the caller's stack:
+    ``json.JSONDecodeError`` for a syntax error, ``ValueError`` for an integer
+    beyond CPython's digit limit, and ``RecursionError`` exactly when the text
+    nests deeper than :data:`MAX_DEPTH` before either of those. (A syntax
+    error within a few levels of that depth can exhaust the stack while
+    ``json.loads`` words it; that too is a ``RecursionError``, the same for
+    every caller.)
+
+    >>> len(official_loads('{"a":' + '[' * 992 + ']' * 992 + '}')["a"])
+    1
+    >>> official_loads('{"a":' + '[' * 993 + ']' * 993 + '}')
+    Traceback (most recent call last):
+    ...
+    RecursionError: maximum recursion depth exceeded while decoding a JSON array from a unicode string
+    >>> official_loads('[1 ' + '[' * 1000)
+    Traceback (most recent call last):
+    ...
+    json.decoder.JSONDecodeError: Expecting ',' delimiter: line 1 column 4 (char 3)
+    """
+    # The parse runs in a fresh thread when the caller's stack is too deep for it: a
+    # fresh stack has more room than any caller's, so the answer is the same for all.
+    deep, closers = _too_deep(text)
+    if deep < 0:
+        return _walk.with_room(lambda: json.loads(text, **kwargs))
+    # json.loads reads in text order, so it meets any syntax error or over-long integer
+    # before `deep` first. Read the text up to there with "null" standing in for the deep
+    # value (accepted exactly where an array or object is, and never merging with what
+    # precedes it) and the open levels closed.
+    try:
+        _walk.with_room(json.loads, text[:deep] + "null" + closers)
+    except json.JSONDecodeError as exc:
+        if exc.pos <= deep:
+            raise
+    raise RecursionError(_RECURSION.format("array" if text[deep] == "[" else "object"))
+
+
+def _parsed(text: str) -> tuple[Any, str | None]:
+    """``(value, None)``, or ``(None, reason)`` where the official verifier says or would crash with ``reason``."""
+    try:
+        return official_loads(text), None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        return None, str(exc)
+
+
+def _plainly_readable(text: str) -> bool:
+    """True when ``text`` surely nests within :data:`MAX_DEPTH` and holds no integer beyond the digit limit.
+
+    Two C-level counts, and for long texts a look at one character in every
+    ``limit``: a run of more than ``limit`` digits must cover one of them.
+    False sends the text to the exact parse, which decides.
+    """
+    if text.count("[") + text.count("{") > MAX_DEPTH:
+        return False
+    limit = sys.get_int_max_str_digits()
+    if not limit or len(text) <= limit:
+        return True
+    for i in range(0, len(text), limit):
+        if text[i] in _DIGITS:
+            before = text[max(0, i - limit):i]
+            after = text[i:i + limit + 1]
+            run = len(before) - len(before.rstrip(_DIGITS)) + len(after) - len(after.lstrip(_DIGITS))
+            if run > limit:
+                return False
+    return True
+
+
+def _checked(raw_text: str, types: str = _walk.ELEMENT_TYPES_REPR) -> list[str]:
     """The official warnings after the ensure-ASCII scan, by the fastest exact Python route."""
-    known = fast_findings(raw_text)  # typed decoding decides most texts without a full walk
-    if known is not None:
-        return known
-    value, error, fast = parse_for_verify(raw_text)
-    if error is None and fast:
+    if _plainly_readable(raw_text):  # the fast parsers read some texts json.loads cannot
+        known = fast_findings(raw_text, types)  # typed decoding decides most texts without a full walk
+        if known is not None:
+            return known
         try:
-            return [m for _, _, m in _walk.walk(value, True)]
-        except _walk.NeedExactParse:
-            value, error, _ = parse_for_verify(raw_text, exact=True)
+            value = orjson.loads(raw_text)
+        except orjson.JSONDecodeError:
+            pass  # json.loads decides, and words the error
+        else:
+            try:
+                return [m for _, _, m in _walk.walk(value, True, types=types)]
+            except _walk.NeedExactParse:
+                pass
+    value, error = _parsed(raw_text)
     if error is not None:
         return [f"invalid JSON: {error}"]
-    return [m for _, _, m in _walk.walk(value)]
+    return [m for _, _, m in _walk.walk(value, types=types)]
 
 
 def _pure_verify_raw(raw_text: str) -> list[str]:
@@ -132,24 +269,15 @@ class CaptionVerifier:
 
     def __init__(self, *, live_types: bool = False) -> None:
         self._live_types = live_types
+        # a value handed to every check, never shared state: verifiers of both kinds can run at once
+        self._types = repr(frozenset({"obj", "text"})) if live_types else _walk.ELEMENT_TYPES_REPR
 
     def __repr__(self) -> str:
         return f"CaptionVerifier(live_types={self._live_types})"
 
-    def _live(self, check: Callable[[], list[str]]) -> list[str]:
-        """Run ``check`` with the element-type set rendered as this verifier renders it."""
-        if not self._live_types:
-            return check()
-        saved = _walk._TYPES_REPR[0]
-        _walk._TYPES_REPR[0] = repr(frozenset({"obj", "text"}))
-        try:
-            return check()
-        finally:
-            _walk._TYPES_REPR[0] = saved
-
     def verify(self, caption: Any) -> list[str]:
         """Check an already-parsed caption; return the official warnings (empty when valid)."""
-        return self._live(lambda: [m for _, _, m in _walk.walk(caption)])
+        return [m for _, _, m in _walk.walk(caption, types=self._types)]
 
     def verify_raw(self, raw_text: str) -> list[str]:
         """Check caption text: the ensure-ASCII scan, then the JSON parse, then :meth:`verify`."""
@@ -159,10 +287,10 @@ class CaptionVerifier:
             if found is True:
                 return warnings
             if found is not None:
-                known = self._live(lambda: located_findings(raw_text, found))
+                known = located_findings(raw_text, found, self._types)
                 if known is not None:
                     return warnings + known
-        return warnings + self._live(lambda: _checked(raw_text))
+        return warnings + _checked(raw_text, self._types)
 
     def verify_file(self, path: str | Path) -> list[str]:
         """Check a caption file read as UTF-8 text (universal newlines, BOM kept)."""
