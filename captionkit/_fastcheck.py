@@ -22,11 +22,20 @@ cannot tell is key order, so the routes differ in how they learn it:
 Every route ends in the walk's own message code, and any doubt answers
 ``None``, so the caller runs the full check: these routes can make a verdict
 faster, never different.
+
+What ``json.loads`` cannot read at all (nesting beyond :data:`MAX_DEPTH`, an
+integer beyond CPython's digit limit) must never be answered here: msgspec and
+orjson read some of it, and a duplicate key hides a value from every parser
+that keeps only the last one. A whole-caption typed decode rules both out by
+itself (msgspec checks every occurrence of every key against its type, and
+the types nest a few levels with integers of at most four digits); every
+other route first asks :func:`plainly_readable`.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from operator import attrgetter
 from typing import Annotated, Any, Union
 
@@ -36,7 +45,38 @@ from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 
 from captionkit import _walk
 
-__all__ = ["canonical_findings", "fast_findings", "is_canonical_and_valid", "located_findings"]
+__all__ = [
+    "MAX_DEPTH", "canonical_findings", "fast_findings", "is_canonical_and_valid", "located_findings", "plainly_readable",
+]
+
+#: The deepest nesting compat reads; deeper texts get the documented warning (see :mod:`captionkit.compat`).
+MAX_DEPTH = 993
+_DIGITS = "0123456789"
+
+
+def plainly_readable(text: str) -> bool:
+    """True when ``text`` surely nests within :data:`MAX_DEPTH` and holds no integer beyond the digit limit.
+
+    Two C-level counts, and for long texts a look at one character in every
+    ``limit``: a run of more than ``limit`` digits must cover one of them.
+    False sends the text to the exact parse, which decides.
+
+    >>> plainly_readable('{"a":[1,2]}'), plainly_readable('[' * 994), plainly_readable('[' + '1' * 4301 + ']')
+    (True, False, False)
+    """
+    if text.count("[") + text.count("{") > MAX_DEPTH:  # cannot nest deeper than it has brackets
+        return False
+    limit = sys.get_int_max_str_digits()
+    if not limit or len(text) <= limit:
+        return True
+    for i in range(0, len(text), limit):
+        if text[i] in _DIGITS:
+            before = text[max(0, i - limit):i]
+            after = text[i:i + limit + 1]
+            run = len(before) - len(before.rstrip(_DIGITS)) + len(after) - len(after.lstrip(_DIGITS))
+            if run > limit:
+                return False
+    return True
 
 _Hex = Annotated[str, Meta(min_length=7, max_length=7)]  # digits checked in bulk below
 _Palette5 = Annotated[list[_Hex], Meta(max_length=5)]
@@ -228,6 +268,8 @@ def _routes(text: str, types: str) -> list[_walk.Finding]:
         elements = caption.compositional_deconstruction.elements
         return _walk.walk(value, True, doubtful=_doubtful(value["compositional_deconstruction"]["elements"], elements),
                           types=types)
+    if not plainly_readable(text):
+        raise _Undecided
     try:
         raw_root = _decode_root(text)
     except (*_DECODE_ERRORS, RecursionError):
@@ -243,10 +285,7 @@ def fast_findings(text: str, types: str = _walk.ELEMENT_TYPES_REPR) -> list[str]
     that msgspec and orjson both read exactly as ``json.loads`` does, or a
     value needs the exact parse (see :class:`captionkit._walk.NeedExactParse`).
 
-    The caller must first rule out what ``json.loads`` cannot read at all
-    (nesting beyond the compat depth rule, integers beyond the digit limit):
-    msgspec and orjson read some of those, and a duplicate key can hide them
-    from every parser that keeps only the last value.
+    It never answers for text ``json.loads`` cannot read (see the module docs).
     """
     try:
         return [message for _, _, message in _routes(text, types)]

@@ -5,15 +5,15 @@ list of warning strings for any input, in the same order, with the same early
 returns. Where the official class raises, this one returns a warning instead.
 These are the documented divergences:
 
-========================================================  =====================================
-input                                                     official        / captionkit compat
-========================================================  =====================================
-an element whose ``type`` is a JSON array or object       ``TypeError``   / the usual ``'type' must be one of`` warning
-an integer literal beyond CPython's digit limit,          ``ValueError``  / one ``invalid JSON: ...`` warning
-anywhere in the text (a shadowed duplicate key too)
-nesting deeper than :data:`MAX_DEPTH` (993) levels        ``RecursionError`` / one ``invalid JSON: ...`` warning
-``verify_file`` on bytes that are not UTF-8               ``UnicodeDecodeError`` / one ``invalid JSON: ...`` warning
-========================================================  =====================================
+============================================================  ======================  ==============================================
+input                                                         official                captionkit compat
+============================================================  ======================  ==============================================
+an element whose ``type`` is a JSON array or object           ``TypeError``           the usual ``'type' must be one of`` warning
+an integer literal beyond CPython's digit limit, anywhere     ``ValueError``          one ``invalid JSON: ...`` warning
+(the value of a shadowed duplicate key too)
+nesting deeper than :data:`MAX_DEPTH` (993) levels            ``RecursionError``      one ``invalid JSON: ...`` warning
+``verify_file`` on bytes that are not UTF-8                   ``UnicodeDecodeError``  one ``invalid JSON: ...`` warning
+============================================================  ======================  ==============================================
 
 The ``invalid JSON`` warning comes after the ensure-ASCII warning, if any, and
 names the first thing ``json.loads`` meets: a syntax error earlier in the text
@@ -49,11 +49,13 @@ reads the text in place and either proves it the canonical form of a clean
 caption, or points at the few values that may hold findings, which alone are
 parsed and walked. Texts it cannot place (other layouts, unusual JSON) take the
 Python routes in :mod:`captionkit._fastcheck` (typed msgspec decoding), and
-the last resort is the full parse and walk. The C locator only answers for
-texts nested at most a few hundred levels with integers of at most 640 digits
-(the lowest digit limit CPython allows); the Python routes run only after a
-cheap scan has ruled out deeper nesting and longer digit runs, and anything
-else goes to :func:`official_loads`.
+the last resort is the full parse and walk. No route answers for text
+``json.loads`` cannot read: the C locator only answers for texts nested at
+most a few hundred levels with integers of at most 640 digits (the lowest
+digit limit CPython allows), the Python routes only for texts their typed
+decoding or a cheap scan has shown to be like that (see
+:mod:`captionkit._fastcheck`), and everything else goes to
+:func:`official_loads`.
 
 >>> CaptionVerifier().verify_raw('{"aspect_ratio":"16:9","high_level_description":7}')
 ["root: unknown keys ['aspect_ratio'] (not in schema)", 'high_level_description: expected a string, got int', "root: 'compositional_deconstruction' must exist"]
@@ -63,16 +65,18 @@ else goes to :func:`official_loads`.
 
 from __future__ import annotations
 
+import _thread
 import json
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
 
 from captionkit import _walk
-from captionkit._fastcheck import fast_findings, located_findings
+from captionkit._fastcheck import MAX_DEPTH, fast_findings, located_findings, plainly_readable
 
 try:  # optional C accelerator (see hatch_build.py); the answers are the same without it
     from captionkit._speedups import locate as _locate
@@ -113,14 +117,13 @@ def ensure_ascii_findings(raw_text: str, max_examples: int = 3) -> list[str]:
     ]
 
 
-#: The deepest nesting compat reads; deeper texts get the documented warning (see the module docs).
-MAX_DEPTH = 993
-
 _RECURSION = "maximum recursion depth exceeded while decoding a JSON {} from a unicode string"
 # Strings (an unterminated one runs to the end of the text) and brackets, as json.loads sees them
 # in any text it reads up to that point.
 _LEXEMES = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.S)
-_DIGITS = "0123456789"
+# Texts with at most this many brackets parse in the caller's thread when it has the room:
+# they leave json.loads far more headroom than it ever needs below MAX_DEPTH.
+_SHALLOW = 900
 
 
 def _too_deep(text: str) -> tuple[int, str]:
@@ -130,8 +133,6 @@ def _too_deep(text: str) -> tuple[int, str]:
     ``json.loads`` reads up to that point; where it fails earlier,
     :func:`official_loads` reports that failure instead.
     """
-    if text.count("[") + text.count("{") <= MAX_DEPTH:  # cannot nest deeper than it has brackets
-        return -1, ""
     open_: list[str] = []
     for match in _LEXEMES.finditer(text):
         start = match.start()
@@ -145,16 +146,51 @@ def _too_deep(text: str) -> tuple[int, str]:
     return -1, ""
 
 
+def _in_the_official_room(call: Callable[[], Any]) -> Any:
+    """``call()`` (which calls ``json.loads`` itself) with the stack of the official verifier called from a function.
+
+    A fresh thread whose first frame stands for a script's module frame and
+    whose second for its function, like ``def main(): verifier.verify_raw(t)``
+    then ``main()``, with frames spent first where the recursion limit is
+    above its default of 1000. So ``json.loads`` has exactly the room it has
+    there: beyond :data:`MAX_DEPTH` levels it fails, and where a syntax
+    error, ``NaN`` or ``Infinity`` sits within a level or two of that depth,
+    wording or converting it exhausts the stack exactly as it does there.
+    """
+    result: list[Any] = []
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def script(spare: int) -> None:  # the script's module frame
+        try:
+            result.append((True, function(spare)))
+        except BaseException as exc:  # handed to the caller below
+            result.append((False, exc))
+        finally:
+            done.release()
+
+    def function(spare: int) -> Any:  # spare frames, then the script's function, which calls the verifier
+        return function(spare - 1) if spare > 0 else call()
+
+    _thread.start_new_thread(script, (sys.getrecursionlimit() - 1000,))
+    done.acquire()
+    ok, value = result[0]
+    if ok:
+        return value
+    raise value
+
+
 def official_loads(text: str, **kwargs: Any) -> Any:
     """``json.loads(text, **kwargs)`` as the official verifier meets it, under compat's depth rule.
 
-    It raises what ``json.loads`` raises, never because of the caller's stack:
+    It raises what ``json.loads`` raises there, whatever the caller's stack:
     ``json.JSONDecodeError`` for a syntax error, ``ValueError`` for an integer
     beyond CPython's digit limit, and ``RecursionError`` exactly when the text
-    nests deeper than :data:`MAX_DEPTH` before either of those. (A syntax
-    error within a few levels of that depth can exhaust the stack while
-    ``json.loads`` words it; that too is a ``RecursionError``, the same for
-    every caller.)
+    nests deeper than :data:`MAX_DEPTH` before either of those. On CPython
+    3.11, "there" is the official verifier called from a function of a script
+    (see the module docs); a ``NaN`` or a syntax error within a level or two
+    of that depth exhausts its stack too, and raises ``RecursionError`` here
+    as well.
 
     >>> len(official_loads('{"a":' + '[' * 992 + ']' * 992 + '}')["a"])
     1
@@ -167,17 +203,22 @@ def official_loads(text: str, **kwargs: Any) -> Any:
     ...
     json.decoder.JSONDecodeError: Expecting ',' delimiter: line 1 column 4 (char 3)
     """
-    # The parse runs in a fresh thread when the caller's stack is too deep for it: a
-    # fresh stack has more room than any caller's, so the answer is the same for all.
+    if text.count("[") + text.count("{") <= _SHALLOW:  # cannot nest deeper than it has brackets
+        try:
+            return json.loads(text, **kwargs)
+        except RecursionError:
+            pass  # the caller's stack is deep: the official room decides
+        return _in_the_official_room(lambda: json.loads(text, **kwargs))
     deep, closers = _too_deep(text)
     if deep < 0:
-        return _walk.with_room(lambda: json.loads(text, **kwargs))
+        return _in_the_official_room(lambda: json.loads(text, **kwargs))
     # json.loads reads in text order, so it meets any syntax error or over-long integer
     # before `deep` first. Read the text up to there with "null" standing in for the deep
     # value (accepted exactly where an array or object is, and never merging with what
     # precedes it) and the open levels closed.
+    prefix = text[:deep] + "null" + closers
     try:
-        _walk.with_room(json.loads, text[:deep] + "null" + closers)
+        _in_the_official_room(lambda: json.loads(prefix))
     except json.JSONDecodeError as exc:
         if exc.pos <= deep:
             raise
@@ -192,34 +233,12 @@ def _parsed(text: str) -> tuple[Any, str | None]:
         return None, str(exc)
 
 
-def _plainly_readable(text: str) -> bool:
-    """True when ``text`` surely nests within :data:`MAX_DEPTH` and holds no integer beyond the digit limit.
-
-    Two C-level counts, and for long texts a look at one character in every
-    ``limit``: a run of more than ``limit`` digits must cover one of them.
-    False sends the text to the exact parse, which decides.
-    """
-    if text.count("[") + text.count("{") > MAX_DEPTH:
-        return False
-    limit = sys.get_int_max_str_digits()
-    if not limit or len(text) <= limit:
-        return True
-    for i in range(0, len(text), limit):
-        if text[i] in _DIGITS:
-            before = text[max(0, i - limit):i]
-            after = text[i:i + limit + 1]
-            run = len(before) - len(before.rstrip(_DIGITS)) + len(after) - len(after.lstrip(_DIGITS))
-            if run > limit:
-                return False
-    return True
-
-
 def _checked(raw_text: str, types: str = _walk.ELEMENT_TYPES_REPR) -> list[str]:
     """The official warnings after the ensure-ASCII scan, by the fastest exact Python route."""
-    if _plainly_readable(raw_text):  # the fast parsers read some texts json.loads cannot
-        known = fast_findings(raw_text, types)  # typed decoding decides most texts without a full walk
-        if known is not None:
-            return known
+    known = fast_findings(raw_text, types)  # typed decoding decides most texts without a full walk
+    if known is not None:
+        return known
+    if plainly_readable(raw_text):  # orjson reads some texts json.loads cannot
         try:
             value = orjson.loads(raw_text)
         except orjson.JSONDecodeError:

@@ -80,7 +80,8 @@ def official_in_a_function(text):
 def deep_payload(draw, depth):
     target = draw(st.one_of(st.integers(MAX_DEPTH - 8, MAX_DEPTH + 8), st.integers(1, 1100), st.just(MAX_DEPTH + 1)))
     kinds = draw(st.sampled_from(["[", "{", "[{", "{[[", "[[[{"]))
-    inner = draw(st.sampled_from(["", "1", "null", '"]]}{["', "NaN", "1 2", "[]", "{}", '"\\u00e9"', "9" * 4301, "1e400"]))
+    inner = draw(st.sampled_from(["", "1", "null", '"]]}{["', "NaN", "-Infinity", "1 2", "[1,]", '{"a" 1}', '"\\x"', '"\x01"',
+                                  "[]", "{}", '"\\u00e9"', "9" * 4301, "1e400", "1.5", "tru"]))
     text = nested(max(1, target - depth), kinds, inner)
     if draw(st.integers(0, 9)) == 0:  # left open
         text = text.rstrip("]}")
