@@ -27,10 +27,14 @@ level, 993 from inside one function, and fewer under a test runner or a web
 framework; CPython 3.12 counts C recursion separately (limit 1500), and 3.13
 allows more still. captionkit fixes the limit at :data:`MAX_DEPTH` = 993
 levels, the official verifier called from a function on CPython 3.11, on every
-route and whatever the caller's stack: 993 levels are read and checked like
-any other text, 994 or more give the documented warning, naming the array or
-object that opens level 994, unless a syntax error or an over-long integer
-comes earlier in the text.
+route and whatever the caller's stack or recursion limit: 993 levels are
+read and checked like any other text, 994 or more give the documented
+warning, naming the array or object that opens level 994, unless a syntax
+error or an over-long integer comes earlier in the text. On CPython 3.11 a
+text nested that deep is parsed with the very stack of that official run (see
+:func:`official_loads`), so the rare texts where it runs out of stack a level
+or two earlier (a ``NaN`` to convert, or a syntax error to word, right at the
+limit) get the same warning it would crash with.
 
 The ``'type' must be one of`` message prints ``frozenset({'text', 'obj'})``, the
 rendering the official class gives under ``PYTHONHASHSEED=0``, so output never

@@ -404,11 +404,17 @@ GOOD_CD = '"compositional_deconstruction":{"background":"b","elements":[]}'
 
 
 def all_routes(text):
-    """compat's answer, the same from both builds and from a caller with little stack left."""
+    """compat's answer, the same from both builds, from a caller with little stack left and under a higher limit."""
     got = V.verify_raw(text)
     assert pure(text) == got
     assert at_stack_depth(60, V.verify_raw, text) == got
     assert at_stack_depth(60, pure, text) == got
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + 2500)
+    try:
+        assert V.verify_raw(text) == got == pure(text)
+    finally:
+        sys.setrecursionlimit(limit)
     return got
 
 
