@@ -268,12 +268,12 @@ def _routes(text: str, types: str) -> list[_walk.Finding]:
         elements = caption.compositional_deconstruction.elements
         return _walk.walk(value, True, doubtful=_doubtful(value["compositional_deconstruction"]["elements"], elements),
                           types=types)
-    if not plainly_readable(text):
-        raise _Undecided
     try:
         raw_root = _decode_root(text)
     except (*_DECODE_ERRORS, RecursionError):
         raise _Undecided from None
+    if not plainly_readable(text):  # a shadowed duplicate or a deep value: the exact parse decides
+        raise _Undecided
     root = {k: raw if k == "compositional_deconstruction" else _parse(memoryview(raw)) for k, raw in raw_root.items()}
     return _walk.walk(root, True, composition=lambda raw, out: _composition_route(raw, out, types))
 

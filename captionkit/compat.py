@@ -242,12 +242,12 @@ def _checked(raw_text: str, types: str = _walk.ELEMENT_TYPES_REPR) -> list[str]:
     known = fast_findings(raw_text, types)  # typed decoding decides most texts without a full walk
     if known is not None:
         return known
-    if plainly_readable(raw_text):  # orjson reads some texts json.loads cannot
-        try:
-            value = orjson.loads(raw_text)
-        except orjson.JSONDecodeError:
-            pass  # json.loads decides, and words the error
-        else:
+    try:
+        value = orjson.loads(raw_text)
+    except orjson.JSONDecodeError:
+        pass  # json.loads decides, and words the error
+    else:
+        if plainly_readable(raw_text):  # orjson reads some texts json.loads cannot
             try:
                 return [m for _, _, m in _walk.walk(value, True, types=types)]
             except _walk.NeedExactParse:
