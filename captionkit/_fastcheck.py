@@ -22,11 +22,20 @@ cannot tell is key order, so the routes differ in how they learn it:
 Every route ends in the walk's own message code, and any doubt answers
 ``None``, so the caller runs the full check: these routes can make a verdict
 faster, never different.
+
+What ``json.loads`` cannot read at all (nesting beyond :data:`MAX_DEPTH`, an
+integer beyond CPython's digit limit) must never be answered here: msgspec and
+orjson read some of it, and a duplicate key hides a value from every parser
+that keeps only the last one. A whole-caption typed decode rules both out by
+itself (msgspec checks every occurrence of every key against its type, and
+the types nest a few levels with integers of at most four digits); every
+other route first asks :func:`plainly_readable`.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from operator import attrgetter
 from typing import Annotated, Any, Union
 
@@ -36,7 +45,38 @@ from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 
 from captionkit import _walk
 
-__all__ = ["canonical_findings", "fast_findings", "is_canonical_and_valid", "located_findings"]
+__all__ = [
+    "MAX_DEPTH", "canonical_findings", "fast_findings", "is_canonical_and_valid", "located_findings", "plainly_readable",
+]
+
+#: The deepest nesting compat reads; deeper texts get the documented warning (see :mod:`captionkit.compat`).
+MAX_DEPTH = 993
+_DIGITS = "0123456789"
+
+
+def plainly_readable(text: str) -> bool:
+    """True when ``text`` surely nests within :data:`MAX_DEPTH` and holds no integer beyond the digit limit.
+
+    Two C-level counts, and for long texts a look at one character in every
+    ``limit``: a run of more than ``limit`` digits must cover one of them.
+    False sends the text to the exact parse, which decides.
+
+    >>> plainly_readable('{"a":[1,2]}'), plainly_readable('[' * 994), plainly_readable('[' + '1' * 4301 + ']')
+    (True, False, False)
+    """
+    if text.count("[") + text.count("{") > MAX_DEPTH:  # cannot nest deeper than it has brackets
+        return False
+    limit = sys.get_int_max_str_digits()
+    if not limit or len(text) <= limit:
+        return True
+    for i in range(0, len(text), limit):
+        if text[i] in _DIGITS:
+            before = text[max(0, i - limit):i]
+            after = text[i:i + limit + 1]
+            run = len(before) - len(before.rstrip(_DIGITS)) + len(after) - len(after.lstrip(_DIGITS))
+            if run > limit:
+                return False
+    return True
 
 _Hex = Annotated[str, Meta(min_length=7, max_length=7)]  # digits checked in bulk below
 _Palette5 = Annotated[list[_Hex], Meta(max_length=5)]
@@ -80,6 +120,9 @@ _decode_composition = msgspec.json.Decoder(_Composition).decode
 _decode_root = msgspec.json.Decoder(dict[str, Raw]).decode
 _encode = msgspec.json.Encoder().encode
 _DECODE_ERRORS = (msgspec.DecodeError, UnicodeError)  # lone surrogates cannot be UTF-8
+# msgspec counts its nesting against the recursion limit, together with the
+# caller's frames: a RecursionError says nothing about the text, so the route
+# steps aside and the exact parse (compat.official_loads) decides.
 
 _get_type = attrgetter("type")
 # (type, type of the "text" field) for elements whose keys suit their type
@@ -143,14 +186,14 @@ def _style_clean(sd: _Style) -> bool:
     )
 
 
-def _canonical_elements(elements: list[_Element], out: list[_walk.Finding]) -> None:
+def _canonical_elements(elements: list[_Element], out: list[_walk.Finding], types: str) -> None:
     """Findings for elements decoded from canonical text (key order proven by the re-encoding)."""
     if _elements_clean(elements):
         return
     for i, keys_suit_type in _unclean(elements):
         element = elements[i]
         if not keys_suit_type:
-            _walk._element(_as_dict(element), i, False, out)
+            _walk._element(_as_dict(element), i, False, out, types)
             continue
         # keys, type and order are right: only the box edges and the hex digits can be wrong
         if element.bbox:
@@ -160,13 +203,13 @@ def _canonical_elements(elements: list[_Element], out: list[_walk.Finding]) -> N
                                 f"elements[{i}].color_palette", _walk.ELEMENT_PALETTE_MAX, out)
 
 
-def _canonical_caption(caption: _Caption) -> list[_walk.Finding]:
+def _canonical_caption(caption: _Caption, types: str) -> list[_walk.Finding]:
     """Findings for a caption decoded from canonical text: only style and element values can be wrong."""
     out: list[_walk.Finding] = []
     sd = caption.style_description
     if sd is not UNSET and not _style_clean(sd):
         _walk._style(_as_dict(sd), False, out)
-    _canonical_elements(caption.compositional_deconstruction.elements, out)
+    _canonical_elements(caption.compositional_deconstruction.elements, out, types)
     return out
 
 
@@ -189,18 +232,20 @@ def _parse(raw: Any) -> Any:
         raise _Undecided from None
 
 
-def _composition_route(raw: Raw, out: list[_walk.Finding]) -> None:
+def _composition_route(raw: Raw, out: list[_walk.Finding], types: str) -> None:
     """Check a raw ``compositional_deconstruction`` value by the cheapest exact route."""
     try:
         cd = _decode_composition(raw)
     except _DECODE_ERRORS:
-        _walk._composition(_parse(memoryview(raw)), True, out)
+        _walk._composition(_parse(memoryview(raw)), True, out, types=types)
         return
+    except RecursionError:
+        raise _Undecided from None
     if _encode(cd) == bytes(raw):
-        _canonical_elements(cd.elements, out)
+        _canonical_elements(cd.elements, out, types)
         return
     value = _parse(memoryview(raw))
-    _walk._composition(value, True, out, _doubtful(value["elements"], cd.elements))
+    _walk._composition(value, True, out, _doubtful(value["elements"], cd.elements), types)
 
 
 def _decode_whole(text: str) -> tuple[_Caption | None, bool]:
@@ -210,35 +255,40 @@ def _decode_whole(text: str) -> tuple[_Caption | None, bool]:
         return caption, _encode(caption) == text.encode("utf-8")
     except _DECODE_ERRORS:
         return None, False
-    except msgspec.EncodeError:
+    except (msgspec.EncodeError, RecursionError):
         raise _Undecided from None
 
 
-def _routes(text: str) -> list[_walk.Finding]:
+def _routes(text: str, types: str) -> list[_walk.Finding]:
     caption, canonical = _decode_whole(text)
     if canonical:
-        return _canonical_caption(caption)
+        return _canonical_caption(caption, types)
     if caption is not None:
         value = _parse(text)
         elements = caption.compositional_deconstruction.elements
-        return _walk.walk(value, True, doubtful=_doubtful(value["compositional_deconstruction"]["elements"], elements))
+        return _walk.walk(value, True, doubtful=_doubtful(value["compositional_deconstruction"]["elements"], elements),
+                          types=types)
     try:
         raw_root = _decode_root(text)
-    except _DECODE_ERRORS:
+    except (*_DECODE_ERRORS, RecursionError):
         raise _Undecided from None
+    if not plainly_readable(text):  # a shadowed duplicate or a deep value: the exact parse decides
+        raise _Undecided
     root = {k: raw if k == "compositional_deconstruction" else _parse(memoryview(raw)) for k, raw in raw_root.items()}
-    return _walk.walk(root, True, composition=_composition_route)
+    return _walk.walk(root, True, composition=lambda raw, out: _composition_route(raw, out, types))
 
 
-def fast_findings(text: str) -> list[str] | None:
+def fast_findings(text: str, types: str = _walk.ELEMENT_TYPES_REPR) -> list[str] | None:
     """The official warnings for ``text`` (without the ensure-ASCII scan), or ``None`` when undecided.
 
     ``None`` means the caller must run the full check: the text is not JSON
     that msgspec and orjson both read exactly as ``json.loads`` does, or a
     value needs the exact parse (see :class:`captionkit._walk.NeedExactParse`).
+
+    It never answers for text ``json.loads`` cannot read (see the module docs).
     """
     try:
-        return [message for _, _, message in _routes(text)]
+        return [message for _, _, message in _routes(text, types)]
     except (_Undecided, _walk.NeedExactParse):
         return None
 
@@ -253,7 +303,7 @@ def canonical_findings(text: str) -> list[str] | None:
         caption, canonical = _decode_whole(text)
     except _Undecided:
         return None
-    return [message for _, _, message in _canonical_caption(caption)] if canonical else None
+    return [message for _, _, message in _canonical_caption(caption, _walk.ELEMENT_TYPES_REPR)] if canonical else None
 
 
 def is_canonical_and_valid(text: str) -> bool:
@@ -265,7 +315,9 @@ def is_canonical_and_valid(text: str) -> bool:
 _CLEAN_STYLE = {"aesthetics": "", "lighting": "", "photo": "", "medium": ""}
 
 
-def located_findings(text: str, found: tuple[Any, Any, Any, Any]) -> list[str] | None:
+def located_findings(
+    text: str, found: tuple[Any, Any, Any, Any], types: str = _walk.ELEMENT_TYPES_REPR
+) -> list[str] | None:
     """The official warnings from what ``_speedups.locate`` found, or ``None`` when undecided.
 
     ``found`` holds character spans of ``text``: unknown root key names, the
@@ -293,7 +345,7 @@ def located_findings(text: str, found: tuple[Any, Any, Any, Any]) -> list[str] |
 
     def composition(_: Any, out: list[_walk.Finding]) -> None:
         for i, element in spans:
-            _walk._element(element, i, False, out)
+            _walk._element(element, i, False, out, types)
 
     root["compositional_deconstruction"] = None
     return [message for _, _, message in _walk.walk(root, composition=composition)]

@@ -31,8 +31,8 @@ static inline int is_hex_any_case(Py_UCS4 c)
     return is_hex_upper(c) || (c >= 'a' && c <= 'f');
 }
 
-#define SKIP_MAX_DEPTH 200   /* json.loads itself stops near the recursion limit */
-#define SKIP_MAX_DIGITS 1000 /* json.loads refuses integers beyond 4300 digits */
+#define SKIP_MAX_DEPTH 200   /* far below compat.MAX_DEPTH, the depth rule every route applies */
+#define SKIP_MAX_DIGITS 640  /* json.loads may refuse more: 640 is the lowest digit limit CPython allows */
 
 /* What locate() found: spans of text that may hold findings. */
 struct located {

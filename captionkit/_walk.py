@@ -14,9 +14,10 @@ the caller re-parses with the standard library.
 
 from __future__ import annotations
 
+import _thread
 from collections.abc import Callable
 from itertools import chain
-from typing import Any
+from typing import Any, TypeVar
 
 Finding = tuple[str, tuple[Any, ...], str]
 
@@ -41,7 +42,8 @@ STYLE_PALETTE_MAX = 16
 ELEMENT_PALETTE_MAX = 5
 
 # repr(frozenset({"obj", "text"})) under PYTHONHASHSEED=0 on CPython 3.11; fixed so
-# that output never changes between runs (see compat.CaptionVerifier(live_types=...)).
+# that output never changes between runs. The walk takes the rendering as an
+# argument (compat.CaptionVerifier(live_types=True) passes the live one).
 ELEMENT_TYPES_REPR = "frozenset({'text', 'obj'})"
 
 _HEX = frozenset("0123456789ABCDEF")
@@ -151,6 +153,53 @@ def _style_ok(sd: Any) -> bool:
     )
 
 
+_T = TypeVar("_T")
+
+
+def with_room(fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)``, in a fresh thread when the caller's stack is too deep for it.
+
+    ``json.loads`` and ``str()`` of nested lists recurse in C, counted against
+    the recursion limit together with the caller's own frames: the same text
+    can parse at the top of a script and fail under a deep caller. A fresh
+    thread starts with an empty stack, so the answer never depends on who
+    calls. Exceptions are raised in the caller, including a ``RecursionError``
+    that a fresh stack could not avoid either.
+
+    >>> with_room(sum, [1, 2, 3])
+    6
+    """
+    try:
+        return fn(*args)
+    except RecursionError:
+        pass
+    result: list[Any] = []
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def run() -> None:
+        try:
+            result.append((True, fn(*args)))
+        except BaseException as exc:  # handed to the caller below
+            result.append((False, exc))
+        finally:
+            done.release()
+
+    _thread.start_new_thread(run, ())
+    done.acquire()
+    ok, value = result[0]
+    if ok:
+        return value
+    raise value
+
+
+def _text_of(value: Any) -> str:
+    """``str(value)`` as an f-string renders it; deep nesting gets a fresh stack (see :func:`with_room`)."""
+    if type(value) is str:
+        return value
+    return with_room(format, value, "")
+
+
 class NeedExactParse(Exception):
     """Raised in fast mode when a float would influence the output."""
 
@@ -227,7 +276,7 @@ def _palette(
             if fast and not isinstance(value, (str, int, type(None))):
                 raise NeedExactParse  # floats, or containers that may hold them
             out.append(
-                ("CK312", (*path, j), f"{label}[{j}]: '{value}' is not a valid #RRGGBB hex color")
+                ("CK312", (*path, j), f"{label}[{j}]: '{_text_of(value)}' is not a valid #RRGGBB hex color")
             )
 
 
@@ -266,7 +315,8 @@ def _bbox(bbox: Any, i: int, fast: bool, out: list[Finding]) -> None:
         out.append(("CK302", path, f"{label}: all values must be int"))
         return
     if min(bbox) < BBOX_MIN or max(bbox) > BBOX_MAX:
-        out.append(("CK303", path, f"{label}: values must be in [0, 1000], got {bbox!r}"))
+        # str(), as the official f-string renders it (the same as repr for a plain list)
+        out.append(("CK303", path, f"{label}: values must be in [0, 1000], got {bbox}"))
     ymin, xmin, ymax, xmax = bbox
     if ymin > ymax:
         out.append(("CK304", path, f"{label}: ymin ({ymin}) > ymax ({ymax})"))
@@ -317,7 +367,7 @@ def _style(sd: Any, fast: bool, out: list[Finding]) -> None:
         )
 
 
-def _element(elem: Any, i: int, fast: bool, out: list[Finding]) -> None:
+def _element(elem: Any, i: int, fast: bool, out: list[Finding], types: str = ELEMENT_TYPES_REPR) -> None:
     path = ("compositional_deconstruction", "elements", i)
     label = f"elements[{i}]"
     if not isinstance(elem, dict):
@@ -335,7 +385,7 @@ def _element(elem: Any, i: int, fast: bool, out: list[Finding]) -> None:
     except TypeError:
         valid = False
     if not valid:
-        out.append(("CK133", (*path, "type"), f"{label}: 'type' must be one of {_TYPES_REPR[0]}"))
+        out.append(("CK133", (*path, "type"), f"{label}: 'type' must be one of {types}"))
         return
     has_bbox = "bbox" in elem
     has_palette = "color_palette" in elem
@@ -353,11 +403,9 @@ def _element(elem: Any, i: int, fast: bool, out: list[Finding]) -> None:
         )
 
 
-# Mutable one-slot holder so compat can switch to the live frozenset repr.
-_TYPES_REPR = [ELEMENT_TYPES_REPR]
-
-
-def _composition(cd: Any, fast: bool, out: list[Finding], doubtful: list[int] | None = None) -> None:
+def _composition(
+    cd: Any, fast: bool, out: list[Finding], doubtful: list[int] | None = None, types: str = ELEMENT_TYPES_REPR
+) -> None:
     path = ("compositional_deconstruction",)
     if not isinstance(cd, dict):
         out.append(("CK120", path, "compositional_deconstruction: expected a dict"))
@@ -388,7 +436,7 @@ def _composition(cd: Any, fast: bool, out: list[Finding], doubtful: list[int] | 
         return
     if doubtful is not None:  # the caller proved every other element clean
         for i in doubtful:
-            _element(elements[i], i, fast, out)
+            _element(elements[i], i, fast, out, types)
         return
     start = _first_doubtful(elements)
     # Per-element fast path: canonical key tuple, matching type, well-formed box and
@@ -409,7 +457,7 @@ def _composition(cd: Any, fast: bool, out: list[Finding], doubtful: list[int] | 
                     palette = elem.get("color_palette", _MISSING)
                     if palette is _MISSING or _palette_ok(palette, ELEMENT_PALETTE_MAX):
                         continue
-        _element(elem, i, fast, out)
+        _element(elem, i, fast, out, types)
 
 
 
@@ -419,12 +467,15 @@ def walk(
     *,
     doubtful: list[int] | None = None,
     composition: Callable[[Any, list[Finding]], None] | None = None,
+    types: str = ELEMENT_TYPES_REPR,
 ) -> list[Finding]:
     """Run the official check sequence over a parsed value; return the findings in order.
 
     ``doubtful`` lists the only elements that may have findings, when the caller
     has proved the others clean. ``composition`` replaces the check of the
     ``compositional_deconstruction`` value (the caller checks it its own way).
+    ``types`` is how the element-type set is rendered in the invalid-type
+    message: a value, so verifiers with different renderings can run at once.
     """
     out: list[Finding] = []
     if not isinstance(caption, dict):
@@ -449,7 +500,7 @@ def walk(
         if composition is not None:
             composition(caption["compositional_deconstruction"], out)
         else:
-            _composition(caption["compositional_deconstruction"], fast, out, doubtful)
+            _composition(caption["compositional_deconstruction"], fast, out, doubtful, types)
     else:
         out.append(("CK104", (), "root: 'compositional_deconstruction' must exist"))
     return out

@@ -388,19 +388,33 @@ class CaptionBuilder:
     def build(self) -> Caption:
         """Validate once and return the frozen caption.
 
+        Two checks run: the official checks and captionkit's own on the
+        caption's data, then the official checks on the exact text
+        :meth:`dumps` will emit. The second catches what only the text shows:
+        prose holding a literal ``\\uXXXX`` sequence (a backslash, ``u``, four
+        hex digits) reads to the official verifier like an escaped non-ASCII
+        character, and it warns unless the caption also holds a literal
+        non-ASCII character. The error names the field.
+
         Raises:
             CaptionError: With every diagnostic in ``.report`` when the caption
-                is not valid (any error, an empty prose field, or a token count
-                over the limit).
+                is not valid (any error, an empty prose field, a token count
+                over the limit, or text the official verifier warns about).
 
         >>> CaptionBuilder().obj("A cat.").build()
         Traceback (most recent call last):
         ...
         captionkit.diagnostics.CaptionError: invalid caption: /compositional_deconstruction: CK... 'background' must exist
+        >>> CaptionBuilder().background("A sign reading 'caf\\\\u00e9'.").build()
+        Traceback (most recent call last):
+        ...
+        captionkit.diagnostics.CaptionError: invalid caption: /compositional_deconstruction/background: CK001 ...
+        >>> CaptionBuilder().describe("Café sign.").background("A sign reading 'caf\\\\u00e9'.").build().compositional_deconstruction.background
+        "A sign reading 'caf\\\\u00e9'."
         """
         from captionkit.diagnostics import CaptionError, Diagnostic, Report, Severity
-        from captionkit.rules import RULES
         from captionkit.models import Caption
+        from captionkit.rules import RULES
         from captionkit.verifier import verify
 
         data, hints = self._assemble()
@@ -442,13 +456,19 @@ class CaptionBuilder:
                     else d
                     for d in diagnostics
                 ]
+        diagnostics += _escape_lookalikes(data)
         report = Report(diagnostics)
         blocking = [d for d in report if d.severity is Severity.error or d.code in _PROSE_CODES]
         if blocking:
             first = blocking[0]
             detail = None if report.errors else f"{first.pointer or '/'}: {first.code} {first.message}"
             raise CaptionError(report, detail)
-        return Caption.from_dict(data, report=report)
+        caption = Caption.from_dict(data, report=report)
+        # The guarantee is about the text: verify exactly what dumps() emits.
+        text_report = verify(caption.dumps(), lints=False, tokens=False)
+        if text_report.errors:
+            raise CaptionError(Report([*report, *text_report.errors]))
+        return caption
 
     def dumps(self, *, pretty: bool = False) -> str:
         """Build and return the canonical JSON text (``pretty=True`` indents, for people).
@@ -482,4 +502,55 @@ def _palette(colors: Sequence[Any], path: tuple[Any, ...], hints: dict[tuple[Any
             continue
         if color not in out:
             out.append(color)
+    return out
+
+
+def _strings(value: Any, path: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any, ...], str]]:
+    """Every string value in ``value`` with its path (keys are the builder's own, never prose)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
+
+
+def _escape_lookalikes(data: dict[str, Any]) -> list[Any]:
+    """CK001 for each field whose prose makes the emitted text look ``ensure_ascii``-escaped.
+
+    The official check is lexical: it counts ``\\uXXXX`` sequences of non-ASCII
+    code points anywhere in the text and warns when the text holds no literal
+    non-ASCII character. In canonical text such a sequence can only come from
+    prose holding a backslash, ``u`` and four hex digits.
+    """
+    import json
+
+    from captionkit.compat import NON_ASCII_UNICODE_ESCAPE_RE, ensure_ascii_findings
+    from captionkit.diagnostics import Diagnostic
+    from captionkit.rules import RULES
+
+    try:
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        return []  # not JSON data: the other checks have reported why
+    if not ensure_ascii_findings(text):
+        return []
+    rule = RULES["CK001"]
+    out = []
+    for path, value in _strings(data):
+        found = NON_ASCII_UNICODE_ESCAPE_RE.search(json.dumps(value, ensure_ascii=False))
+        if found is None:
+            continue
+        sequence = found.group()
+        point = int(sequence[2:], 16)
+        instead = f"write the character itself ({chr(point)!r})" if not 0xD800 <= point <= 0xDFFF else (
+            "write the character itself")
+        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+        message = (
+            f"{field} holds the characters {sequence}, which the official verifier reads as an escaped "
+            f"non-ASCII character and warns about (ensure_ascii); {instead} or break the sequence"
+        )
+        out.append(Diagnostic(rule.code, rule.name, message, path, rule.severity, None))
     return out

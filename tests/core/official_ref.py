@@ -152,7 +152,8 @@ class ReferenceVerifier:
                 w.append(f"{bp}: all values must be int")
             else:
                 if any(v < 0 or v > 1000 for v in b):
-                    w.append(f"{bp}: values must be in [0, 1000], got {b!r}")
+                    # the official f-string renders the list with str(), not repr()
+                    w.append(f"{bp}: values must be in [0, 1000], got {b}")
                 if b[0] > b[2]:
                     w.append(f"{bp}: ymin ({b[0]}) > ymax ({b[2]})")
                 if b[1] > b[3]:

@@ -4,15 +4,26 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import pytest
 from differential import FIXED, REF, no_unhashable_type, ref
 from differential import SETTINGS as _SETTINGS
+from hostile import (
+    any_payload,
+    at_stack_depth,
+    deep_payload,
+    digits_payload,
+    hostile_texts,
+    nested,
+    official_in_a_function,
+    type_payload,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
 from captionkit import compat
-from captionkit.compat import NON_ASCII_UNICODE_ESCAPE_RE, CaptionVerifier
+from captionkit.compat import MAX_DEPTH, NON_ASCII_UNICODE_ESCAPE_RE, CaptionVerifier, official_loads
 from captionkit.strategies import caption_texts, json_values, mutants
 
 V = CaptionVerifier()
@@ -383,3 +394,325 @@ def test_huge_integer_under_an_unknown_root_key_is_invalid_json():
     text = '{"aspect_ratio":' + "9" * 5000 + ',"compositional_deconstruction":{"background":"b","elements":[]}}'
     (message,) = V.verify_raw(text)
     assert message.startswith("invalid JSON: Exceeds the limit (4300 digits)")
+
+
+# -- texts json.loads cannot read: one depth rule and the digit limit, on every route (issue 9, section 3)
+
+PY311 = sys.version_info[:2] == (3, 11)
+RECURSION = "invalid JSON: maximum recursion depth exceeded while decoding a JSON {} from a unicode string"
+GOOD_CD = '"compositional_deconstruction":{"background":"b","elements":[]}'
+
+
+def all_routes(text):
+    """compat's answer, the same from both builds, from a caller with little stack left and under a higher limit."""
+    got = V.verify_raw(text)
+    assert pure(text) == got
+    assert at_stack_depth(60, V.verify_raw, text) == got
+    assert at_stack_depth(60, pure, text) == got
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + 2500)
+    try:
+        assert V.verify_raw(text) == got == pure(text)
+    finally:
+        sys.setrecursionlimit(limit)
+    return got
+
+
+def expected_by_the_official(text):
+    """What compat must answer for ``text``, from the reference run as the official verifier is.
+
+    Where that run raises, the documented divergence: the ensure-ASCII warning, if
+    any, then one ``invalid JSON`` warning naming the failure. ``None`` for an
+    unhashable element type.
+    """
+    outcome, value = official_in_a_function(text)
+    if outcome == "ok":
+        return [m.replace("frozenset({'obj', 'text'})", FIXED) for m in value]
+    if isinstance(value, TypeError):
+        return None
+    assert isinstance(value, (ValueError, RecursionError)), value
+    return REF.check_ensure_ascii_false(text) + [f"invalid JSON: {value}"]
+
+
+def check_against_the_official(text):
+    got = all_routes(text)
+    expected = expected_by_the_official(text)
+    if expected is None:
+        assert any("'type' must be one of" in m for m in got)
+    else:
+        assert got == expected
+    return got
+
+
+# The rule's anchor: CPython 3.11's json.loads under the official verifier called from a function.
+_SCRIPT = """
+import sys
+sys.path.insert(0, {core!r})
+from official_ref import ReferenceVerifier
+
+def main():
+    for depth in (992, 993, 994, 1000):
+        try:
+            ReferenceVerifier().verify_raw("[" * depth + "]" * depth)
+            print(depth, "read")
+        except RecursionError as exc:
+            print(depth, exc)
+
+main()
+"""
+
+
+@pytest.mark.skipif(not PY311, reason="the rule is anchored on CPython 3.11; later versions read deeper")
+def test_the_official_verifier_in_a_function_reads_993_levels_on_cpython_311():
+    core = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, "-c", _SCRIPT.format(core=core)], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == [
+        "992 read",
+        "993 read",
+        "994 maximum recursion depth exceeded while decoding a JSON array from a unicode string",
+        "1000 maximum recursion depth exceeded while decoding a JSON array from a unicode string",
+    ]
+    assert MAX_DEPTH == 993
+    # and the in-process stand-in for that script agrees
+    assert official_in_a_function("[" * 993 + "]" * 993)[0] == "ok"
+    assert official_in_a_function("[" * 994 + "]" * 994)[0] == "raised"
+
+
+ISSUE_DEEP = '{"compositional_deconstruction":{"background":"b","elements":[]},"x":' + "[" * 995 + "]" * 995 + "}"
+ISSUE_DIGITS = ('{"compositional_deconstruction":' + "1" * 4301
+                + ',"compositional_deconstruction":{"background":"b","elements":[]}}')
+
+
+def test_issue_reproducer_deep_nesting_inside_a_value():
+    assert all_routes(ISSUE_DEEP) == [RECURSION.format("array")]
+
+
+def test_issue_reproducer_a_shadowed_integer_beyond_the_digit_limit():
+    (message,) = all_routes(ISSUE_DIGITS)
+    with pytest.raises(ValueError) as official:
+        REF.verify_raw(ISSUE_DIGITS)
+    assert message == f"invalid JSON: {official.value}"
+    assert message.startswith("invalid JSON: Exceeds the limit (4300 digits) for integer string conversion")
+
+
+@pytest.mark.parametrize("depth", [994, 1000, 1024, 1025, 5000])
+def test_issue_reproducer_depth_994_to_1024(depth):
+    assert all_routes("[" * depth + "]" * depth) == [RECURSION.format("array")]
+    assert all_routes("{" + GOOD_CD + ',"x":' + nested(depth - 1, "{") + "}") == [RECURSION.format("object")]
+
+
+# (where the nested value sits: "@", how many levels enclose it, the answer at 993 levels in all)
+HOLES = [
+    ("{" + GOOD_CD + ',"x":@}', 1, ["root: unknown keys ['x'] (not in schema)"]),
+    ('{"x":@,' + GOOD_CD + "}", 1, ["root: unknown keys ['x'] (not in schema)"]),
+    ('{"compositional_deconstruction":@,' + GOOD_CD + "}", 1, []),  # a shadowed duplicate
+    ('{"high_level_description":@,' + GOOD_CD + "}", 1, ["high_level_description: expected a string, got list"]),
+    ('{"style_description":{"aesthetics":@,"lighting":"l","photo":"p","medium":"m"},' + GOOD_CD + "}", 2, []),
+    ('{"compositional_deconstruction":{"background":"b","elements":[@]}}', 3, ["elements[0]: expected a dict"]),
+    ('{"compositional_deconstruction":{"background":"b","elements":[{"type":"obj","bbox":@,"desc":"d"}]}}', 4,
+     ["elements[0].bbox: expected [ymin, xmin, ymax, xmax]"]),
+    ("[@]", 1, ["root: expected a JSON object (dict), got list"]),
+]
+
+
+@pytest.mark.parametrize(("template", "enclosing", "at_993"), HOLES)
+def test_993_levels_are_read_and_994_are_the_documented_warning_wherever_they_are(template, enclosing, at_993):
+    inside = MAX_DEPTH - enclosing
+    assert all_routes(template.replace("@", nested(inside))) == at_993
+    for kinds in ("[", "{", "[[{", "{["):
+        # the warning names the value that opens level 994
+        kind = "array" if kinds[inside % len(kinds)] == "[" else "object"
+        assert all_routes(template.replace("@", nested(inside + 1, kinds))) == [RECURSION.format(kind)]
+        assert all_routes(template.replace("@", nested(inside + 300, kinds))) == [RECURSION.format(kind)]
+    if PY311:
+        for levels in (inside - 1, inside, inside + 1):
+            check_against_the_official(template.replace("@", nested(levels, "[{")))
+
+
+def test_a_palette_entry_993_levels_deep_is_worded_like_the_official():
+    text = CD('{"type":"obj","desc":"d","color_palette":[%s]}' % nested(MAX_DEPTH - 5))
+    (message,) = all_routes(text)
+    assert message == "elements[0].color_palette[0]: '" + nested(MAX_DEPTH - 5) + "' is not a valid #RRGGBB hex color"
+    if PY311:
+        assert check_against_the_official(text) == [message]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # json.loads reads in text order: an earlier syntax error or long integer wins
+        ("[1 " + "[" * 1000, ["invalid JSON: Expecting ',' delimiter: line 1 column 4 (char 3)"]),
+        ('{"a" ' + "[" * 1000, ["invalid JSON: Expecting ':' delimiter: line 1 column 6 (char 5)"]),
+        ('{"a":1,' + "[" * 1000, ["invalid JSON: Expecting property name enclosed in double quotes: line 1 column 8 (char 7)"]),
+        ("[]" + "[" * 1000, ["invalid JSON: Extra data: line 1 column 3 (char 2)"]),
+        ('["\x01",' + "[" * 1000, ["invalid JSON: Invalid control character at: line 1 column 3 (char 2)"]),
+        ('["' + "[" * 1000, ["invalid JSON: Unterminated string starting at: line 1 column 2 (char 1)"]),
+        ("\ufeff" + "[" * 1000, ["invalid JSON: Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)"]),
+        ('["\\u00e9",' + "[" * 1000, [R1, RECURSION.format("array")]),
+        # brackets inside strings do not nest
+        ('["' + "[" * 2000 + '"]', ["root: expected a JSON object (dict), got list"]),
+        # the deep value comes first: a later syntax error is never reached
+        ("[" * 994 + "]" * 993 + "x", [RECURSION.format("array")]),
+        ("[" * 994 + "1" * 5000, [RECURSION.format("array")]),
+    ],
+)
+def test_the_first_failure_in_text_order_is_reported(text, expected):
+    assert all_routes(text) == expected
+
+
+def test_official_loads_raises_what_json_loads_raises():
+    assert official_loads('{"a":[1]}') == {"a": [1]}
+    with pytest.raises(json.JSONDecodeError):
+        official_loads("[1,]")
+    with pytest.raises(ValueError, match="Exceeds the limit"):
+        official_loads("[" + "1" * 4301 + "]")
+    with pytest.raises(RecursionError, match="decoding a JSON object"):
+        official_loads("[" * 993 + "{}" + "]" * 993)
+    # the caller's stack never matters: 993 levels are read with only a few frames to spare
+    value = at_stack_depth(20, official_loads, "[" * 992 + "7" + "]" * 992)
+    for _ in range(992):
+        (value,) = value
+    assert value == 7
+
+
+def test_integer_digit_limit_follows_the_process_setting():
+    text = '{"x":' + "1" * 641 + "," + GOOD_CD + "}"
+    before = sys.get_int_max_str_digits()
+    try:
+        sys.set_int_max_str_digits(640)
+        (message,) = all_routes(text)
+        assert message.startswith("invalid JSON: Exceeds the limit (640 digits)")
+        sys.set_int_max_str_digits(0)  # unlimited: json.loads reads any integer
+        assert all_routes(text.replace("1" * 641, "1" * 9000)) == ["root: unknown keys ['x'] (not in schema)"]
+    finally:
+        sys.set_int_max_str_digits(before)
+
+
+def test_plainly_readable_finds_every_long_digit_run():
+    limit = sys.get_int_max_str_digits()
+    for length in (limit - 1, limit, limit + 1, 3 * limit):
+        for offset in range(0, 2 * limit, 997):
+            text = "a" * offset + "7" * length + "b" * 100
+            assert compat.plainly_readable(text) is (length <= limit), (length, offset)
+
+
+# -- live_types is a value, not shared state
+
+
+_THREADS = """
+import threading
+from captionkit.compat import CaptionVerifier
+
+t = '{"compositional_deconstruction":{"background":"b","elements":[{"type":"x","desc":"d"}]}}'
+fixed, live = CaptionVerifier(), CaptionVerifier(live_types=True)
+rendering = repr(frozenset({"obj", "text"}))
+wrong = []
+
+def run(verifier, expected):
+    for _ in range(3000):
+        (message,) = verifier.verify_raw(t)
+        (again,) = verifier.verify({"compositional_deconstruction": {"background": "b", "elements": [{"type": 1}]}})
+        if not message.endswith(expected) or not again.endswith(expected):
+            wrong.append(message)
+
+threads = [threading.Thread(target=run, args=(fixed, "frozenset({'text', 'obj'})")),
+           threading.Thread(target=run, args=(live, rendering))]
+for th in threads: th.start()
+for th in threads: th.join()
+print(rendering, len(wrong))
+"""
+
+
+def test_live_and_fixed_verifiers_run_in_parallel_threads():
+    for seed in range(20):
+        env = {**os.environ, "PYTHONHASHSEED": str(seed)}
+        out = subprocess.run([sys.executable, "-c", "print(repr(frozenset({'obj', 'text'})))"], env=env,
+                             capture_output=True, text=True, check=True)
+        if out.stdout.strip() != FIXED:
+            break  # a process whose live rendering differs from the fixed one
+    else:
+        pytest.fail("no hash seed gave the other rendering")
+    out = subprocess.run([sys.executable, "-c", _THREADS], env=env, capture_output=True, text=True, check=True)
+    rendering, wrong = out.stdout.split(") ")
+    assert rendering + ")" == "frozenset({'obj', 'text'})" and wrong.strip() == "0"
+
+
+def test_live_rendering_in_this_process_even_from_two_threads():
+    live = CaptionVerifier(live_types=True)
+    text = CD('{"type":"x","desc":"d"}')
+    results = []
+    threads = [threading.Thread(target=lambda v=v: results.append((v, [v.verify_raw(text) for _ in range(200)])))
+               for v in (live, V)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for verifier, answers in results:
+        rendering = repr(frozenset({"obj", "text"})) if verifier is live else FIXED
+        assert answers == [[f"elements[0]: 'type' must be one of {rendering}"]] * 200
+
+
+# -- substitutions render with str(), as the official f-strings do
+
+
+class Loud(list):
+    def __str__(self):
+        return "LOUD" + super().__str__()
+
+
+def test_a_list_subclass_bbox_prints_through_its_str():
+    cap = {"compositional_deconstruction": {"background": "b", "elements": [
+        {"type": "obj", "bbox": Loud([900, -1, 100, 1001]), "desc": "d"}]}}
+    assert V.verify(cap) == REF.verify(cap) == [
+        "elements[0].bbox: values must be in [0, 1000], got LOUD[900, -1, 100, 1001]",
+        "elements[0].bbox: ymin (900) > ymax (100)",
+    ]
+    cap["compositional_deconstruction"]["elements"][0]["color_palette"] = [Loud(["#FFF"])]
+    assert V.verify(cap)[-1] == REF.verify(cap)[-1] == "elements[0].color_palette[0]: 'LOUD['#FFF']' is not a valid #RRGGBB hex color"
+
+
+# -- generated hostile texts: deep nesting, long integers, duplicate keys, in every place
+
+
+@pytest.mark.skipif(not PY311, reason="the oracle runs json.loads as CPython 3.11 does")
+@_SETTINGS
+@given(hostile_texts(deep_payload))
+def test_deep_nesting_anywhere_follows_the_official_rule(text):
+    check_against_the_official(text)
+
+
+@_SETTINGS
+@given(hostile_texts(digits_payload))
+def test_long_integers_anywhere_follow_the_official(text):
+    got = all_routes(text)
+    try:
+        expected = ref(text)
+    except TypeError:
+        return
+    except ValueError as exc:  # the official verifier crashes: the documented warning
+        expected = REF.check_ensure_ascii_false(text) + [f"invalid JSON: {exc}"]
+    assert got == expected
+
+
+@_SETTINGS
+@given(st.one_of(hostile_texts(any_payload), hostile_texts(type_payload)))
+def test_duplicate_keys_and_every_json_kind_anywhere_match_the_official(text):
+    got = all_routes(text)
+    try:
+        expected = ref(text)
+    except TypeError:  # an unhashable element type: the documented warning instead of the crash
+        assert any("'type' must be one of" in m for m in got)
+        return
+    assert got == expected
+
+
+@_SETTINGS
+@given(st.one_of(hostile_texts(deep_payload), hostile_texts(digits_payload), hostile_texts(any_payload))
+       .flatmap(lambda t: st.tuples(st.just(t), st.integers(0, len(t)), st.integers(0, 3))))
+def test_never_raises_on_damaged_hostile_text(case):
+    text, cut, how = case
+    text = (text[:cut], text[:cut] + text[cut + 1:], text[cut:] + text[:cut], text[:cut] + "\\" + text[cut:])[how]
+    got = all_routes(text)
+    assert isinstance(got, list) and all(isinstance(m, str) for m in got)
+    if PY311:
+        check_against_the_official(text)
