@@ -1,12 +1,56 @@
-"""Small file helpers shared by the library and the CLI."""
+"""Small file helpers shared by the library and the CLI: the one atomic writer.
+
+:func:`write_atomic` writes through a temporary file beside the target and a rename,
+so a reader sees the old file or the new one, never a mix. The temporary file is
+named ``.NAME.TAG.PID.XXXXXXXX.tmp``: ``NAME`` is the target's name (a hash of it
+when the name is very long), ``TAG`` identifies this host and PID namespace, ``PID``
+is the writing process. A writer killed between creating that file and the rename
+(``kill -9``, a power cut) leaves it behind; the target itself is untouched.
+:func:`remove_stale_temp_files` removes such files once their writer is gone, and
+the next :func:`write_atomic` to the same target calls it.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import socket
 import tempfile
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["write_atomic"]
+__all__ = ["STALE_AFTER", "remove_stale_temp_files", "temp_files_by_target", "write_atomic"]
+
+STALE_AFTER = 3600.0
+"""Seconds after which a temporary file counts as stale whoever wrote it.
+
+No write holds its temporary file for this long; a file whose writer cannot be
+asked (another host or PID namespace, an older captionkit) is removed only after it.
+"""
+
+_NAME_MAX = 200  # bytes of the target's name kept in the temporary name; longer names are hashed
+_OURS = re.compile(r"\.(?P<key>.+)\.(?P<tag>[0-9a-f]{8})\.(?P<pid>[0-9]{1,10})\.[a-z0-9_]{8}\.tmp", re.DOTALL)
+# what tempfile.mkstemp(prefix=".NAME.", suffix=".tmp") made before the tag and pid were added
+_LEGACY = re.compile(r"\.(?P<key>.+)\.[a-z0-9_]{8}\.tmp", re.DOTALL)
+
+
+def _host_tag() -> str:
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return hashlib.blake2b(f"{socket.gethostname()}\0{namespace}".encode(), digest_size=4).hexdigest()
+
+
+_TAG = _host_tag()
+
+
+def _key(name: str) -> str:
+    if len(name.encode("utf-8", "surrogateescape")) <= _NAME_MAX:
+        return name
+    return "~" + hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
 
 
 def _umask() -> int:
@@ -15,16 +59,106 @@ def _umask() -> int:
     return current
 
 
-def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a running process here (a zombie is not; unsure means alive)."""
+    if pid == os.getpid():
+        return True
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) would terminate the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # e.g. another user's process
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in (b"Z", b"X")  # killed, not yet reaped by its parent
+
+
+def temp_files_by_target(directory: str | os.PathLike[str]) -> dict[str, list[str]]:
+    """The temporary files of :func:`write_atomic` in ``directory``, by target name key.
+
+    One listing of the folder; pass the answer to :func:`remove_stale_temp_files` when
+    sweeping many targets of one folder.
+    """
+    found: dict[str, list[str]] = {}
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return found
+    for name in names:
+        if not (name.startswith(".") and name.endswith(".tmp")):
+            continue
+        m = _OURS.fullmatch(name) or _LEGACY.fullmatch(name)
+        if m is not None:
+            found.setdefault(m.group("key"), []).append(name)
+    return found
+
+
+def _stale(path: Path, name: str, now: float) -> bool:
+    try:
+        age = now - path.lstat().st_mtime
+    except OSError:
+        return False
+    if age > STALE_AFTER:
+        return True
+    m = _OURS.fullmatch(name)
+    return m is not None and m.group("tag") == _TAG and not _alive(int(m.group("pid")))
+
+
+def remove_stale_temp_files(
+    target: str | os.PathLike[str], *, index: dict[str, list[str]] | None = None
+) -> list[Path]:
+    """Remove temporary files that an interrupted :func:`write_atomic` left beside ``target``.
+
+    Only files named as this writer names them for this target count, and only stale
+    ones: their writer process is gone (same host and PID namespace), or they are older
+    than :data:`STALE_AFTER`. A concurrent writer's file is never touched. Returns the
+    files removed.
+
+    Args:
+        target: the file whose temporary files to look for.
+        index: :func:`temp_files_by_target` of the target's folder, when already listed.
+    """
+    path = Path(target)
+    if index is None:
+        index = temp_files_by_target(path.parent)
+    removed: list[Path] = []
+    now = time.time()
+    for name in index.get(_key(path.name), ()):
+        leftover = path.parent / name
+        if _stale(leftover, name, now):
+            try:
+                leftover.unlink()
+            except FileNotFoundError:
+                pass  # another sweeper was first
+            except OSError:
+                continue
+            removed.append(leftover)
+    return removed
+
+
+def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, remove_stale: bool = True) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
-    A reader never sees a half-written file, and an interrupted write leaves nothing
-    behind. Text is written as UTF-8.
+    A reader never sees a half-written file: ``path`` holds the old content or the new,
+    never a mix. Text is written as UTF-8. An error (a full disk, text that UTF-8 cannot
+    encode) leaves ``path`` as it was and removes the temporary file. Only a writer killed
+    outright (``kill -9``, a power cut) can leave its temporary file
+    ``.NAME.TAG.PID.XXXXXXXX.tmp`` beside ``path``; the next write to ``path`` removes it
+    (see :func:`remove_stale_temp_files`), unless ``remove_stale=False``.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if remove_stale:
+        remove_stale_temp_files(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{_key(target.name)}.{_TAG}.{os.getpid()}.", suffix=".tmp",
+                               dir=target.parent)
     try:
         # mkstemp makes 0600 files; keep an existing file's mode, else the usual umask default
         try:
@@ -43,3 +177,20 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
         except OSError:
             pass
         raise
+    _sync_folder(target.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    # make the rename itself durable (POSIX); a folder cannot be opened this way on Windows
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

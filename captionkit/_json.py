@@ -8,7 +8,10 @@ text: keys in canonical order, minified, literal non-ASCII.
 
 from __future__ import annotations
 
+import bisect
 import json
+import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -18,7 +21,8 @@ from captionkit import _walk
 if TYPE_CHECKING:
     from captionkit.models import Caption
 
-__all__ = ["canonical_order", "dumps", "loads", "parse_exact", "parse_for_verify"]
+__all__ = ["Duplicate", "Parsed", "canonical_order", "dumps", "loads", "parse_exact", "parse_for_verify",
+           "parse_lenient", "parse_tracked"]
 
 _ROOT_ORDER = _walk.ROOT_KEY_ORDER
 # photo before medium, art_style after it: either branch (or an ambiguous mix) comes out canonical
@@ -53,6 +57,224 @@ def parse_for_verify(text: str, exact: bool = False) -> tuple[Any, str | None, b
         return None, str(exc), False
     except (ValueError, RecursionError) as exc:
         return None, str(exc), False
+
+
+# A float or a null as orjson writes it (a value after ':', ',' or '['); prose that happens
+# to match only costs a fallback to the stdlib, which is always right.
+_FLOAT_OR_NULL = re.compile(rb"(?:^|[:,\[])(?:-?[0-9]+[.eE]|null)")
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A key that one object repeats; ``json.loads`` keeps the last value and drops the others.
+
+    Attributes:
+        path: where the object stands (keys and indices from the root).
+        key: the repeated key.
+        dropped: the earlier values, which ``json.loads`` discards, in order.
+    """
+
+    path: tuple[Any, ...]
+    key: str
+    dropped: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parsed text with what the parse noticed on the way.
+
+    Attributes:
+        value: the value, as ``json.loads`` reads it (the last of repeated keys wins).
+        duplicates: every repeated key in ``value`` (empty for most texts).
+        tolerated: what a lenient parse accepted beyond JSON, e.g. ``("trailing commas",)``;
+            empty for a strict parse.
+    """
+
+    value: Any
+    duplicates: tuple[Duplicate, ...] = ()
+    tolerated: tuple[str, ...] = ()
+
+
+def parse_tracked(text: str) -> Parsed:
+    """Parse with ``json.loads`` semantics and record repeated keys.
+
+    Raises:
+        ValueError: malformed JSON (a :class:`json.JSONDecodeError` with the official text),
+            an integer beyond the digit limit, or nesting too deep to parse.
+
+    >>> parse_tracked('{"a":1,"a":2}')
+    Parsed(value={'a': 2}, duplicates=(Duplicate(path=(), key='a', dropped=(1,)),), tolerated=())
+    """
+    repeats: dict[int, list[tuple[str, list[Any]]]] = {}
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            earlier: dict[str, list[Any]] = {}
+            for i, (k, v) in enumerate(pairs):
+                if any(k == later for later, _ in pairs[i + 1 :]):
+                    earlier.setdefault(k, []).append(v)
+            repeats[id(obj)] = list(earlier.items())
+        return obj
+
+    try:
+        value = json.loads(text, object_pairs_hook=pairs_hook)
+    except RecursionError:
+        raise ValueError("nested too deeply to parse") from None
+    if not repeats:
+        return Parsed(value)
+    found: list[Duplicate] = []
+    # iterative walk: the value can be nested nearly as deep as the recursion limit
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), value)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            for k, dropped in repeats.get(id(node), ()):
+                found.append(Duplicate(path, k, tuple(dropped)))
+            stack.extend(((*path, k), v) for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(node))))
+    return Parsed(value, tuple(found))
+
+
+# Lenient parsing works on tokens: a string is one token and is never edited inside.
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>[ \t\n\r]+)
+    | (?P<dq>"(?:[^"\\]|\\.)*")
+    | (?P<sq>'(?:[^'\\]|\\.)*')
+    | (?P<punct>[{}\[\]:,])
+    | (?P<num>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?(?![0-9A-Za-z_.]))
+    | (?P<word>-?[A-Za-z_][A-Za-z0-9_]*)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_WORDS = {"true": "true", "false": "false", "null": "null", "True": "true", "False": "false", "None": "null",
+          "NaN": "NaN", "Infinity": "Infinity", "-Infinity": "-Infinity"}
+_PYTHON_WORDS = frozenset({"True", "False", "None"})
+# Escapes that mean the same in a JSON string and a Python string literal. Any other
+# escape in a single-quoted string (\x41, \101, \a, \/, \N{...}) reads differently in the
+# two languages, so the text is refused rather than guessed at.
+_SQ_ESCAPE = re.compile(r"""\\(u[0-9a-fA-F]{4}|.)|(")""", re.DOTALL)
+_SHARED_ESCAPES = frozenset('\\\'"bfnrt')
+_TOLERANCES = ("trailing commas", "single quotes", "Python constants")
+_VALUE_END = frozenset({"dq", "sq", "num", "word", "}", "]"})
+
+
+def _single_quoted(token: str, at: int) -> str:
+    def convert(m: re.Match[str]) -> str:
+        if m.group(2):
+            return '\\"'
+        esc = m.group(1)
+        if esc == "'":
+            return "'"
+        if esc in _SHARED_ESCAPES:
+            return "\\" + esc
+        if esc[0] == "u" and len(esc) == 5:  # surrogates: see _check_double_quoted
+            return "\\" + esc
+        raise ValueError(
+            f"not JSON even read leniently: the single-quoted string at character {at} holds the "
+            f"escape \\{esc[:5]}, which JSON and Python read differently"
+        )
+
+    return '"' + _SQ_ESCAPE.sub(convert, token[1:-1]) + '"'
+
+
+_DQ_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def _check_double_quoted(token: str, at: int) -> None:
+    # In a text written as a Python literal a double-quoted string may be Python's, and "\/"
+    # reads differently there than in JSON. (Surrogate escapes do not count: where the two
+    # readings differ, Python's is a pair of lone surrogates, which no UTF-8 caption can hold.)
+    for m in _DQ_ESCAPE.finditer(token, 1, len(token) - 1):
+        esc = m.group(1)
+        if esc == "/":
+            raise ValueError(
+                f"not JSON even read leniently: the string at character {at} holds the escape "
+                f"\\{esc}, which JSON and Python read differently, in a text with Python-style quotes "
+                "or constants"
+            )
+
+
+def parse_lenient(text: str) -> Parsed:
+    """Parse JSON written loosely: trailing commas, single quotes, Python's True/False/None.
+
+    The text is split into tokens (strings, numbers, words, punctuation); only whole tokens
+    change: a comma right before a closing bracket is dropped, a single-quoted string becomes
+    the same string in double quotes, and Python's constants become JSON's. The result is then
+    read by ``json.loads``, so the whole text must be one value: nothing is cut away, nothing
+    is guessed, and the inside of a string is never edited. Anything else (comments, unquoted
+    keys, Python sets, bytes or tuples, escapes that JSON and Python read differently) raises.
+
+    Raises:
+        ValueError: the text is not one value even read leniently (one line, with the place).
+
+    >>> parse_lenient("{'a': [1, 2,], 'b': 'x, ]', 'c': None,}").value
+    {'a': [1, 2], 'b': 'x, ]', 'c': None}
+    >>> parse_lenient("{'a': [1, 2,], 'b': 'x, ]', 'c': None,}").tolerated
+    ('trailing commas', 'single quotes', 'Python constants')
+    >>> parse_lenient("{'a': {1, 2}}")
+    Traceback (most recent call last):
+    ...
+    ValueError: not JSON even read leniently: Expecting property name enclosed in double quotes: line 1 column 8 (char 7)
+    """
+    tokens: list[tuple[str, str, int]] = []  # (kind, text, position)
+    pos, n = 0, len(text)
+    while pos < n:
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise ValueError(f"not JSON even read leniently: unexpected {text[pos]!r} at character {pos}")
+        kind = m.lastgroup or ""
+        tokens.append((m.group() if kind == "punct" else kind, m.group(), pos))
+        pos = m.end()
+    following = [""] * len(tokens)  # the kind of the next significant token after each one
+    upcoming = ""
+    for i in range(len(tokens) - 1, -1, -1):
+        following[i] = upcoming
+        if tokens[i][0] != "ws":
+            upcoming = tokens[i][0]
+    tolerated: list[str] = []
+    out: list[str] = []
+    starts: list[tuple[int, int]] = []  # (offset in the rewritten text, offset in ``text``) per token
+    size = 0
+    previous = ""  # the kind of the last significant token
+    pythonish = any(k == "sq" or (k == "word" and t in _PYTHON_WORDS) for k, t, _ in tokens)
+    for i, (kind, tok, at) in enumerate(tokens):
+        if kind == "dq" and pythonish and "\\" in tok:
+            _check_double_quoted(tok, at)
+        if kind == ",":
+            if following[i] in ("}", "]") and previous in _VALUE_END:
+                if "trailing commas" not in tolerated:
+                    tolerated.append("trailing commas")
+                continue
+        elif kind == "sq":
+            tok = _single_quoted(tok, at)
+            if "single quotes" not in tolerated:
+                tolerated.append("single quotes")
+        elif kind == "word":
+            if tok not in _WORDS:
+                raise ValueError(f"not JSON even read leniently: unexpected word {tok!r} at character {at}")
+            if tok in _PYTHON_WORDS and "Python constants" not in tolerated:
+                tolerated.append("Python constants")
+            tok = _WORDS[tok]
+        out.append(tok)
+        starts.append((size, at))
+        size += len(tok)
+        if kind != "ws":
+            previous = kind
+    try:
+        parsed = parse_tracked("".join(out))
+    except json.JSONDecodeError as exc:
+        # point at the place in the caller's text, not in the rewritten one
+        k = bisect.bisect_right(starts, (exc.pos, n)) - 1
+        at = starts[k][1] + exc.pos - starts[k][0] if k >= 0 else 0
+        line = text.count("\n", 0, at) + 1
+        column = at - text.rfind("\n", 0, at)
+        raise ValueError(f"not JSON even read leniently: {exc.msg}: line {line} column {column} (char {at})") from None
+    except ValueError as exc:
+        raise ValueError(f"not JSON even read leniently: {exc}") from None
+    return Parsed(parsed.value, parsed.duplicates, tuple(t for t in _TOLERANCES if t in tolerated))
 
 
 def _order_keys(obj: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
@@ -115,10 +337,15 @@ def dumps(caption: Caption | dict[str, Any], *, pretty: bool = False) -> str:
     if pretty:
         return json.dumps(data, ensure_ascii=False, indent=2)
     try:
-        return orjson.dumps(data).decode("utf-8")
+        out = orjson.dumps(data)
     except (orjson.JSONEncodeError, TypeError):
         # lone surrogates, huge ints, non-JSON values: the stdlib decides
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    if _FLOAT_OR_NULL.search(out) is not None:
+        # orjson writes NaN and infinities as null and floats in its own notation
+        # (1e-5, 0.00001 where json.dumps writes 1e-05): the stdlib decides
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return out.decode("utf-8")
 
 
 def loads(raw: str | bytes) -> Caption:

@@ -183,6 +183,7 @@ def iter_diagnostics(
     ['CK101']
     """
     text: str | None = None
+    repeated = False
     if isinstance(source, bytes):
         try:
             source = source.decode("utf-8")
@@ -196,6 +197,7 @@ def iter_diagnostics(
             yield _diag("CK001", (), _human(official), official)
         value, parse_diags, ok = _parse(text)
         yield from parse_diags
+        repeated = any(d.code == "CK407" for d in parse_diags)
         if not ok:
             return
     elif hasattr(source, "to_dict") and hasattr(source, "compositional_deconstruction"):
@@ -209,7 +211,8 @@ def iter_diagnostics(
     if findings:
         return
     canonical = dumps(value) if text is not None or tokens else ""
-    if text is not None and text.rstrip("\r\n") != canonical:
+    # with a repeated key, re-serialising would drop a value: CK407 says so, and fmt refuses
+    if text is not None and not repeated and text.rstrip("\r\n") != canonical:
         yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
     if lints:
         from captionkit.rules.content import lint

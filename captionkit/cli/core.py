@@ -182,9 +182,32 @@ def _rewrite_jsonl(edits: dict[Path, dict[int, str]]) -> list[Path]:
             lines[n - 1] = text
         new = "\n".join(lines)
         if new != old:
-            write_atomic(path, new)
+            write_atomic(path, new, remove_stale=False)
             changed.append(path)
     return changed
+
+
+class _Sweeper:
+    """Removes the temporary files that interrupted writes left beside the files a run rewrites.
+
+    Each folder is listed once, however many of its files the run visits.
+    """
+
+    def __init__(self) -> None:
+        self._folders: dict[Path, dict[str, list[str]]] = {}
+        self._seen: set[Path] = set()
+
+    def __call__(self, path: Path) -> None:
+        from captionkit._io import remove_stale_temp_files, temp_files_by_target
+
+        if path in self._seen:
+            return
+        self._seen.add(path)
+        folder = path.parent
+        if folder not in self._folders:
+            self._folders[folder] = temp_files_by_target(folder)
+        for leftover in remove_stale_temp_files(path, index=self._folders[folder]):
+            err(f"{path}: removed {leftover.name}, left by an interrupted write")
 
 
 def fix_cmd(
@@ -195,7 +218,11 @@ def fix_cmd(
     box_format: Annotated[Optional[str], typer.Option(help="Declare the boxes' convention: xyxy, xywh, pixels, unit.")] = None,
     size: Annotated[Optional[str], typer.Option(help="Frame WxH (needed for --box-format pixels).")] = None,
 ) -> None:
-    """Repair captions in place (atomically), or print them with --stdout / --diff."""
+    """Repair captions in place (atomically), or print them with --stdout / --diff.
+
+    A file is rewritten only when its repair ends in a valid caption that keeps every piece
+    of content; otherwise it is left as it is, with one line saying why.
+    """
     from captionkit.fixes import fix
 
     if box_format not in (None, "yxyx", "xyxy", "xywh", "pixels", "unit"):
@@ -203,6 +230,8 @@ def fix_cmd(
     frame = _parse_frame(size)
     if box_format == "pixels" and frame is None:
         fail("--box-format pixels needs --size WxH")
+    in_place = not (diff or stdout)
+    sweep = _Sweeper()
     remaining = False
     io_error = False
     jsonl_edits: dict[Path, dict[int, str]] = {}
@@ -211,16 +240,24 @@ def fix_cmd(
             io_error = True
             err(f"error: {src.label}: {src.problem}")
             continue
-        result = fix(src.text, unsafe=unsafe_fixes, box_format=box_format, frame=frame)  # type: ignore[arg-type]
+        if in_place and src.path is not None:
+            sweep(src.path)
+        try:
+            result = fix(src.text, unsafe=unsafe_fixes, box_format=box_format, frame=frame)  # type: ignore[arg-type]
+        except Exception as exc:  # a bug must not cost the file or end the run: one line, exit 2
+            io_error = True
+            err(f"error: {src.label}: internal error ({type(exc).__name__}: {exc}); left unchanged")
+            continue
         for change in result.changes:
             err(f"{src.label}: {change}")
         if result.text is None:
             remaining = True
-            err(f"{src.label}: no JSON object found; left unchanged")
+            err(f"{src.label}: left unchanged: {result.problem}")
             continue
-        if not result.report.ok:
+        errors = result.report.errors
+        if errors:
             remaining = True
-            for d in result.report.errors:
+            for d in errors:
                 err(f"{src.label}: {d.pointer or '/'}: {d.code} {d.message} (not fixed)")
         new = result.text if src.line is not None else result.text + "\n"
         old = src.text
@@ -231,10 +268,14 @@ def fix_cmd(
                 fromfile=src.label, tofile=src.label)), nl=False)
         elif stdout or src.path is None:
             typer.echo(new, nl=src.line is not None)
+        elif errors:
+            if new != old:
+                err(f"{src.label}: left unchanged: {len(errors)} error(s) remain after the fixes "
+                    "(files are rewritten only into valid captions; --diff shows the partial repair)")
         elif src.line is not None:
             jsonl_edits.setdefault(src.path, {})[src.line] = result.text
         elif new != old:
-            write_atomic(src.path, new)
+            write_atomic(src.path, new, remove_stale=False)
     _rewrite_jsonl(jsonl_edits)
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if remaining else EXIT_CLEAN)
 
@@ -244,24 +285,49 @@ def fmt_cmd(
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when a file is not canonical; change nothing.")] = False,
     pretty: Annotated[bool, typer.Option("--pretty", help="Indented output for people (not for the model).")] = False,
 ) -> None:
-    """Re-serialise captions canonically (idempotent). Invalid JSON is reported, never rewritten."""
-    from captionkit._json import dumps, parse_exact
+    """Re-serialise captions canonically (idempotent).
+
+    Invalid JSON is reported, never rewritten; so is JSON that re-serialising would change in
+    content: repeated keys (which value to keep is a choice) and lone surrogates (UTF-8
+    cannot store them).
+    """
+    from captionkit._json import dumps, parse_tracked
+    from captionkit.diagnostics import pointer
 
     would_change = False
     failed = False
+    sweep = _Sweeper()
     jsonl_edits: dict[Path, dict[int, str]] = {}
     for src in iter_sources(paths):
         if src.text is None:
             failed = True
             err(f"error: {src.label}: {src.problem}")
             continue
+        if not check and src.path is not None:
+            sweep(src.path)
         try:
-            value = parse_exact(src.text)
+            parsed = parse_tracked(src.text)
+            body = dumps(parsed.value, pretty=pretty and src.line is None)
+            body.encode("utf-8")
+        except UnicodeEncodeError:
+            failed = True
+            err(f"error: {src.label}: holds a lone surrogate (\\ud800-\\udfff), which UTF-8 cannot store; "
+                "left unchanged")
+            continue
+        except RecursionError:
+            failed = True
+            err(f"error: {src.label}: nested too deeply to re-serialise; left unchanged")
+            continue
         except ValueError as exc:
             failed = True
             err(f"error: {src.label}: invalid JSON: {exc}")
             continue
-        body = dumps(value, pretty=pretty and src.line is None)
+        if parsed.duplicates:
+            failed = True
+            d = parsed.duplicates[0]
+            err(f"error: {src.label}: {pointer(d.path) or '/'}: CK407 key {d.key!r} appears more than once; "
+                "re-serialising would keep only the last value, so the file is left unchanged (edit it by hand)")
+            continue
         new = body if src.line is not None else body + "\n"
         if new == src.text:
             continue
@@ -273,7 +339,7 @@ def fmt_cmd(
         elif src.line is not None:
             jsonl_edits.setdefault(src.path, {})[src.line] = body
         else:
-            write_atomic(src.path, new)
+            write_atomic(src.path, new, remove_stale=False)
             err(f"reformatted {src.label}")
     for path in _rewrite_jsonl(jsonl_edits):
         err(f"reformatted {path}")

@@ -205,8 +205,10 @@ _ALL = [
        Fix("drop the repeats")),
     _r("CK406", "empty-elements", I, "The caption has no elements.",
        "Captions were extremely descriptive in training; sparse ones drift.", '"elements":[]'),
-    _r("CK407", "duplicate-key", W, "An object repeats a key; the last value wins.",
-       "The earlier value is silently lost.", '{"type":"obj","desc":"x","type":"text"}'),
+    _r("CK407", "duplicate-key", W, "An object repeats a key; json.loads keeps the last value.",
+       "The earlier value is silently lost, and which value was meant is a choice only a person can "
+       "make: safe fixes and fmt leave the text as it is.", '{"type":"obj","desc":"x","type":"text"}',
+       Fix("keep the last value, as json.loads does; the earlier ones go to the fix's metadata", safe=False)),
     _r("CK408", "not-canonical", I, "The text is valid but not in canonical serialization.",
        "Whitespace and key order change tokens and so the image; canonical text is reproducible.",
        '{"a": 1, "b": 2}', Fix("re-serialise canonically")),
