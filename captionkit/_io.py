@@ -54,6 +54,15 @@ def _key(name: str) -> str:
 
 
 def _umask() -> int:
+    # Linux reports it without changing it; os.umask can only be read by setting it, which
+    # would let a file another thread creates meanwhile get mode 0666
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     current = os.umask(0)
     os.umask(current)
     return current

@@ -59,9 +59,10 @@ def parse_for_verify(text: str, exact: bool = False) -> tuple[Any, str | None, b
         return None, str(exc), False
 
 
-# A float or a null as orjson writes it (a value after ':', ',' or '['); prose that happens
-# to match only costs a fallback to the stdlib, which is always right.
-_FLOAT_OR_NULL = re.compile(rb"(?:^|[:,\[])(?:-?[0-9]+[.eE]|null)")
+# A float as orjson writes it inside a container (a value after ':', ',' or '['). Prose that
+# happens to match only costs a fallback to the stdlib, which is always right. (A character
+# class first lets the regex engine skip ahead; an alternation with ^ would cost 4x.)
+_FLOAT = re.compile(rb"[:,\[]-?[0-9]+[.eE]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,7 +342,7 @@ def dumps(caption: Caption | dict[str, Any], *, pretty: bool = False) -> str:
     except (orjson.JSONEncodeError, TypeError):
         # lone surrogates, huge ints, non-JSON values: the stdlib decides
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    if _FLOAT_OR_NULL.search(out) is not None:
+    if b"null" in out or _FLOAT.search(out) is not None or out[0] in b"-0123456789":
         # orjson writes NaN and infinities as null and floats in its own notation
         # (1e-5, 0.00001 where json.dumps writes 1e-05): the stdlib decides
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)

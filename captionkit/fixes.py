@@ -510,12 +510,20 @@ def fix(
             needed for ``box_format="pixels"``.
         verify_result: attach the remaining diagnostics (``FixResult.report``).
 
+    Returns:
+        The repaired caption and every change, or, when the input cannot be repaired
+        without losing or guessing content, a result with ``text=None`` and a one-line
+        ``problem``. Every input gets one or the other; nothing raises except a bad
+        ``box_format``/``frame`` argument.
+
     >>> r = fix({"compositional_deconstruction": {"background": "b", "elements": [
     ...     {"desc": "A clock.", "type": "obj", "color_palette": ["#fff", "#FFFFFF"]}]}})
     >>> r.text
     '{"compositional_deconstruction":{"background":"b","elements":[{"type":"obj","desc":"A clock.","color_palette":["#FFFFFF"]}]}}'
     >>> fix('{"aspect_ratio":"16:9","compositional_deconstruction":{"background":"b","elements":[]}}', unsafe=True).metadata
     {'aspect_ratio': '16:9'}
+    >>> fix('{"compositional_deconstruction":{"background":"a","background":"b","elements":[]}}').problem
+    "CK407: key 'background' appears 2 times in /compositional_deconstruction; choosing a value could lose content, so nothing was changed (edit by hand; the unsafe fix, --unsafe-fixes or unsafe=True, keeps the last value as json.loads does)"
     """
     from captionkit.verifier import verify
 
@@ -595,8 +603,8 @@ def _duplicates_message(duplicates: tuple[Duplicate, ...]) -> str:
     first = duplicates[0]
     more = f" (and {len(duplicates) - 1} more repeated key(s))" if len(duplicates) > 1 else ""
     return (f"CK407: key {first.key!r} appears {len(first.dropped) + 1} times in {_place(first.path)}"
-            f"{more}; choosing a value could lose content, so nothing was changed (edit by hand, or "
-            "--unsafe-fixes keeps the last value, as json.loads does)")
+            f"{more}; choosing a value could lose content, so nothing was changed (edit by hand; the "
+            "unsafe fix, --unsafe-fixes or unsafe=True, keeps the last value as json.loads does)")
 
 
 _JSON_SCALARS = (str, int, float, type(None))  # bool is an int
