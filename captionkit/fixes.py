@@ -586,9 +586,9 @@ def fix(
 def _place(path: tuple[Any, ...]) -> str:
     """A path as a JSON Pointer on one line: characters that print badly are escaped."""
     text = pointer(path) or "/"
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= 120 else text[:50] + "…" + text[-60:]
 
 
 def _refused(problem: str, report: Report) -> FixResult:

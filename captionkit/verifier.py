@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from captionkit import _walk
@@ -55,6 +56,7 @@ def _parse(text: str) -> tuple[Any, list[Diagnostic], bool]:
         value = json.loads(text, object_pairs_hook=pairs_hook)
     except json.JSONDecodeError as exc:
         official = f"invalid JSON: {exc}"
+        found = None
         if text.startswith("\ufeff"):
             code = "CK003"
         else:
@@ -62,11 +64,14 @@ def _parse(text: str) -> tuple[Any, list[Diagnostic], bool]:
 
             found = extract_json(text)
             code = "CK005" if found is not None and found[1] != LENIENT else "CK002"
-        diags.append(_diag(code, (), official, official, exc.lineno, exc.colno))
+        diag = _diag(code, (), official, official, exc.lineno, exc.colno)
+        if code == "CK002" and found is None:
+            diag = replace(diag, fix=None)  # no lenient reading either: a person must repair it
+        diags.append(diag)
         return None, diags, False
     except (ValueError, RecursionError) as exc:
         official = f"invalid JSON: {exc}"
-        diags.append(_diag("CK002", (), official, official))
+        diags.append(replace(_diag("CK002", (), official, official), fix=None))
         return None, diags, False
     if dup_ids:
         for path, obj in _iter_objects(value, ()):

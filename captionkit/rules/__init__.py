@@ -94,7 +94,9 @@ _ALL = [
        '{"high_level_description":"caf\\u00e9", ...}',
        Fix("re-serialise with literal UTF-8 characters"), True),
     _r("CK002", "invalid-json", E, "The text is not valid JSON (Python json.loads semantics).",
-       _WHY_OFFICIAL, '{"a":1,}', None, True),
+       _WHY_OFFICIAL, '{"a":1,}',
+       Fix("re-read it token by token when the only faults are trailing commas, single quotes or Python's "
+           "True/False/None (the inside of a string is never edited); anything else needs a person"), True),
     _r("CK003", "utf8-bom", E, "The text starts with a UTF-8 byte order mark.",
        "json.loads rejects a BOM, so the official verifier reports invalid JSON.",
        "\\ufeff{...}", Fix("remove the byte order mark"), True),

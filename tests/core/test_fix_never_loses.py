@@ -514,7 +514,11 @@ def test_repeated_keys_unsafe_mode_keeps_the_last_value_and_says_what_it_dropped
 
 
 def test_rule_texts_agree_with_what_fixes_do():
-    ck407, ck408 = rule("CK407"), rule("CK408")
+    ck002, ck407, ck408 = rule("CK002"), rule("CK407"), rule("CK408")
+    assert ck002.fix is not None and ck002.fix.safe and "never edited" in ck002.fix.description
+    # a CK002 finding offers that fix only where a lenient reading exists
+    assert [d.fix for d in verify(PRICES)] == [ck002.fix] and fix(PRICES).ok
+    assert [d.fix for d in verify("just some words")] == [None] and fix("just some words").text is None
     assert ck407.fix is not None and not ck407.fix.safe  # choosing a value is never a safe fix
     assert "Fix: unsafe" in ck407.doc()
     assert ck408.fix is not None and ck408.fix.safe
