@@ -139,15 +139,18 @@ class _Found:
 def _find(text: str, depth: int = 0) -> _Found:
     """The one JSON value that the whole text stands for, or :class:`_Refused`.
 
-    The value must account for the whole input: the text itself, the text inside its
-    only code fence, or the span from its first ``{`` to its last ``}`` with no brace
-    outside it. A nested object that happens to parse is never taken for the whole.
+    The value must account for the whole input: the text itself (a JSON string in it
+    decoded), or the span from its first ``{`` to its last ``}`` with only prose around
+    it: no brace, bracket or quoted key outside. A nested object that happens to parse
+    is never taken for the whole.
     """
     stripped = text.strip().lstrip("\ufeff").strip()
     try:
         parsed = parse_tracked(stripped)
-    except ValueError:
+    except json.JSONDecodeError:
         pass
+    except ValueError as exc:  # well-formed, but beyond the digit limit or the nesting limit
+        raise _Refused(f"the JSON cannot be read: {exc}") from None
     else:
         if isinstance(parsed.value, str):
             return _decoded(parsed.value, depth)
