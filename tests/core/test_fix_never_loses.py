@@ -738,3 +738,24 @@ def test_jsonl_lines_are_replaced_only_by_whole_valid_captions(tmp_path):
     after = p.read_text().split("\n")
     assert after == [TRAILING.replace("},]", "}]"), REPEATED, PY_SET, partial, FIXED.strip(), ""]
     assert sum("left unchanged" in line for line in out.stderr.splitlines()) == 3
+
+
+def test_the_content_guard_refuses_a_safe_fix_that_would_lose_content(monkeypatch):
+    # a deliberately broken safe fix: it drops the first colour and calls that safe
+    from captionkit import fixes
+
+    def lossy(self, palette, path, limit):
+        self.note("CK312", "normalised a colour", True, path)
+        return palette[1:]
+
+    monkeypatch.setattr(fixes._Fixer, "palette", lossy)
+    source = ('{"compositional_deconstruction":{"background":"b","elements":[{"type":"obj","desc":"d",'
+              '"color_palette":["#111111","#222222"]}]}}')
+    r = fix(source)
+    assert r.text is None and r.changes == []
+    assert r.problem.startswith("internal check failed: the safe fixes would change the content at "
+                                "/compositional_deconstruction/elements/0/color_palette")
+    # an unsafe change is the caller's choice: the guard does not stand in its way
+    monkeypatch.setattr(fixes._Fixer, "palette",
+                        lambda self, palette, path, limit: (self.note("CK311", "truncated", False, path), palette[1:])[1])
+    assert fix(source, unsafe=True).text is not None
