@@ -246,7 +246,8 @@ def fix_cmd(
             result = fix(src.text, unsafe=unsafe_fixes, box_format=box_format, frame=frame)  # type: ignore[arg-type]
         except Exception as exc:  # a bug must not cost the file or end the run: one line, exit 2
             io_error = True
-            err(f"error: {src.label}: internal error ({type(exc).__name__}: {exc}); left unchanged")
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            err(f"error: {src.label}: internal error ({type(exc).__name__}: {first}); left unchanged")
             continue
         for change in result.changes:
             err(f"{src.label}: {change}")
