@@ -759,3 +759,17 @@ def test_the_content_guard_refuses_a_safe_fix_that_would_lose_content(monkeypatc
     monkeypatch.setattr(fixes._Fixer, "palette",
                         lambda self, palette, path, limit: (self.note("CK311", "truncated", False, path), palette[1:])[1])
     assert fix(source, unsafe=True).text is not None
+
+
+def test_an_unexpected_error_costs_neither_the_file_nor_the_run(tmp_path, monkeypatch):
+    from captionkit import fixes
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(fixes, "fix", broken)
+    p = tmp_path / "a.json"
+    p.write_text(SHUFFLED)
+    out = run("fix", str(p))
+    assert out.exit_code == 2 and p.read_text() == SHUFFLED
+    assert out.stderr.splitlines() == [f"error: {p}: internal error (RuntimeError: boom); left unchanged"]
