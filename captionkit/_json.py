@@ -2,8 +2,11 @@
 
 Reading follows Python's ``json.loads`` exactly where it matters (error text,
 ``NaN``, huge integers, lone surrogates, duplicate keys); orjson is only a fast
-path whose result is used when it cannot differ. Writing produces the canonical
-text: keys in canonical order, minified, literal non-ASCII.
+path whose result is used when it cannot differ. :func:`parse_tracked` also records
+repeated keys; :func:`parse_lenient` reads loosely written JSON (trailing commas,
+single quotes, Python's constants) token by token, never editing inside a string.
+Writing produces the canonical text: keys in canonical order, minified, literal
+non-ASCII, numbers exactly as ``json.dumps`` writes them.
 """
 
 from __future__ import annotations
