@@ -348,6 +348,8 @@ def string_values(text: str) -> Counter:
     found: Counter = Counter()
     tokens = [m.group() for m in _TOKENS.finditer(text)]
     for i, tok in enumerate(tokens):
+        if tok[0] != '"' and "'" in tok:
+            raise ValueError("a single quote outside strings: the quoting is the lenient reader's to decide")
         if len(tok) > 1 and tok[0] == '"' and not (i + 1 < len(tokens) and tokens[i + 1].lstrip().startswith(":")):
             found[json.loads(tok)] += 1  # raises where the scan went out of step
     return found
