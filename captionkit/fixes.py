@@ -124,6 +124,7 @@ _STRIPPED = "removed a byte order mark or surrounding whitespace"
 # In the text around the one object: a bracket, or a quoted key and its colon, means the object
 # is a piece of a larger (broken) JSON value, not a caption in prose.
 _STRUCTURE = re.compile(r"""[\[\]]|["'][ \t\r\n]*:""")
+_BRACES = re.compile(r"[{}]")
 
 
 class _Refused(Exception):
@@ -155,14 +156,16 @@ def _find(text: str, depth: int = 0) -> _Found:
         if isinstance(parsed.value, str):
             return _decoded(parsed.value, depth)
         return _Found(parsed, "parsed" if stripped == text else _STRIPPED)
-    fences = [m.group(1).strip() for m in _FENCE.finditer(text)]
-    if len(fences) == 1 and fences[0].startswith('"'):
+    fences = list(_FENCE.finditer(text))
+    if len(fences) == 1 and fences[0].group(1).strip().startswith('"'):
+        # JSON encoded as a string, in the text's only fence, with only prose around that fence
+        outside = text[: fences[0].start()] + text[fences[0].end() :]
         try:
-            inner = parse_tracked(fences[0])
+            inner = parse_tracked(fences[0].group(1).strip())
         except ValueError:
             pass
         else:
-            if isinstance(inner.value, str):
+            if isinstance(inner.value, str) and not _STRUCTURE.search(outside) and not _BRACES.search(outside):
                 return _decoded(inner.value, depth)
     start, end = text.find("{"), text.rfind("}")
     if start == -1 or end < start:

@@ -775,3 +775,12 @@ def test_an_unexpected_error_costs_neither_the_file_nor_the_run(tmp_path, monkey
     out = run("fix", str(p))
     assert out.exit_code == 2 and p.read_text() == SHUFFLED
     assert out.stderr.splitlines() == [f"error: {p}: internal error (RuntimeError: boom); left unchanged"]
+
+
+def test_a_fence_inside_a_string_is_prose_not_the_caption():
+    # the fence holds JSON encoded as a string, but the fence itself stands inside a caption string
+    source = "{'compositional_deconstruction': {'background': 'see ```\"{\\\"a\\\":1}\"```', 'elements': [],}}"
+    r = fix(source)
+    assert r.ok and r.data["compositional_deconstruction"]["background"] == 'see ```"{\\"a\\":1}"```'
+    encoded = 'Here:\n```json\n' + json.dumps(json.dumps(json.loads(FIXED))) + '\n```'
+    assert fix(encoded).text == FIXED.strip()
