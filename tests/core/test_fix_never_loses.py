@@ -781,6 +781,6 @@ def test_a_fence_inside_a_string_is_prose_not_the_caption():
     # the fence holds JSON encoded as a string, but the fence itself stands inside a caption string
     source = "{'compositional_deconstruction': {'background': 'see ```\"{\\\"a\\\":1}\"```', 'elements': [],}}"
     r = fix(source)
-    assert r.ok and r.data["compositional_deconstruction"]["background"] == 'see ```"{\\"a\\":1}"```'
+    assert r.ok and r.data["compositional_deconstruction"]["background"] == 'see ```"{"a":1}"```'
     encoded = 'Here:\n```json\n' + json.dumps(json.dumps(json.loads(FIXED))) + '\n```'
     assert fix(encoded).text == FIXED.strip()
