@@ -156,49 +156,41 @@ _TOKEN = re.compile(
 _WORDS = {"true": "true", "false": "false", "null": "null", "True": "true", "False": "false", "None": "null",
           "NaN": "NaN", "Infinity": "Infinity", "-Infinity": "-Infinity"}
 _PYTHON_WORDS = frozenset({"True", "False", "None"})
-# Escapes that mean the same in a JSON string and a Python string literal. Any other
-# escape in a single-quoted string (\x41, \101, \a, \/, \N{...}) reads differently in the
-# two languages, so the text is refused rather than guessed at.
-_SQ_ESCAPE = re.compile(r"""\\(u[0-9a-fA-F]{4}|.)|(")""", re.DOTALL)
-_SHARED_ESCAPES = frozenset('\\\'"bfnrt')
+# A string written as a Python literal (single-quoted, or any string in a text with single
+# quotes or Python's constants) is read with the escapes Python's repr writes, which JSON5
+# and JavaScript read the same way: \\ \' \" \n \r \t \b \f \xHH \uHHHH \UHHHHHHHH. Any other
+# escape (\/ \a \0 \101 \N{...}, a line continuation) reads differently in the languages a
+# loose writer may have meant, so the text is refused rather than guessed at. (\uD83D\uDE00
+# is read as JSON reads it, one character: Python's reading, two lone surrogates, is not
+# text any caption can hold.)
+_PY_ESCAPE = re.compile(r"""\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)|(")""", re.DOTALL)
+_KEPT_ESCAPES = frozenset('\\"bfnrt')
 _TOLERANCES = ("trailing commas", "single quotes", "Python constants")
 _VALUE_END = frozenset({"dq", "sq", "num", "word", "}", "]"})
 
 
-def _single_quoted(token: str, at: int) -> str:
+def _python_string(token: str, at: int) -> str:
+    """A Python string literal token as the JSON string token with the same characters."""
+
     def convert(m: re.Match[str]) -> str:
         if m.group(2):
             return '\\"'
         esc = m.group(1)
         if esc == "'":
             return "'"
-        if esc in _SHARED_ESCAPES:
+        if esc in _KEPT_ESCAPES or esc[0] == "u" and len(esc) == 5:
             return "\\" + esc
-        if esc[0] == "u" and len(esc) == 5:  # surrogates: see _check_double_quoted
-            return "\\" + esc
+        if esc[0] == "x" and len(esc) == 3:
+            return "\\u00" + esc[1:]
+        if esc[0] == "U" and len(esc) == 9 and int(esc[1:], 16) <= 0x10FFFF:
+            code = int(esc[1:], 16)
+            return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
         raise ValueError(
-            f"not JSON even read leniently: the single-quoted string at character {at} holds the "
-            f"escape \\{esc[:5]}, which JSON and Python read differently"
+            f"not JSON even read leniently: the string at character {at} holds the escape "
+            f"\\{esc[:9]}, which JSON, JavaScript and Python read differently"
         )
 
-    return '"' + _SQ_ESCAPE.sub(convert, token[1:-1]) + '"'
-
-
-_DQ_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
-
-
-def _check_double_quoted(token: str, at: int) -> None:
-    # In a text written as a Python literal a double-quoted string may be Python's, and "\/"
-    # reads differently there than in JSON. (Surrogate escapes do not count: where the two
-    # readings differ, Python's is a pair of lone surrogates, which no UTF-8 caption can hold.)
-    for m in _DQ_ESCAPE.finditer(token, 1, len(token) - 1):
-        esc = m.group(1)
-        if esc == "/":
-            raise ValueError(
-                f"not JSON even read leniently: the string at character {at} holds the escape "
-                f"\\{esc}, which JSON and Python read differently, in a text with Python-style quotes "
-                "or constants"
-            )
+    return '"' + _PY_ESCAPE.sub(convert, token[1:-1]) + '"'
 
 
 def parse_lenient(text: str) -> Parsed:
@@ -246,14 +238,14 @@ def parse_lenient(text: str) -> Parsed:
     pythonish = any(k == "sq" or (k == "word" and t in _PYTHON_WORDS) for k, t, _ in tokens)
     for i, (kind, tok, at) in enumerate(tokens):
         if kind == "dq" and pythonish and "\\" in tok:
-            _check_double_quoted(tok, at)
+            tok = _python_string(tok, at)
         if kind == ",":
             if following[i] in ("}", "]") and previous in _VALUE_END:
                 if "trailing commas" not in tolerated:
                     tolerated.append("trailing commas")
                 continue
         elif kind == "sq":
-            tok = _single_quoted(tok, at)
+            tok = _python_string(tok, at)
             if "single quotes" not in tolerated:
                 tolerated.append("single quotes")
         elif kind == "word":

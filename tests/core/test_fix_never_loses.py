@@ -274,13 +274,8 @@ def _safe_fixes_keep_content(damage, draw):
     kind, text, data = draw.draw(damaged((damage,)))
     REACHED[f"damage: {kind}"] += 1
     r = check_safe_fix(text, data)
-    if kind != "python_literal":
-        # loose writing that reads one way only is always repaired, never refused
-        assert r.text is not None, r.problem
-    elif r.text is None:
-        # only for escapes that Python's repr writes and JSON reads differently or not at all
-        REACHED["damage: python_literal, refused"] += 1
-        assert re.search(r"\\[xUN0-7/]", text), r.problem
+    # loose writing that reads one way only (Python's repr included) is repaired, never refused
+    assert r.text is not None, r.problem
     if kind in ("trailing_commas", "single_quotes", "python_literal") and r.text is not None and text != r.text:
         assert r.changes
 
@@ -452,6 +447,21 @@ def test_lenient_parsing_reads_loose_writing_exactly(value, draw):
     REACHED["lenient parse round trip"] += 1
     text = write(draw.draw, value, trailing=True, quotes="mixed", python=True)
     assert dumps(parse_lenient(text).value) == dumps(value)
+
+
+@_settings(200)
+@given(json_values(max_leaves=30).filter(lambda v: "nan" not in repr(v) and "inf" not in repr(v)))
+def test_lenient_parsing_reads_python_repr_exactly(value):
+    # repr writes \xa0, \x07, \U000e0041 and both quote styles: each means one character
+    REACHED["lenient parse of Python repr"] += 1
+    assert dumps(parse_lenient(repr(value)).value) == dumps(value)
+
+
+@pytest.mark.parametrize("escape", ["\\/", "\\a", "\\101", "\\N{BULLET}", "\\\n"])
+def test_escapes_that_languages_read_differently_are_refused(escape):
+    source = "{'compositional_deconstruction': {'background': 'x" + escape + "y', 'elements': []}}"
+    r = fix(source)
+    assert r.text is None and "read differently" in r.problem
 
 
 @_settings(200)
