@@ -2,15 +2,20 @@
 
 Reading follows Python's ``json.loads`` exactly where it matters (error text,
 ``NaN``, huge integers, lone surrogates, duplicate keys); orjson is only a fast
-path whose result is used when it cannot differ. Writing produces the canonical
-text: keys in canonical order, minified, literal non-ASCII.
+path whose result is used when it cannot differ. :func:`parse_tracked` also records
+repeated keys; :func:`parse_lenient` reads loosely written JSON (trailing commas,
+single quotes, Python's constants) token by token, never editing inside a string.
+Writing produces the canonical text: keys in canonical order, minified, literal
+non-ASCII, numbers exactly as ``json.dumps`` writes them.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -21,12 +26,16 @@ if TYPE_CHECKING:
     from captionkit.models import Caption
 
 __all__ = [
+    "Duplicate",
+    "Parsed",
     "canonical_order",
     "canonical_text",
     "dumps",
     "is_stored_canonical",
     "parse_exact",
     "parse_for_verify",
+    "parse_lenient",
+    "parse_tracked",
     "remember_text",
     "storable",
 ]
@@ -64,6 +73,217 @@ def parse_for_verify(text: str, exact: bool = False) -> tuple[Any, str | None, b
         return None, str(exc), False
     except (ValueError, RecursionError) as exc:
         return None, str(exc), False
+
+
+# A float as orjson writes it inside a container (a value after ':', ',' or '['). Prose that
+# happens to match only costs a fallback to the stdlib, which is always right. (A character
+# class first lets the regex engine skip ahead; an alternation with ^ would cost 4x.)
+_FLOAT = re.compile(rb"[:,\[]-?[0-9]+[.eE]")
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A key that one object repeats; ``json.loads`` keeps the last value and drops the others.
+
+    Attributes:
+        path: where the object stands (keys and indices from the root).
+        key: the repeated key.
+        dropped: the earlier values, which ``json.loads`` discards, in order.
+    """
+
+    path: tuple[Any, ...]
+    key: str
+    dropped: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parsed text with what the parse noticed on the way.
+
+    Attributes:
+        value: the value, as ``json.loads`` reads it (the last of repeated keys wins).
+        duplicates: every repeated key in ``value`` (empty for most texts).
+        tolerated: what a lenient parse accepted beyond JSON, e.g. ``("trailing commas",)``;
+            empty for a strict parse.
+    """
+
+    value: Any
+    duplicates: tuple[Duplicate, ...] = ()
+    tolerated: tuple[str, ...] = ()
+
+
+def parse_tracked(text: str) -> Parsed:
+    """Parse with ``json.loads`` semantics and record repeated keys.
+
+    Raises:
+        ValueError: malformed JSON (a :class:`json.JSONDecodeError` with the official text),
+            an integer beyond the digit limit, or nesting too deep to parse.
+
+    >>> parse_tracked('{"a":1,"a":2}')
+    Parsed(value={'a': 2}, duplicates=(Duplicate(path=(), key='a', dropped=(1,)),), tolerated=())
+    """
+    repeats: dict[int, list[tuple[str, list[Any]]]] = {}
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            earlier: dict[str, list[Any]] = {}
+            for i, (k, v) in enumerate(pairs):
+                if any(k == later for later, _ in pairs[i + 1 :]):
+                    earlier.setdefault(k, []).append(v)
+            repeats[id(obj)] = list(earlier.items())
+        return obj
+
+    try:
+        value = json.loads(text, object_pairs_hook=pairs_hook)
+    except RecursionError:
+        raise ValueError("nested too deeply to parse") from None
+    if not repeats:
+        return Parsed(value)
+    found: list[Duplicate] = []
+    # iterative walk: the value can be nested nearly as deep as the recursion limit
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), value)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            for k, dropped in repeats.get(id(node), ()):
+                found.append(Duplicate(path, k, tuple(dropped)))
+            stack.extend(((*path, k), v) for k, v in reversed(node.items()))
+        elif isinstance(node, list):
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(node))))
+    return Parsed(value, tuple(found))
+
+
+# Lenient parsing works on tokens: a string is one token and is never edited inside.
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>[ \t\n\r]+)
+    | (?P<dq>"(?:[^"\\]|\\.)*")
+    | (?P<sq>'(?:[^'\\]|\\.)*')
+    | (?P<punct>[{}\[\]:,])
+    | (?P<num>-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?(?![0-9A-Za-z_.]))
+    | (?P<word>-?[A-Za-z_][A-Za-z0-9_]*)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_WORDS = {"true": "true", "false": "false", "null": "null", "True": "true", "False": "false", "None": "null",
+          "NaN": "NaN", "Infinity": "Infinity", "-Infinity": "-Infinity"}
+_PYTHON_WORDS = frozenset({"True", "False", "None"})
+# A string written as a Python literal (single-quoted, or any string in a text with single
+# quotes or Python's constants) is read with the escapes Python's repr writes, which JSON5
+# and JavaScript read the same way: \\ \' \" \n \r \t \b \f \xHH \uHHHH \UHHHHHHHH. Any other
+# escape (\/ \a \0 \101 \N{...}, a line continuation) reads differently in the languages a
+# loose writer may have meant, so the text is refused rather than guessed at. (\uD83D\uDE00
+# is read as JSON reads it, one character: Python's reading, two lone surrogates, is not
+# text any caption can hold.)
+_PY_ESCAPE = re.compile(r"""\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)|(")""", re.DOTALL)
+_KEPT_ESCAPES = frozenset('\\"bfnrt')
+_TOLERANCES = ("trailing commas", "single quotes", "Python constants")
+_VALUE_END = frozenset({"dq", "sq", "num", "word", "}", "]"})
+
+
+def _python_string(token: str, at: int) -> str:
+    """A Python string literal token as the JSON string token with the same characters."""
+
+    def convert(m: re.Match[str]) -> str:
+        if m.group(2):
+            return '\\"'
+        esc = m.group(1)
+        if esc == "'":
+            return "'"
+        if esc in _KEPT_ESCAPES or esc[0] == "u" and len(esc) == 5:
+            return "\\" + esc
+        if esc[0] == "x" and len(esc) == 3:
+            return "\\u00" + esc[1:]
+        if esc[0] == "U" and len(esc) == 9 and int(esc[1:], 16) <= 0x10FFFF:
+            code = int(esc[1:], 16)
+            return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+        raise ValueError(
+            f"not JSON even read leniently: the string at character {at} holds the escape "
+            f"\\{esc[:9]}, which JSON, JavaScript and Python read differently"
+        )
+
+    return '"' + _PY_ESCAPE.sub(convert, token[1:-1]) + '"'
+
+
+def parse_lenient(text: str) -> Parsed:
+    """Parse JSON written loosely: trailing commas, single quotes, Python's True/False/None.
+
+    The text is split into tokens (strings, numbers, words, punctuation); only whole tokens
+    change: a comma right before a closing bracket is dropped, a single-quoted string becomes
+    the same string in double quotes, and Python's constants become JSON's. The result is then
+    read by ``json.loads``, so the whole text must be one value: nothing is cut away, nothing
+    is guessed, and the inside of a string is never edited. Anything else (comments, unquoted
+    keys, Python sets, bytes or tuples, escapes that JSON and Python read differently) raises.
+
+    Raises:
+        ValueError: the text is not one value even read leniently (one line, with the place).
+
+    >>> parse_lenient("{'a': [1, 2,], 'b': 'x, ]', 'c': None,}").value
+    {'a': [1, 2], 'b': 'x, ]', 'c': None}
+    >>> parse_lenient("{'a': [1, 2,], 'b': 'x, ]', 'c': None,}").tolerated
+    ('trailing commas', 'single quotes', 'Python constants')
+    >>> parse_lenient("{'a': {1, 2}}")
+    Traceback (most recent call last):
+    ...
+    ValueError: not JSON even read leniently: Expecting property name enclosed in double quotes: line 1 column 8 (char 7)
+    """
+    tokens: list[tuple[str, str, int]] = []  # (kind, text, position)
+    pos, n = 0, len(text)
+    while pos < n:
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise ValueError(f"not JSON even read leniently: unexpected {text[pos]!r} at character {pos}")
+        kind = m.lastgroup or ""
+        tokens.append((m.group() if kind == "punct" else kind, m.group(), pos))
+        pos = m.end()
+    following = [""] * len(tokens)  # the kind of the next significant token after each one
+    upcoming = ""
+    for i in range(len(tokens) - 1, -1, -1):
+        following[i] = upcoming
+        if tokens[i][0] != "ws":
+            upcoming = tokens[i][0]
+    tolerated: list[str] = []
+    out: list[str] = []
+    starts: list[tuple[int, int]] = []  # (offset in the rewritten text, offset in ``text``) per token
+    size = 0
+    previous = ""  # the kind of the last significant token
+    pythonish = any(k == "sq" or (k == "word" and t in _PYTHON_WORDS) for k, t, _ in tokens)
+    for i, (kind, tok, at) in enumerate(tokens):
+        if kind == "dq" and pythonish and "\\" in tok:
+            tok = _python_string(tok, at)
+        if kind == ",":
+            if following[i] in ("}", "]") and previous in _VALUE_END:
+                if "trailing commas" not in tolerated:
+                    tolerated.append("trailing commas")
+                continue
+        elif kind == "sq":
+            tok = _python_string(tok, at)
+            if "single quotes" not in tolerated:
+                tolerated.append("single quotes")
+        elif kind == "word":
+            if tok not in _WORDS:
+                raise ValueError(f"not JSON even read leniently: unexpected word {tok!r} at character {at}")
+            if tok in _PYTHON_WORDS and "Python constants" not in tolerated:
+                tolerated.append("Python constants")
+            tok = _WORDS[tok]
+        out.append(tok)
+        starts.append((size, at))
+        size += len(tok)
+        if kind != "ws":
+            previous = kind
+    try:
+        parsed = parse_tracked("".join(out))
+    except json.JSONDecodeError as exc:
+        # point at the place in the caller's text, not in the rewritten one
+        k = bisect.bisect_right(starts, (exc.pos, n)) - 1
+        at = starts[k][1] + exc.pos - starts[k][0] if k >= 0 else 0
+        line = text.count("\n", 0, at) + 1
+        column = at - text.rfind("\n", 0, at)
+        raise ValueError(f"not JSON even read leniently: {exc.msg}: line {line} column {column} (char {at})") from None
+    except ValueError as exc:
+        raise ValueError(f"not JSON even read leniently: {exc}") from None
+    return Parsed(parsed.value, parsed.duplicates, tuple(t for t in _TOLERANCES if t in tolerated))
 
 
 def _order_keys(obj: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
@@ -147,20 +367,11 @@ def dumps(caption: Caption | dict[str, Any], *, pretty: bool = False) -> str:
     except (orjson.JSONEncodeError, TypeError):
         # lone surrogates, huge ints, non-JSON values: the stdlib decides
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    if b"null" in out and _non_finite(data):
-        # orjson writes NaN and ±Infinity as null; the canonical text keeps them as the stdlib writes them
+    if b"null" in out or _FLOAT.search(out) is not None or out[0] in b"-0123456789":
+        # orjson writes NaN and infinities as null and floats in its own notation
+        # (1e-5, 0.00001 where json.dumps writes 1e-05): the stdlib decides
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     return out.decode("utf-8")
-
-
-def _non_finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return value != value or value in (float("inf"), float("-inf"))
-    if isinstance(value, dict):
-        return any(_non_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_non_finite(v) for v in value)
-    return False
 
 
 # -- the canonical text as stored ------------------------------------------------

@@ -3,14 +3,26 @@
 :func:`fix` takes raw text, parsed data or a model and returns a
 :class:`FixResult` with the repaired caption and a record of **every** change.
 Safe fixes change form, never meaning, and always run: extracting the JSON
-object from fences or prose, unwrapping double-encoded JSON, canonical key
-order, uppercase and expanded hex, integral floats and booleans in boxes, and
-canonical re-serialisation (literal non-ASCII). Unsafe fixes run only with
+object from fences or prose, unwrapping double-encoded JSON, reading trailing
+commas, single quotes and Python's ``True``/``False``/``None`` (token by token:
+the inside of a string is never edited), canonical key order, uppercase and
+expanded hex, integral floats and booleans in boxes, removing a colour a
+palette repeats (the one removal a safe fix makes), and canonical
+re-serialisation (literal non-ASCII). Unsafe fixes run only with
 ``unsafe=True``: clamping and swapping box edges, truncating palettes, alias
-keys, colour names, invented element types, dropping foreign keys such as
-``aspect_ratio`` (their values are kept in ``FixResult.metadata``). Box
-conventions are converted only when the caller names the source
-(``box_format``). Nothing is ever invented: a missing ``desc`` stays an error.
+keys, colour names, invented element types, keeping the last value of a
+repeated key, dropping foreign keys such as ``aspect_ratio`` (their values are
+kept in ``FixResult.metadata``). Box conventions are converted only when the
+caller names the source (``box_format``). Nothing is ever invented: a missing
+``desc`` stays an error.
+
+A fix either accounts for the whole input or is refused: ``FixResult.problem``
+says why in one line and there is no ``text`` to write. That happens when the
+text holds no complete JSON object (a smaller object inside it is never taken
+for the whole), when an object repeats a key (in safe mode: keeping one value
+is a choice), and for values JSON cannot hold. Before a result whose changes
+are all safe is handed out, its text is parsed back and compared with the input
+piece by piece; any difference refuses the fix.
 
 >>> result = fix('Here you go: ```json\\n{"compositional_deconstruction":{"elements":[],"background":"A wall."}}\\n```')
 >>> result.text
@@ -21,17 +33,26 @@ conventions are converted only when the caller names the source
 
 from __future__ import annotations
 
-import ast
 import copy
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from captionkit import _walk, boxes
 from captionkit._frames import frame_size
-from captionkit._json import canonical_order, dumps, is_stored_canonical
-from captionkit.diagnostics import CaptionError, Report
+from captionkit._json import (
+    Duplicate,
+    Parsed,
+    canonical_order,
+    dumps,
+    is_stored_canonical,
+    parse_exact,
+    parse_lenient,
+    parse_tracked,
+)
+from captionkit.diagnostics import CaptionError, Report, pointer
 from captionkit.models import Caption
 
 __all__ = ["BoxFormat", "Change", "FixResult", "extract_json", "fix"]
@@ -62,8 +83,8 @@ class Change:
 
     def __str__(self) -> str:
         kind = "safe" if self.safe else "unsafe"
-        where = "".join(f"/{p}" for p in self.path) or "/"
-        return f"{where}: {self.code} [{kind}] {self.message}"
+        message = self.message if self.message.isprintable() else repr(self.message)[1:-1]
+        return f"{_place(self.path)}: {self.code} [{kind}] {message}"
 
 
 @dataclass(frozen=True)
@@ -75,8 +96,13 @@ class FixResult:
         data: the repaired data (canonical key order), or ``None``.
         caption: the typed caption when the result is valid, else ``None``.
         changes: every change made, in order.
-        report: diagnostics that remain after fixing.
-        metadata: values moved out of the caption (``aspect_ratio``, foreign keys, dropped colours).
+        report: diagnostics that remain after fixing (of the input itself when the fix was refused).
+        metadata: values moved out of the caption (``aspect_ratio``, foreign keys, dropped colours,
+            the earlier values of repeated keys).
+        problem: why the fix was refused, in one line, or ``None``. A refused fix has no
+            ``text``, ``data`` or ``changes``: the input cannot be repaired without losing or
+            guessing content (no complete JSON object, repeated keys in safe mode, values JSON
+            cannot hold), and it must be left as it is.
     """
 
     text: str | None
@@ -85,6 +111,7 @@ class FixResult:
     changes: list[Change]
     report: Report
     metadata: dict[str, Any] = field(default_factory=dict)
+    problem: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -98,89 +125,116 @@ class FixResult:
 
 # --------------------------------------------------------------------------- extraction
 
+LENIENT = "re-parsed leniently (trailing commas, single quotes or Python's True/False/None)"
+_ENCODED = "decoded JSON that was encoded as a JSON string"
+_FENCED = "extracted the JSON object from a code fence"
+_SURROUNDED = "extracted the JSON object from surrounding text"
+_STRIPPED = "removed a byte order mark or surrounding whitespace"
 
-def _try_json(text: str) -> tuple[bool, Any]:
+
+# In the text around the one object: a bracket, or a quoted key and its colon, means the object
+# is a piece of a larger (broken) JSON value, not a caption in prose.
+_STRUCTURE = re.compile(r"""[\[\]]|["'][ \t\r\n]*:""")
+_BRACES = re.compile(r"[{}]")
+
+
+class _Refused(Exception):
+    """Internal: the input cannot be repaired without losing or guessing content (one-line reason)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    parsed: Parsed
+    how: str
+
+
+def _find(text: str, depth: int = 0) -> _Found:
+    """The one JSON value that the whole text stands for, or :class:`_Refused`.
+
+    The value must account for the whole input: the text itself (a JSON string in it
+    decoded), or the span from its first ``{`` to its last ``}`` with only prose around
+    it: no brace, bracket or quoted key outside. A nested object that happens to parse
+    is never taken for the whole.
+    """
+    stripped = text.strip().lstrip("\ufeff").strip()
     try:
-        return True, json.loads(text)
-    except (ValueError, RecursionError):
-        return False, None
-
-
-def _first_object(text: str) -> Any:
-    decoder = json.JSONDecoder()
-    start = text.find("{")
-    while start != -1:
+        parsed = parse_tracked(stripped)
+    except json.JSONDecodeError:
+        pass
+    except ValueError as exc:  # well-formed, but beyond the digit limit or the nesting limit
+        raise _Refused(f"the JSON cannot be read: {exc}") from None
+    else:
+        if isinstance(parsed.value, str):
+            return _decoded(parsed.value, depth)
+        return _Found(parsed, "parsed" if stripped == text else _STRIPPED)
+    fences = list(_FENCE.finditer(text))
+    if len(fences) == 1 and fences[0].group(1).strip().startswith('"'):
+        # JSON encoded as a string, in the text's only fence, with only prose around that fence
+        outside = text[: fences[0].start()] + text[fences[0].end() :]
         try:
-            value, _ = decoder.raw_decode(text, start)
-        except (ValueError, RecursionError):
-            start = text.find("{", start + 1)
-            continue
-        if isinstance(value, dict):
-            return value
-        start = text.find("{", start + 1)
-    return None
-
-
-LENIENT = "re-parsed leniently (trailing commas or single quotes)"
-_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
-
-
-def _lenient(text: str) -> Any:
-    # Trailing commas, then Python-literal style (single quotes, True/None).
-    cleaned = _TRAILING_COMMA.sub(r"\1", text)
-    ok, value = _try_json(cleaned)
-    if ok and isinstance(value, dict):
-        return value
+            inner = parse_tracked(fences[0].group(1).strip())
+        except ValueError:
+            pass
+        else:
+            if isinstance(inner.value, str) and not _STRUCTURE.search(outside) and not _BRACES.search(outside):
+                return _decoded(inner.value, depth)
+    start, end = text.find("{"), text.rfind("}")
+    if start == -1 or end < start:
+        raise _Refused("no JSON object found")
+    span = text[start : end + 1]
+    for outside in (text[:start], text[end + 1 :]):
+        if _STRUCTURE.search(outside):
+            raise _Refused("the JSON object stands inside a larger JSON structure that does not parse "
+                           "(a bracket or a quoted key outside it); taking the object alone would lose the rest")
+    if span != stripped:
+        try:
+            parsed = parse_tracked(span)
+        except ValueError:
+            pass
+        else:
+            fenced = any(m.start(1) <= start and end < m.end(1) for m in _FENCE.finditer(text))
+            return _Found(parsed, _FENCED if fenced else _SURROUNDED)
     try:
-        value = ast.literal_eval(cleaned)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
+        return _Found(parse_lenient(span), LENIENT)
+    except ValueError as exc:
+        where = f" (in the text from character {start})" if start else ""
+        detail = str(exc).removeprefix("not JSON even read leniently: ")
+        raise _Refused(f"no complete JSON object, even read leniently: {detail}{where}") from None
+
+
+def _decoded(inner: str, depth: int) -> _Found:
+    if depth >= 2:
+        raise _Refused("JSON encoded as a JSON string more than twice")
+    found = _find(inner, depth + 1)
+    if not isinstance(found.parsed.value, dict):
+        raise _Refused("a JSON string that does not hold a JSON object")
+    return _Found(found.parsed, _ENCODED if found.how != LENIENT else LENIENT)
 
 
 def extract_json(text: str) -> tuple[Any, str] | None:
     """Find the caption object in LLM-style text. Returns ``(value, how)`` or ``None``.
 
     Handles code fences, prose or trigger words around the object, JSON encoded
-    as a JSON string, and (reported as lenient) trailing commas and single quotes.
+    as a JSON string, and (reported as lenient) trailing commas, single quotes and
+    Python's ``True``/``False``/``None``. The value always accounts for the whole
+    object in the text: when that object does not parse even leniently, the answer
+    is ``None``, never a smaller object found inside it. Repeated keys keep their
+    last value, as ``json.loads`` does (:func:`fix` refuses to choose in safe mode).
 
     >>> extract_json('Sure! {"a": 1} Hope it helps.')
     ({'a': 1}, 'extracted the JSON object from surrounding text')
     >>> extract_json('"{\\\\"a\\\\":1}"')
     ({'a': 1}, 'decoded JSON that was encoded as a JSON string')
+    >>> extract_json('{"a": {"b": 1}, "c": [1,}') is None
+    True
     >>> extract_json('no json here') is None
     True
     """
-    stripped = text.strip().lstrip("\ufeff")
-    ok, value = _try_json(stripped)
-    if ok:
-        if isinstance(value, str):
-            inner = extract_json(value)
-            if inner is not None and isinstance(inner[0], dict):
-                return inner[0], "decoded JSON that was encoded as a JSON string"
-            return None
-        if stripped != text:
-            return value, "removed a byte order mark or surrounding whitespace"
-        return value, "parsed"
-    for m in _FENCE.finditer(text):
-        body = m.group(1).strip()
-        ok, value = _try_json(body)
-        if ok and isinstance(value, dict):
-            return value, "extracted the JSON object from a code fence"
-        if ok and isinstance(value, str):
-            inner = extract_json(value)
-            if inner is not None:
-                return inner[0], "decoded JSON that was encoded as a JSON string"
-    value = _first_object(text)
-    if value is not None:
-        return value, "extracted the JSON object from surrounding text"
-    for candidate in [m.group(1) for m in _FENCE.finditer(text)] + [text]:
-        start, end = candidate.find("{"), candidate.rfind("}")
-        if start != -1 and end > start:
-            value = _lenient(candidate[start : end + 1])
-            if value is not None:
-                return value, LENIENT
-    return None
+    try:
+        found = _find(text)
+    except _Refused:
+        return None
+    return found.parsed.value, found.how
 
 
 # --------------------------------------------------------------------------- value fixes
@@ -213,6 +267,11 @@ def _color_name(value: Any) -> str | None:
     except ValueError:
         return None
 
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class _Fixer:
     def __init__(self, unsafe: bool, box_format: str | None, frame: Any) -> None:
         self.unsafe = unsafe
@@ -235,6 +294,16 @@ class _Fixer:
 
     def note(self, code: str, message: str, safe: bool = True, path: tuple[Any, ...] = ()) -> None:
         self.changes.append(Change(code, message, safe, path))
+
+    def duplicates(self, found: tuple[Duplicate, ...]) -> None:
+        # json.loads already kept the last value; what this records is the choice
+        dropped = self.metadata.setdefault("dropped_duplicates", {})
+        for d in found:
+            where = (*d.path, d.key)
+            dropped[pointer(where)] = list(d.dropped)
+            earlier = ", ".join(_short(v) for v in d.dropped)
+            self.note("CK407", f"kept the last of {len(d.dropped) + 1} values of '{d.key}' (as json.loads does), "
+                      f"dropping {earlier} (kept in metadata)", False, where)
 
     # -- keys
     def _rename(self, obj: dict[str, Any], aliases: dict[str, str | None], path: tuple[Any, ...],
@@ -328,10 +397,11 @@ class _Fixer:
         if fmt is not None and fmt.name != "yxyx-1000":
             bbox = self._convert(bbox, fmt, path)
         if any(isinstance(v, bool) for v in bbox):
-            bbox = [int(v) for v in bbox]
+            bbox = [int(v) if isinstance(v, bool) else v for v in bbox]
             self.note("CK403", "converted booleans in the bbox to integers", True, path)
         if any(isinstance(v, float) for v in bbox):
-            if all(v == v and v not in (float("inf"), float("-inf")) and float(v).is_integer() for v in bbox):
+            # only floats are asked: float() of an int beyond 1e308 overflows
+            if all(not isinstance(v, float) or (math.isfinite(v) and v.is_integer()) for v in bbox):
                 bbox = [int(v) for v in bbox]
                 self.note("CK302", "converted integral floats in the bbox to integers", True, path)
             else:
@@ -459,12 +529,20 @@ def fix(
             needed for pixel conventions (and a bare order then means pixels).
         verify_result: attach the remaining diagnostics (``FixResult.report``).
 
+    Returns:
+        The repaired caption and every change, or, when the input cannot be repaired
+        without losing or guessing content, a result with ``text=None`` and a one-line
+        ``problem``. Every input gets one or the other; nothing raises except a bad
+        ``box_format``/``frame`` argument.
+
     >>> r = fix({"compositional_deconstruction": {"background": "b", "elements": [
     ...     {"desc": "A clock.", "type": "obj", "color_palette": ["#fff", "#FFFFFF"]}]}})
     >>> r.text
     '{"compositional_deconstruction":{"background":"b","elements":[{"type":"obj","desc":"A clock.","color_palette":["#FFFFFF"]}]}}'
     >>> fix('{"aspect_ratio":"16:9","compositional_deconstruction":{"background":"b","elements":[]}}', unsafe=True).metadata
     {'aspect_ratio': '16:9'}
+    >>> fix('{"compositional_deconstruction":{"background":"a","background":"b","elements":[]}}').problem
+    "CK407: key 'background' appears 2 times in /compositional_deconstruction; choosing a value could lose content, so nothing was changed (edit by hand; the unsafe fix, --unsafe-fixes or unsafe=True, keeps the last value as json.loads does)"
     """
     from captionkit.verifier import verify
 
@@ -473,25 +551,43 @@ def fix(
     if isinstance(source, bytes):
         try:
             source = source.decode("utf-8")
-        except UnicodeDecodeError:
-            return FixResult(None, None, None, [], verify(source))
-    if isinstance(source, str):
-        original_text = source
-        # A file's final line break belongs to the file, not the caption: removing it is no change.
-        found = extract_json(source.removesuffix("\n").removesuffix("\r"))
-        if found is None:
-            return FixResult(None, None, None, [], verify(source))
-        data, how = found
-        if how not in ("parsed",):
-            code = "CK003" if source.lstrip().startswith("\ufeff") else "CK002" if how == LENIENT else "CK005"
-            fixer.note(code, how)
-    elif isinstance(source, Caption):
-        data = source.to_dict()
-    else:
-        data = copy.deepcopy(source)
-    fixer.resolve_boxes(data)
-    data = fixer.caption(data)
-    text = dumps(data)
+        except UnicodeDecodeError as exc:
+            return _refused(f"not valid UTF-8 (byte {exc.start}: {exc.reason})", verify(source))
+    try:
+        if isinstance(source, str):
+            original_text = source
+            try:
+                found = _find(source)
+            except _Refused as exc:
+                return _refused(str(exc), verify(source))
+            data = found.parsed.value
+            if found.how != "parsed" and not (found.how == _STRIPPED and source.strip("\r\n") == source.strip()):
+                bom = source.lstrip().startswith("\ufeff")
+                fixer.note("CK003" if bom else "CK002" if found.how == LENIENT else "CK005",
+                           found.how if found.how != LENIENT else _lenient_message(found.parsed))
+            if found.parsed.duplicates:
+                if not unsafe:
+                    return _refused(_duplicates_message(found.parsed.duplicates), verify(source))
+                fixer.duplicates(found.parsed.duplicates)
+        else:
+            data = source.to_dict() if isinstance(source, Caption) else source
+            problem = _not_json(data)
+            if problem is not None:
+                return _refused(problem, Report())
+            data = copy.deepcopy(data)
+        before = _content(data)
+        fixer.resolve_boxes(data)
+        data = fixer.caption(data)
+        text = dumps(data)
+        problem = _unwritable(data, text)
+        if problem is None and all(c.safe for c in fixer.changes):
+            # the promise of a safe fix, checked on what will be handed out: a change that
+            # would lose or alter content is a bug, and the caller keeps their input
+            problem = _content_difference(before, _content(parse_exact(text)))
+        if problem is not None:
+            return _refused(problem, verify(original_text) if original_text is not None else Report())
+    except RecursionError:
+        return _refused("nested too deeply to repair", Report())
     if original_text is not None and not fixer.changes and not is_stored_canonical(original_text, text):
         if "\\u" in original_text and original_text.isascii() and not text.isascii():
             fixer.note("CK001", "re-serialised with literal non-ASCII characters")
@@ -506,3 +602,138 @@ def fix(
             caption = None
     return FixResult(text, data, caption, fixer.changes, report, fixer.metadata)
 
+
+def _place(path: tuple[Any, ...]) -> str:
+    """A path as a JSON Pointer on one line: characters that print badly are escaped."""
+    text = pointer(path) or "/"
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= 120 else text[:50] + "…" + text[-60:]
+
+
+def _refused(problem: str, report: Report) -> FixResult:
+    return FixResult(None, None, None, [], report, {}, problem)
+
+
+def _lenient_message(parsed: Parsed) -> str:
+    return f"re-parsed leniently ({', '.join(parsed.tolerated)})"
+
+
+def _duplicates_message(duplicates: tuple[Duplicate, ...]) -> str:
+    first = duplicates[0]
+    more = f" (and {len(duplicates) - 1} more repeated key(s))" if len(duplicates) > 1 else ""
+    return (f"CK407: key {first.key!r} appears {len(first.dropped) + 1} times in {_place(first.path)}"
+            f"{more}; choosing a value could lose content, so nothing was changed (edit by hand; the "
+            "unsafe fix, --unsafe-fixes or unsafe=True, keeps the last value as json.loads does)")
+
+
+_JSON_SCALARS = (str, int, float, type(None))  # bool is an int
+
+
+def _not_json(data: Any) -> str | None:
+    """Why ``data`` is not a JSON value (naming the place), or ``None``."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if not isinstance(k, str):
+                    return f"the data holds a {type(k).__name__} key at {_place(path)}, which JSON cannot represent"
+                stack.append(((*path, k), v))
+        elif isinstance(node, list):
+            stack.extend(((*path, i), v) for i, v in enumerate(node))
+        elif not isinstance(node, _JSON_SCALARS):
+            return f"the data holds a {type(node).__name__} at {_place(path)}, which JSON cannot represent"
+    return None
+
+
+def _unwritable(data: Any, text: str) -> str | None:
+    """Why ``text`` cannot be stored as UTF-8 (a lone surrogate, with its place), or ``None``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        return None
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(((*path, k), v) for k, v in node.items())
+            bad = next((k for k in node if not _encodable(k)), None)
+            if bad is not None:
+                return f"a key in {_place(path)} holds a lone surrogate, which UTF-8 cannot store"
+        elif isinstance(node, list):
+            stack.extend(((*path, i), v) for i, v in enumerate(node))
+        elif isinstance(node, str) and not _encodable(node):
+            return f"{_place(path)} holds a lone surrogate, which UTF-8 cannot store"
+    return "the text holds a lone surrogate, which UTF-8 cannot store"
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- the content guard
+
+_NAN = ("nan",)
+
+
+def _atom(value: Any, in_box: bool) -> Any:
+    if isinstance(value, bool) and not in_box:
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return _NAN if value != value else ("num", value)  # 1 == 1.0 == True: form, not content
+    if isinstance(value, str):
+        return ("str", value)
+    return ("null",)
+
+
+def _palette_atom(item: Any) -> Any:
+    if isinstance(item, str):
+        return ("colour", _normalize_hex(item) or item)
+    if isinstance(item, (dict, list)):
+        return ("json", json.dumps(item, sort_keys=True))
+    return _atom(item, False)
+
+
+def _content(value: Any) -> dict[tuple[Any, ...], Any]:
+    """Every piece of content by its place: what a safe fix must keep.
+
+    Objects count by their set of keys (order is form), lists by length, scalars by value
+    (``100.0`` is ``100`` in a bbox). A palette counts as the set of its colours, hex
+    normalised: removing a repeated colour is the one documented safe removal.
+    """
+    out: dict[tuple[Any, ...], Any] = {}
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), value)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            out[path] = ("object", frozenset(node))
+            stack.extend(((*path, k), v) for k, v in node.items())
+        elif isinstance(node, list):
+            if path and path[-1] == "color_palette":
+                out[path] = ("palette", frozenset(_palette_atom(c) for c in node))
+                continue
+            out[path] = ("array", len(node))
+            in_box = bool(path) and path[-1] == "bbox"
+            for i, v in enumerate(node):
+                if isinstance(v, (dict, list)):
+                    stack.append(((*path, i), v))
+                else:
+                    out[(*path, i)] = _atom(v, in_box)
+        else:
+            out[path] = _atom(node, False)
+    return out
+
+
+def _content_difference(before: dict[tuple[Any, ...], Any], after: dict[tuple[Any, ...], Any]) -> str | None:
+    if before == after:
+        return None
+    place = next((p for p in sorted(before.keys() | after.keys(), key=repr) if before.get(p) != after.get(p)), ())
+    return (f"internal check failed: the safe fixes would change the content at {_place(place)}, "
+            "so nothing was changed (please report this)")

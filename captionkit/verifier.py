@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -59,6 +60,7 @@ def _parse(text: str) -> tuple[Any, list[Diagnostic], bool]:
         value = json.loads(text, object_pairs_hook=pairs_hook)
     except json.JSONDecodeError as exc:
         official = f"invalid JSON: {exc}"
+        found = None
         if text.startswith("\ufeff"):
             code = "CK003"
         else:
@@ -66,11 +68,14 @@ def _parse(text: str) -> tuple[Any, list[Diagnostic], bool]:
 
             found = extract_json(text)
             code = "CK005" if found is not None and found[1] != LENIENT else "CK002"
-        diags.append(_diag(code, (), official, official, exc.lineno, exc.colno))
+        diag = _diag(code, (), official, official, exc.lineno, exc.colno)
+        if code == "CK002" and found is None:
+            diag = replace(diag, fix=None)  # no lenient reading either: a person must repair it
+        diags.append(diag)
         return None, diags, False
     except (ValueError, RecursionError) as exc:
         official = f"invalid JSON: {exc}"
-        diags.append(_diag("CK002", (), official, official))
+        diags.append(replace(_diag("CK002", (), official, official), fix=None))
         return None, diags, False
     if dup_ids:
         for path, obj in _iter_objects(value, ()):
@@ -195,6 +200,7 @@ def _diagnostics(
     """The one check sequence behind :func:`iter_diagnostics` and :func:`captionkit.loads`."""
     frame = frame_size(frame)  # the one size parser: a bad frame fails here, whatever runs
     text: str | None = None
+    repeated = False  # a key given twice: re-serialising would drop a value (CK407 says so; fmt refuses)
     if isinstance(source, bytes):
         try:
             source = source.decode("utf-8")
@@ -224,6 +230,7 @@ def _diagnostics(
             return
         value, parse_diags, ok = _parse(text)
         yield from parse_diags
+        repeated = any(d.code == "CK407" for d in parse_diags)
         if not ok:
             return
     elif hasattr(source, "to_dict") and hasattr(source, "compositional_deconstruction"):
@@ -238,9 +245,9 @@ def _diagnostics(
     if findings:
         return
     canonical = dumps(value) if text is not None or tokens else ""
-    if text is not None and not is_stored_canonical(text, canonical):
+    if text is not None and not repeated and not is_stored_canonical(text, canonical):
         yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
-    elif canonical:
+    elif canonical and not repeated:
         checked.canonical = canonical
     if lints:
         yield from lint(value, frame=frame)

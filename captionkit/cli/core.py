@@ -214,6 +214,29 @@ def _diff_lines(text: str) -> list[str]:
     return lines if lines[-1] else lines[:-1]
 
 
+class _Sweeper:
+    """Removes the temporary files that interrupted writes left beside the files a run rewrites.
+
+    Each folder is listed once, however many of its files the run visits.
+    """
+
+    def __init__(self) -> None:
+        self._folders: dict[Path, dict[str, list[str]]] = {}
+        self._seen: set[Path] = set()
+
+    def __call__(self, path: Path) -> None:
+        from captionkit._io import remove_stale_temp_files, temp_files_by_target
+
+        if path in self._seen:
+            return
+        self._seen.add(path)
+        folder = path.parent
+        if folder not in self._folders:
+            self._folders[folder] = temp_files_by_target(folder)
+        for leftover in remove_stale_temp_files(path, index=self._folders[folder]):
+            err(f"{path}: removed {leftover.name}, left by an interrupted write")
+
+
 def fix_cmd(
     paths: Annotated[list[str], typer.Argument(help="Files, directories or - for stdin.")],
     unsafe_fixes: Annotated[bool, typer.Option("--unsafe-fixes", help="Also apply fixes that can change meaning.")] = False,
@@ -222,7 +245,11 @@ def fix_cmd(
     box_format: Annotated[Optional[str], typer.Option(help="The boxes' convention: ORDER-SCALE with ORDER yxyx, xyxy or xywh and SCALE 1000, unit or pixels (xyxy-pixels); a bare order is pixels with --size, else 0-1000; or auto (only when exactly one convention fits every box).")] = None,
     size: Annotated[Optional[str], typer.Option(help="Frame WxH that pixel boxes are on.")] = None,
 ) -> None:
-    """Repair captions in place (atomically), or print them with --stdout / --diff."""
+    """Repair captions in place (atomically), or print them with --stdout / --diff.
+
+    A file is rewritten only when its repair ends in a valid caption that keeps every piece
+    of content; otherwise it is left as it is, with one line saying why.
+    """
     from captionkit.boxes import BoxConventionError, parse_convention
     from captionkit.fixes import fix
     from captionkit.verifier import verify
@@ -233,6 +260,8 @@ def fix_cmd(
             parse_convention(box_format, frame=frame)
         except BoxConventionError as exc:
             fail(f"--box-format: {exc}")
+    in_place = not (diff or stdout)
+    sweep = _Sweeper()
     remaining = False
     io_error = False
     count = 0
@@ -247,6 +276,8 @@ def fix_cmd(
             io_error = True
             err(f"error: {src.label}: {src.problem}")
             continue
+        if in_place and src.path is not None:
+            sweep(src.path)
         try:
             # only the errors left matter here: the lints (never errors) and a typed model are not needed
             result = fix(src.text, unsafe=unsafe_fixes, box_format=box_format, frame=frame, verify_result=False)
@@ -255,16 +286,21 @@ def fix_cmd(
             io_error = True
             err(f"error: {src.label}: {exc}")
             continue
+        except Exception as exc:  # a bug must not cost the file or end the run: one line, exit 2
+            io_error = True
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            err(f"error: {src.label}: internal error ({type(exc).__name__}: {first}); left unchanged")
+            continue
         for change in result.changes:
             err(f"{src.label}: {change}")
         if result.text is None:
             remaining = True
-            err(f"{src.label}: no JSON object found; left unchanged")
+            err(f"{src.label}: left unchanged: {result.problem}")
             continue
-        left = verify(result.text, lints=False)
-        if not left.ok:
+        errors = verify(result.text, lints=False).errors
+        if errors:
             remaining = True
-            for d in left.errors:
+            for d in errors:
                 err(f"{src.label}: {d.pointer or '/'}: {d.code} {d.message} (not fixed)")
         body = src.wrap(result.text)
         new = body if src.line is not None else body + "\n"
@@ -276,6 +312,10 @@ def fix_cmd(
                 fromfile=src.label, tofile=src.label)), nl=False)
         elif stdout or src.path is None:
             typer.echo(new, nl=src.line is not None)
+        elif errors:
+            if new != old:
+                err(f"{src.label}: left unchanged: {len(errors)} error(s) remain after the fixes "
+                    "(files are rewritten only into valid captions; --diff shows the partial repair)")
         elif src.line is not None:
             if body != old:
                 jsonl_edits.setdefault(src.path, {})[src.line] = body
@@ -294,18 +334,21 @@ def fmt_cmd(
     pretty: Annotated[bool, typer.Option("--pretty", help="Indented output for people (not for the model).")] = False,
     exit_non_zero_on_format: Annotated[bool, typer.Option("--exit-non-zero-on-format", help="Exit 1 when a file was rewritten (for pre-commit and CI).")] = False,
 ) -> None:
-    """Re-serialise captions canonically (idempotent). Invalid JSON is reported, never rewritten.
+    """Re-serialise captions canonically (idempotent).
 
-    A file holds the canonical text followed by one newline; a file that is
-    canonical without the final newline is left as it is. A JSONL line is the
-    compact canonical text (--pretty applies to whole files only); an
+    Invalid JSON is reported, never rewritten; so is JSON that re-serialising would change in
+    content (repeated keys: which value to keep is a choice). A file holds the canonical text
+    followed by one newline; a file that is canonical without the final newline is left as it
+    is. A JSONL line is the compact canonical text (--pretty applies to whole files only); an
     ``expand --batch`` record keeps its other fields, with its caption canonical.
     """
-    from captionkit._json import canonical_text
+    from captionkit._json import canonical_text, parse_tracked
+    from captionkit.diagnostics import pointer
 
     would_change = False
     failed = False
     count = 0
+    sweep = _Sweeper()
     jsonl_edits: dict[Path, dict[int, str]] = {}
     for src in iter_sources(paths):
         count += 1
@@ -316,9 +359,15 @@ def fmt_cmd(
             failed = True
             err(f"error: {src.label}: {src.problem}")
             continue
+        if not check and src.path is not None:
+            sweep(src.path)
         whole = src.line is None
         try:
             body = src.wrap(canonical_text(src.text, pretty=pretty and whole))
+        except RecursionError:
+            failed = True
+            err(f"error: {src.label}: nested too deeply to re-serialise; left unchanged")
+            continue
         except ValueError as exc:
             failed = True
             err(f"error: {src.label}: invalid JSON: {exc}")
@@ -328,6 +377,15 @@ def fmt_cmd(
         if old_text == body or (whole and old_text == new):
             if src.path is None and not check:
                 typer.echo(body)
+            continue
+        # canonical text holds no repeated key; text that would change might, and then
+        # re-serialising would keep only the last value: refused, the file stays as it is
+        duplicates = parse_tracked(src.text).duplicates
+        if duplicates:
+            failed = True
+            d = duplicates[0]
+            err(f"error: {src.label}: {pointer(d.path) or '/'}: CK407 key {d.key!r} appears more than once; "
+                "re-serialising would keep only the last value, so the file is left unchanged (edit it by hand)")
             continue
         would_change = True
         if check:

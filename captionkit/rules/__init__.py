@@ -103,7 +103,9 @@ _ALL = [
        '{"high_level_description":"caf\\u00e9", ...}',
        Fix("re-serialise with literal UTF-8 characters"), True),
     _r("CK002", "invalid-json", E, "The text is not valid JSON (Python json.loads semantics).",
-       _WHY_OFFICIAL, '{"a":1,}', None, True),
+       _WHY_OFFICIAL, '{"a":1,}',
+       Fix("re-read it token by token when the only faults are trailing commas, single quotes or Python's "
+           "True/False/None (the inside of a string is never edited); anything else needs a person"), True),
     _r("CK003", "utf8-bom", E, "The text starts with a UTF-8 byte order mark.",
        "json.loads rejects a BOM, so the official verifier reports invalid JSON.",
        "\\ufeff{...}", Fix("remove the byte order mark"), True),
@@ -214,8 +216,10 @@ _ALL = [
        Fix("drop the repeats")),
     _r("CK406", "empty-elements", I, "The caption has no elements.",
        "Captions were extremely descriptive in training; sparse ones drift.", '"elements":[]'),
-    _r("CK407", "duplicate-key", W, "An object repeats a key; the last value wins.",
-       "The earlier value is silently lost.", '{"type":"obj","desc":"x","type":"text"}'),
+    _r("CK407", "duplicate-key", W, "An object repeats a key; json.loads keeps the last value.",
+       "The earlier value is silently lost, and which value was meant is a choice only a person can "
+       "make: safe fixes and fmt leave the text as it is.", '{"type":"obj","desc":"x","type":"text"}',
+       Fix("keep the last value, as json.loads does; the earlier ones go to the fix's metadata", safe=False)),
     _r("CK408", "not-canonical", I, "The text is valid but not in canonical serialization.",
        "Whitespace and key order change tokens and so the image; canonical text is reproducible.",
        '{"a": 1, "b": 2}', Fix("re-serialise canonically")),
