@@ -24,7 +24,6 @@ import re
 import socket
 import tempfile
 import time
-from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = [

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from captionkit import _walk
+from captionkit._extract import LENIENT, extract_json
 from captionkit._fastcheck import canonical_findings
 from captionkit._frames import frame_size
 from captionkit._json import dumps, is_stored_canonical
@@ -64,8 +65,6 @@ def _parse(text: str) -> tuple[Any, list[Diagnostic], bool]:
         if text.startswith("\ufeff"):
             code = "CK003"
         else:
-            from captionkit.fixes import LENIENT, extract_json
-
             found = extract_json(text)
             code = "CK005" if found is not None and found[1] != LENIENT else "CK002"
         diag = _diag(code, (), official, official, exc.lineno, exc.colno)

@@ -21,7 +21,6 @@ from captionkit.cli._common import (
     err,
     fail,
     parse_size_option,
-    rewrite_lines,
     write_atomic,
 )
 
