@@ -14,7 +14,8 @@ from html import escape
 from typing import Any
 
 from captionkit.render.errors import RenderError
-from captionkit.render.memory import check_fits, weights_gib
+from captionkit.render.memory import weights_gib
+from captionkit.render.plan import peak_gib
 
 __all__ = ["Device", "Environment", "environment"]
 
@@ -119,11 +120,8 @@ class Environment:
 
 
 def _fits(quantization: str, device: Device) -> bool:
-    try:
-        check_fits(quantization, device.free, device.name)
-    except RenderError:
-        return False
-    return True
+    # everything resident on the card at 1024x1024 (the render's memory plans can go lower)
+    return peak_gib(quantization, "none") <= device.free / 2**30
 
 
 def environment(cache_dir: Any = None) -> Environment:

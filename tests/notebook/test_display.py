@@ -25,7 +25,8 @@ from captionkit.notebook._display import HIGH
 from captionkit.notebook._env import Device, Environment, environment
 from captionkit.preview import render_preview
 from captionkit.render.errors import RenderError
-from captionkit.render.memory import MemoryReport, check_fits
+from captionkit.render.memory import MemoryReport
+from captionkit.render.plan import peak_gib
 from captionkit.render.metadata import Recipe, write_png
 from captionkit.render.pipeline import RenderResult
 from captionkit.render.presets import PRESETS
@@ -219,11 +220,7 @@ def test_environment_suggests_the_first_precision_that_fits(free, bnb):
     env = Environment("3.11.0", "2.13.0", (Device("cuda:0", "card", 400 * GIB, free, True),), 0, (), bnb)
 
     def fits(q):
-        try:
-            check_fits(q, free, "cuda:0")
-        except RenderError:
-            return False
-        return True
+        return peak_gib(q, "none") <= free / GIB
 
     expected = next((q for q in ("bf16", "fp8", "nf4") if fits(q)), None)
     line = env.suggestion()
