@@ -43,7 +43,7 @@ import msgspec
 import orjson
 from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 
-from captionkit import _walk
+from captionkit import _spec, _walk
 
 __all__ = [
     "MAX_DEPTH", "canonical_findings", "fast_findings", "is_canonical_and_valid", "located_findings", "plainly_readable",
@@ -79,9 +79,10 @@ def plainly_readable(text: str) -> bool:
     return True
 
 _Hex = Annotated[str, Meta(min_length=7, max_length=7)]  # digits checked in bulk below
-_Palette5 = Annotated[list[_Hex], Meta(max_length=5)]
-_Palette16 = Annotated[list[_Hex], Meta(max_length=16)]
-_Box = Annotated[list[Annotated[int, Meta(ge=0, le=1000)]], Meta(min_length=4, max_length=4)]
+# The limits come from captionkit._spec, like the walk's.
+_Palette5 = Annotated[list[_Hex], Meta(max_length=_spec.ELEMENT_PALETTE_MAX)]
+_Palette16 = Annotated[list[_Hex], Meta(max_length=_spec.STYLE_PALETTE_MAX)]
+_Box = Annotated[list[Annotated[int, Meta(ge=_spec.BBOX_MIN, le=_spec.BBOX_MAX)]], Meta(min_length=4, max_length=4)]
 
 
 class _Element(Struct, forbid_unknown_fields=True, kw_only=True, gc=False):

@@ -21,6 +21,16 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+/* The schema's numeric limits. They are not written here: captionkit.compat passes them from
+ * captionkit._spec through configure() when it loads this module, and until then locate()
+ * decides nothing (returns None). The key names in _speedups_scan.h are compared with
+ * captionkit._spec by a test. */
+static int ck_configured = 0;
+static int ck_bbox_min = 0;
+static int ck_bbox_max = 0;
+static int ck_style_palette_max = 0;
+static int ck_element_palette_max = 0;
+
 static inline int is_hex_upper(Py_UCS4 c)
 {
     return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
@@ -94,6 +104,9 @@ static PyObject *locate(PyObject *module, PyObject *text)
         return NULL;
     }
 #endif
+    if (!ck_configured) {
+        Py_RETURN_NONE;
+    }
     struct located found = {NULL, NULL, 0, -1, 0, -1};
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const void *data = PyUnicode_DATA(text);
@@ -135,7 +148,30 @@ done:
     return result;
 }
 
+static PyObject *configure(PyObject *module, PyObject *args)
+{
+    (void)module;
+    int bbox_min, bbox_max, style_max, element_max;
+    if (!PyArg_ParseTuple(args, "iiii:configure", &bbox_min, &bbox_max, &style_max, &element_max)) {
+        return NULL;
+    }
+    /* the box scanner reads plain non-negative integers of at most four digits */
+    if (bbox_min < 0 || bbox_max < bbox_min || bbox_max > 9999 || style_max < 0 || element_max < 0) {
+        PyErr_SetString(PyExc_ValueError, "configure(): limits outside what the scanner can read");
+        return NULL;
+    }
+    ck_bbox_min = bbox_min;
+    ck_bbox_max = bbox_max;
+    ck_style_palette_max = style_max;
+    ck_element_palette_max = element_max;
+    ck_configured = 1;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"configure", configure, METH_VARARGS,
+     "configure(bbox_min, bbox_max, style_palette_max, element_palette_max, /)\n--\n\n"
+     "Set the schema's limits (from captionkit._spec); locate() answers None until this is called."},
     {"locate", locate, METH_O,
      "locate(text, /)\n--\n\n"
      "Where findings may be: True (nowhere), None (undecided), or\n"

@@ -72,7 +72,7 @@ static int FN(string)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos)
     return 0;
 }
 
-/* A box coordinate: 0, or 1..1000 without leading zeros. */
+/* A box coordinate: an integer in [ck_bbox_min, ck_bbox_max] without leading zeros. */
 static int FN(coord)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, int *value)
 {
     Py_ssize_t i = *pos;
@@ -82,6 +82,9 @@ static int FN(coord)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, int *value)
     if (s[i] == '0') {
         i++;
         if (i < n && s[i] >= '0' && s[i] <= '9') {
+            return 0;
+        }
+        if (ck_bbox_min > 0) {
             return 0;
         }
         *value = 0;
@@ -97,7 +100,7 @@ static int FN(coord)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, int *value)
         v = v * 10 + (int)(s[i] - '0');
         i++;
     }
-    if (v > 1000) {
+    if (v > ck_bbox_max || v < ck_bbox_min) {
         return 0;
     }
     *value = v;
@@ -171,7 +174,7 @@ static int FN(style)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos)
     else if (!(LIT(",\"medium\":") && FN(string)(s, n, pos) && LIT(",\"art_style\":") && FN(string)(s, n, pos))) {
         return 0;
     }
-    if (LIT(",\"color_palette\":") && !FN(palette)(s, n, pos, 16)) {
+    if (LIT(",\"color_palette\":") && !FN(palette)(s, n, pos, ck_style_palette_max)) {
         return 0;
     }
     return LIT("}");
@@ -198,7 +201,7 @@ static int FN(element)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos)
     if (!(LIT(",\"desc\":") && FN(string)(s, n, pos))) {
         return 0;
     }
-    if (LIT(",\"color_palette\":") && !FN(palette)(s, n, pos, 5)) {
+    if (LIT(",\"color_palette\":") && !FN(palette)(s, n, pos, ck_element_palette_max)) {
         return 0;
     }
     return LIT("}");

@@ -19,34 +19,33 @@ from collections.abc import Callable
 from itertools import chain
 from typing import Any, TypeVar
 
+from captionkit import _spec
+
 Finding = tuple[str, tuple[Any, ...], str]
 
 # The root order is not checked by the verifier, but it is the canonical one.
-ROOT_KEY_ORDER = ("high_level_description", "style_description", "compositional_deconstruction")
-TOP_LEVEL_KNOWN_KEYS = frozenset(
-    {"high_level_description", "style_description", "compositional_deconstruction"}
-)
-STYLE_KEY_ORDER_PHOTO = ("aesthetics", "lighting", "photo", "medium", "color_palette")
-STYLE_KEY_ORDER_NON_PHOTO = ("aesthetics", "lighting", "medium", "art_style", "color_palette")
-COMPOSITION_KEY_ORDER = ("background", "elements")
-ELEMENT_KEY_ORDER_OBJ = ("type", "bbox", "desc", "color_palette")
-ELEMENT_KEY_ORDER_TEXT = ("type", "bbox", "text", "desc", "color_palette")
-STYLE_KNOWN_KEYS = frozenset(
-    {"aesthetics", "lighting", "photo", "art_style", "medium", "color_palette"}
-)
-ELEMENT_KNOWN_KEYS = frozenset({"type", "bbox", "text", "desc", "color_palette"})
-ELEMENT_TYPES = frozenset({"obj", "text"})
-BBOX_MIN = 0
-BBOX_MAX = 1000
-STYLE_PALETTE_MAX = 16
-ELEMENT_PALETTE_MAX = 5
+# The schema, as the walk names it; every value comes from captionkit._spec.
+ROOT_KEY_ORDER = _spec.ROOT_KEY_ORDER
+TOP_LEVEL_KNOWN_KEYS = _spec.TOP_LEVEL_KNOWN_KEYS
+STYLE_KEY_ORDER_PHOTO = _spec.STYLE_KEY_ORDER["photo"]
+STYLE_KEY_ORDER_NON_PHOTO = _spec.STYLE_KEY_ORDER["art_style"]
+COMPOSITION_KEY_ORDER = _spec.COMPOSITION_KEY_ORDER
+ELEMENT_KEY_ORDER_OBJ = _spec.ELEMENT_KEY_ORDER["obj"]
+ELEMENT_KEY_ORDER_TEXT = _spec.ELEMENT_KEY_ORDER["text"]
+STYLE_KNOWN_KEYS = _spec.STYLE_KNOWN_KEYS
+ELEMENT_KNOWN_KEYS = _spec.ELEMENT_KNOWN_KEYS
+ELEMENT_TYPES = _spec.ELEMENT_TYPES
+BBOX_MIN = _spec.BBOX_MIN
+BBOX_MAX = _spec.BBOX_MAX
+STYLE_PALETTE_MAX = _spec.STYLE_PALETTE_MAX
+ELEMENT_PALETTE_MAX = _spec.ELEMENT_PALETTE_MAX
 
 # repr(frozenset({"obj", "text"})) under PYTHONHASHSEED=0 on CPython 3.11; fixed so
 # that output never changes between runs. The walk takes the rendering as an
 # argument (compat.CaptionVerifier(live_types=True) passes the live one).
 ELEMENT_TYPES_REPR = "frozenset({'text', 'obj'})"
 
-_HEX = frozenset("0123456789ABCDEF")
+_HEX = frozenset(_spec.HEX_DIGITS)
 
 # Precomputed expected tuples, keyed by which optional keys are present.
 _STYLE_EXPECTED = {
@@ -131,7 +130,7 @@ def _first_doubtful(elements: list[Any]) -> int:
                 type(bbox) is list and len(bbox) == 4
                 and type(bbox[0]) is int and type(bbox[1]) is int
                 and type(bbox[2]) is int and type(bbox[3]) is int
-                and 0 <= bbox[0] <= bbox[2] <= 1000 and 0 <= bbox[1] <= bbox[3] <= 1000
+                and BBOX_MIN <= bbox[0] <= bbox[2] <= BBOX_MAX and BBOX_MIN <= bbox[1] <= bbox[3] <= BBOX_MAX
             ):
                 return first_palette if first_palette >= 0 else index
         if spec[2]:
@@ -316,7 +315,7 @@ def _bbox(bbox: Any, i: int, fast: bool, out: list[Finding]) -> None:
         return
     if min(bbox) < BBOX_MIN or max(bbox) > BBOX_MAX:
         # str(), as the official f-string renders it (the same as repr for a plain list)
-        out.append(("CK303", path, f"{label}: values must be in [0, 1000], got {bbox}"))
+        out.append(("CK303", path, f"{label}: values must be in [{BBOX_MIN}, {BBOX_MAX}], got {bbox}"))
     ymin, xmin, ymax, xmax = bbox
     if ymin > ymax:
         out.append(("CK304", path, f"{label}: ymin ({ymin}) > ymax ({ymax})"))
@@ -452,7 +451,7 @@ def _composition(
                     type(bbox) is list and len(bbox) == 4
                     and type(bbox[0]) is int and type(bbox[1]) is int
                     and type(bbox[2]) is int and type(bbox[3]) is int
-                    and 0 <= bbox[0] <= bbox[2] <= 1000 and 0 <= bbox[1] <= bbox[3] <= 1000
+                    and BBOX_MIN <= bbox[0] <= bbox[2] <= BBOX_MAX and BBOX_MIN <= bbox[1] <= bbox[3] <= BBOX_MAX
                 ):
                     palette = elem.get("color_palette", _MISSING)
                     if palette is _MISSING or _palette_ok(palette, ELEMENT_PALETTE_MAX):
