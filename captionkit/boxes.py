@@ -223,7 +223,14 @@ def _reason(box: Sequence[Any], convention: BoxConvention, size: tuple[int, int]
 
 
 def _num(value: Fraction) -> str:
-    return str(value.numerator) if value.denominator == 1 else f"{float(value):g}"
+    if value.denominator == 1:
+        text = str(value.numerator)
+    else:
+        try:
+            return f"{float(value):g}"
+        except OverflowError:  # beyond a float: say how big, not every digit
+            text = str(value.numerator // value.denominator)
+    return text if len(text) <= 24 else f"{text[:12]}…({len(text)} digits)"
 
 
 def fits(box: Sequence[Any], convention: BoxConvention | str, *, frame: Any = None) -> bool:

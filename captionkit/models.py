@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -35,8 +36,8 @@ from pydantic import (
 )
 
 from captionkit import _json, _spec, _walk
-from captionkit.diagnostics import CaptionError, Report
-from captionkit.rules import official_diagnostic
+from captionkit.diagnostics import CaptionError, Report, Severity
+from captionkit.rules import RULES, official_diagnostic
 
 __all__ = [
     "ArtStyle",
@@ -224,20 +225,31 @@ class Caption(_Frozen):
         except ValidationError as exc:
             if report is None:
                 report = Report([official_diagnostic(*finding) for finding in _walk.walk(data)])
+            if not report.errors:
+                # the official checks pass but a value cannot be a caption's (a prose string
+                # holding a lone surrogate, say): the refusal still names the place and the cause
+                cause = RULES["CK401"].diagnostic(_error_path(exc), exc.errors()[0]["msg"])
+                report = Report([*report, replace(cause, severity=Severity.error)])
             raise CaptionError(report, _first_error(exc)) from None
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    parts: list[str] = []
+def _error_path(exc: ValidationError) -> tuple[Any, ...]:
+    """Where the first validation error is, as a caption path (pydantic's union tags dropped)."""
+    parts: list[Any] = []
     previous: Any = None
-    for p in err["loc"]:
+    for p in exc.errors()[0]["loc"]:
         # drop the union tags pydantic inserts after a list index or the style key
         is_tag = p in _TAGS and (isinstance(previous, int) or previous == "style_description")
         if not is_tag:
-            parts.append(str(p))
+            parts.append(p)
         previous = p
-    return f"/{'/'.join(parts)}: {err['msg']}" if parts else err["msg"]
+    return tuple(parts)
+
+
+def _first_error(exc: ValidationError) -> str:
+    path = _error_path(exc)
+    message = exc.errors()[0]["msg"]
+    return f"/{'/'.join(map(str, path))}: {message}" if path else message
 
 
 _TAGS = {"photo", "art", "obj", "text"}

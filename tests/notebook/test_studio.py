@@ -5,6 +5,8 @@ Renders run on the tiny random pipeline on the CPU, through the real render code
 
 from __future__ import annotations
 
+import re
+
 import io
 import json
 import os
@@ -193,7 +195,8 @@ def test_cancel_stops_the_render_and_leaves_no_file(tiny_renderer, kite, tmp_pat
     studio.progress.observe(press_cancel, names="value")
     assert studio.generate(timeout=300) is None
     assert "cancelled: nothing was saved" in studio.status.value
-    assert "cancelled at step 1/6" in studio.progress_label.value
+    # pressed at step 1; on a busy machine the render may reach the next step before it looks
+    assert re.search(r"cancelled at step [1-5]/6", studio.progress_label.value)
     assert files(tmp_path) == []  # no image, no temporary file
     assert studio.history == [] and studio.last is None
     assert not studio.generate_button.disabled and studio.cancel_button.disabled
