@@ -399,7 +399,8 @@ class CaptionBuilder:
         Raises:
             CaptionError: With every diagnostic in ``.report`` when the caption
                 is not valid (any error, an empty prose field, a token count
-                over the limit, or text the official verifier warns about).
+                over the limit, prose that is not valid Unicode text, or text
+                the official verifier warns about).
 
         >>> CaptionBuilder().obj("A cat.").build()
         Traceback (most recent call last):
@@ -456,7 +457,7 @@ class CaptionBuilder:
                     else d
                     for d in diagnostics
                 ]
-        diagnostics += _escape_lookalikes(data)
+        diagnostics += _lone_surrogates(data) + _escape_lookalikes(data)
         report = Report(diagnostics)
         blocking = [d for d in report if d.severity is Severity.error or d.code in _PROSE_CODES]
         if blocking:
@@ -517,6 +518,31 @@ def _strings(value: Any, path: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any
             yield from _strings(item, (*path, index))
 
 
+def _label(path: tuple[Any, ...]) -> str:
+    """A field's path as people write it: ``compositional_deconstruction.elements[0].desc``."""
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _lone_surrogates(data: dict[str, Any]) -> list[Any]:
+    """CK004 for each field holding a lone surrogate: no UTF-8 text, file or prompt can carry it."""
+    from captionkit.diagnostics import Diagnostic
+    from captionkit.rules import RULES
+
+    rule = RULES["CK004"]
+    out = []
+    for path, value in _strings(data):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            message = (
+                f"{_label(path)} holds a lone surrogate (U+{ord(value[exc.start]):04X}) at character {exc.start}, "
+                "which is not a character and cannot be written as UTF-8; remove it or use the character it was "
+                "meant to be part of"
+            )
+            out.append(Diagnostic(rule.code, rule.name, message, path, rule.severity, None))
+    return out
+
+
 def _escape_lookalikes(data: dict[str, Any]) -> list[Any]:
     """CK001 for each field whose prose makes the emitted text look ``ensure_ascii``-escaped.
 
@@ -547,9 +573,8 @@ def _escape_lookalikes(data: dict[str, Any]) -> list[Any]:
         point = int(sequence[2:], 16)
         instead = f"write the character itself ({chr(point)!r})" if not 0xD800 <= point <= 0xDFFF else (
             "write the character itself")
-        field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
         message = (
-            f"{field} holds the characters {sequence}, which the official verifier reads as an escaped "
+            f"{_label(path)} holds the characters {sequence}, which the official verifier reads as an escaped "
             f"non-ASCII character and warns about (ensure_ascii); {instead} or break the sequence"
         )
         out.append(Diagnostic(rule.code, rule.name, message, path, rule.severity, None))

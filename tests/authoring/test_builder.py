@@ -293,3 +293,11 @@ def test_any_prose_in_a_well_formed_caption(description, background, aesthetics,
     for first, second, is_text in elements:
         builder = builder.text(first, second, box=[0, 0, 10, 10]) if is_text else builder.obj(first)
     event(_check_build(builder))
+
+
+def test_prose_with_a_lone_surrogate_is_refused_naming_the_field():
+    with pytest.raises(CaptionError) as info:
+        CaptionBuilder().background("A wall.").obj("A lamp \ud800.").build()
+    (diagnostic,) = info.value.report.errors
+    assert (diagnostic.code, diagnostic.pointer) == ("CK004", "/compositional_deconstruction/elements/0/desc")
+    assert "lone surrogate (U+D800) at character 7" in str(info.value)

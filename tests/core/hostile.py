@@ -7,13 +7,20 @@ caption: extra keys, shadowed or winning duplicates, list items, scalars.
 
 import _thread
 import json
+import os
 import sys
 
-from differential import REF, no_unhashable_type
+from differential import REF, SETTINGS, no_unhashable_type
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from captionkit.compat import MAX_DEPTH
 from captionkit.strategies import json_values, mutants
+
+# Each hostile example is up to a few kilobytes of nesting, checked on every route against
+# the official run: fewer per run than the other differential tests by default; set
+# CAPTIONKIT_HOSTILE_EXAMPLES for a longer run.
+HOSTILE_SETTINGS = settings(SETTINGS, max_examples=int(os.environ.get("CAPTIONKIT_HOSTILE_EXAMPLES", "120")))
 
 
 def nested(levels, kinds="[", inner=""):

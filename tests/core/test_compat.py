@@ -10,6 +10,7 @@ import pytest
 from differential import FIXED, REF, no_unhashable_type, ref
 from differential import SETTINGS as _SETTINGS
 from hostile import (
+    HOSTILE_SETTINGS,
     any_payload,
     at_stack_depth,
     deep_payload,
@@ -675,13 +676,13 @@ def test_a_list_subclass_bbox_prints_through_its_str():
 
 
 @pytest.mark.skipif(not PY311, reason="the oracle runs json.loads as CPython 3.11 does")
-@_SETTINGS
+@HOSTILE_SETTINGS
 @given(hostile_texts(deep_payload))
 def test_deep_nesting_anywhere_follows_the_official_rule(text):
     check_against_the_official(text)
 
 
-@_SETTINGS
+@HOSTILE_SETTINGS
 @given(hostile_texts(digits_payload))
 def test_long_integers_anywhere_follow_the_official(text):
     got = all_routes(text)
@@ -694,7 +695,7 @@ def test_long_integers_anywhere_follow_the_official(text):
     assert got == expected
 
 
-@_SETTINGS
+@HOSTILE_SETTINGS
 @given(st.one_of(hostile_texts(any_payload), hostile_texts(type_payload)))
 def test_duplicate_keys_and_every_json_kind_anywhere_match_the_official(text):
     got = all_routes(text)
@@ -706,7 +707,7 @@ def test_duplicate_keys_and_every_json_kind_anywhere_match_the_official(text):
     assert got == expected
 
 
-@_SETTINGS
+@HOSTILE_SETTINGS
 @given(st.one_of(hostile_texts(deep_payload), hostile_texts(digits_payload), hostile_texts(any_payload))
        .flatmap(lambda t: st.tuples(st.just(t), st.integers(0, len(t)), st.integers(0, 3))))
 def test_never_raises_on_damaged_hostile_text(case):

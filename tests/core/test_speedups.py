@@ -7,7 +7,7 @@ import shutil
 import pytest
 from differential import SETTINGS as _SETTINGS
 from differential import FIXED, no_unhashable_type, ref
-from hostile import any_payload, deep_payload, digits_payload, hostile_texts, official_in_a_function
+from hostile import HOSTILE_SETTINGS, any_payload, deep_payload, digits_payload, hostile_texts, official_in_a_function
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -162,7 +162,7 @@ def test_character_edits_of_canonical_text(text, edits):
     assert compat.CaptionVerifier().verify_raw(text) == expected
 
 
-@_SETTINGS
+@HOSTILE_SETTINGS
 @given(st.one_of(hostile_texts(deep_payload), hostile_texts(digits_payload), hostile_texts(any_payload)))
 def test_it_answers_only_for_texts_json_loads_reads(text):
     # deep nesting, long integers and duplicate keys anywhere: where the locator answers, the
