@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -26,7 +27,7 @@ from captionkit.magic._core import (
 )
 from captionkit.magic._prompt import PromptFile, load_prompt
 from captionkit.magic._result import BatchItem, ExpandResult
-from captionkit.magic._secrets import KEY_WHITESPACE, Secret, install_log_filter
+from captionkit.magic._secrets import KEY_WHITESPACE, Hold, Secret, install_log_filter
 from captionkit.magic.errors import ConfigurationError, InvalidAPIKeyError, MissingAPIKeyError
 
 _UNSET: Any = object()
@@ -122,6 +123,10 @@ class _BaseMagicPromptClient:
             _check_header(name, value)
         install_log_filter()
         self._api_key = resolve_api_key(spec, api_key)
+        # the key is redacted from every output while this client is open (and at every call)
+        self._hold = None if self._api_key is None else Hold(self._api_key)
+        if self._hold is not None:
+            weakref.finalize(self, self._hold.release)
         self._config = CallConfig(
             backend=spec,
             base_url=url,
@@ -156,7 +161,13 @@ class _BaseMagicPromptClient:
         model = f", model={cfg.model!r}" if cfg.model else ""
         return f"{type(self).__name__}(backend={cfg.backend.key!r}, base_url={cfg.base_url!r}{model})"
 
+    def _release_key(self) -> None:
+        if self._hold is not None:
+            self._hold.release()
+
     def _flow(self, idea: str, aspect_ratio: Any, strip_bboxes: bool | None, style: bool | None) -> Flow:
+        if self._hold is not None:
+            self._hold.acquire()  # a call after close() is protected as well
         if not isinstance(idea, str) or not idea.strip():
             raise ConfigurationError("the idea is empty; give a short description of the picture")
         cfg = self._config
@@ -278,9 +289,10 @@ class MagicPromptClient(_BaseMagicPromptClient):
             response.close()
 
     def close(self) -> None:
-        """Close the HTTP client if this object created it."""
+        """Close the HTTP client if this object created it, and stop redacting the key."""
         if self._owns_http:
             self._http.close()
+        self._release_key()
 
     def __enter__(self) -> MagicPromptClient:
         return self
@@ -376,9 +388,10 @@ class AsyncMagicPromptClient(_BaseMagicPromptClient):
         )
 
     async def aclose(self) -> None:
-        """Close the HTTP client if this object created it."""
+        """Close the HTTP client if this object created it, and stop redacting the key."""
         if self._owns_http:
             await self._http.aclose()
+        self._release_key()
 
     async def __aenter__(self) -> AsyncMagicPromptClient:
         return self
@@ -472,10 +485,10 @@ async def expand_many(
     if http_client is None:
         http_client = httpx.AsyncClient(timeout=options.get("timeout", DEFAULT_TIMEOUT), limits=limits)
     try:
-        made = AsyncMagicPromptClient(backend, http_client=http_client, **options)
-        return await made.expand_many(
-            ideas, aspect_ratio, concurrency=concurrency, progress=progress, on_result=on_result
-        )
+        async with AsyncMagicPromptClient(backend, http_client=http_client, **options) as made:
+            return await made.expand_many(
+                ideas, aspect_ratio, concurrency=concurrency, progress=progress, on_result=on_result
+            )
     finally:
         if own_http:
             await http_client.aclose()

@@ -1,7 +1,7 @@
 """Key hygiene: key checks, a masked secret type, and the one redactor every output goes through.
 
-A key enters through :class:`Secret`, which strips surrounding whitespace (with a warning),
-refuses characters no HTTP header can carry, and registers the key while the object lives.
+A key enters through :class:`Secret`, which strips surrounding whitespace (with a warning) and
+refuses characters no HTTP header can carry; a client holds it (:class:`Hold`) while it is open.
 Everything that leaves the magic-prompt client then passes :func:`scrub` (results, errors and
 their chains, batch records) or the log-record factory installed by :func:`install_log_filter`
 (every log record of the process), and both use :func:`redact`.
@@ -17,7 +17,7 @@ What :func:`redact` removes, for every live key:
   escapes (``\\u0073``, ``\\x73``, ``\\"``, ``\\\\``), percent-encoding (``%73``) and HTML
   character references (``&#115;``), mixed freely with raw characters.
 
->>> key = Secret("sk-test-0123456789abcdef")
+>>> hold = Hold(Secret("sk-test-0123456789abcdef"))  # what a client does while it is open
 >>> redact("invalid key sk-test-0123456789abcdef")
 'invalid key <redacted>'
 >>> redact("key prefix sk-test-0123 rejected")
@@ -26,6 +26,7 @@ What :func:`redact` removes, for every live key:
 '{"error": "<redacted>"}'
 >>> redact("q=sk-test-%30%31%32%33%34%35%36")
 'q=<redacted>'
+>>> hold.release()
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ import threading
 import traceback
 import unicodedata
 import warnings
-import weakref
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
@@ -78,9 +78,11 @@ _log = logging.getLogger("captionkit.magic")
 # a library's records go where the application sends them, never to logging's last resort
 logging.getLogger("captionkit").addHandler(logging.NullHandler())
 
-# Live keys: a Secret is registered while it exists (weakly), so a long process that made many
-# clients scans only for the keys still in use.
-_live: weakref.WeakValueDictionary[int, Secret] = weakref.WeakValueDictionary()
+# Live keys: each hold (a client, from creation to close) registers its key under a token of
+# its own, so two clients with one key do not release each other's, and a closed client's key
+# stops being looked for (a short test key such as "k-describe" would otherwise go on redacting
+# "captionkit-describe-v1" long after its client is gone).
+_live: dict[int, str] = {}
 _ids = itertools.count()
 _lock = threading.Lock()
 
@@ -158,8 +160,8 @@ def _outside() -> int:
 class Secret:
     """An API key whose ``repr`` and ``str`` never show it; it refuses to be pickled.
 
-    Creating one checks the key (:func:`clean_key`) and registers it, so that :func:`redact`
-    removes it from every output for as long as the object lives.
+    Creating one checks the key (:func:`clean_key`). A client holds its key (:class:`Hold`)
+    from creation to ``close()``, and :func:`redact` removes every held key from all output.
 
     >>> key = Secret("sk-or-v1-0123456789abcdef")
     >>> key
@@ -170,12 +172,10 @@ class Secret:
     'cdef'
     """
 
-    __slots__ = ("_value", "__weakref__")
+    __slots__ = ("_value",)
 
     def __init__(self, value: str, source: str = "api_key") -> None:
         self._value = clean_key(value, source)
-        with _lock:
-            _live[next(_ids)] = self
 
     def get_secret_value(self) -> str:
         """The key itself; call only where it goes into a header."""
@@ -197,10 +197,54 @@ class Secret:
         raise TypeError("captionkit.magic.Secret cannot be pickled")
 
 
+class Hold:
+    """Keeps a key registered for redaction until :meth:`release` (idempotent; re-acquirable).
+
+    A client takes one when it is made and at every call, and releases it in ``close()``; one
+    that is never closed releases it when it is garbage-collected.
+
+    >>> with Hold(Secret("sk-test-0123456789abcdef")):
+    ...     redact("echo sk-test-0123456789abcdef")
+    'echo <redacted>'
+    >>> redact("echo sk-test-0123456789abcdef")
+    'echo sk-test-0123456789abcdef'
+    """
+
+    __slots__ = ("_value", "_token", "__weakref__")
+
+    def __init__(self, secret: Secret) -> None:
+        self._value = secret.get_secret_value()
+        self._token: int | None = None
+        self.acquire()
+
+    def acquire(self) -> None:
+        """Register the key (again, after a release)."""
+        with _lock:
+            if self._token is None:
+                self._token = next(_ids)
+                _live[self._token] = self._value
+
+    def release(self) -> None:
+        """Stop redacting this key (other holds of the same key keep it registered)."""
+        with _lock:
+            if self._token is not None:
+                _live.pop(self._token, None)
+                self._token = None
+
+    def __enter__(self) -> Hold:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"Hold({'held' if self._token is not None else 'released'})"
+
+
 def live_keys() -> tuple[str, ...]:
-    """The keys held by live :class:`Secret` objects that are long enough to redact."""
+    """The keys currently held that are long enough to redact."""
     with _lock:
-        values = {s._value for s in _live.values()}
+        values = set(_live.values())
     return tuple(sorted(v for v in values if len(v) >= SHORTEST))
 
 
@@ -409,8 +453,8 @@ def scrub(value: Any, *, headers: bool = False) -> Any:
     models, :class:`captionkit.Report` and exceptions (see :func:`scrub_exception`). Returns
     ``value`` itself when nothing had to change; other objects are returned as they are.
 
-    >>> key = Secret("sk-test-0123456789abcdef")
-    >>> scrub({"model": "m", "echo": ["sk-test-0123456789abcdef", 3]})
+    >>> with Hold(Secret("sk-test-0123456789abcdef")):
+    ...     scrub({"model": "m", "echo": ["sk-test-0123456789abcdef", 3]})
     {'model': 'm', 'echo': ['<redacted>', 3]}
     """
     if not live_keys() and not headers:

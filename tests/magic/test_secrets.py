@@ -26,7 +26,7 @@ import captionkit
 from captionkit.cli import app
 from captionkit.compat import CaptionVerifier
 from captionkit.magic import AsyncMagicPromptClient, MagicPromptClient, Secret, errors, expand_many
-from captionkit.magic._secrets import MARKER, live_keys, redact, scrub, scrub_exception
+from captionkit.magic._secrets import MARKER, Hold, live_keys, redact, scrub, scrub_exception
 from captionkit.magic.testing import SAMPLE_CAPTION, RecordedRequest, Step
 
 from .conftest import FAST_RETRY, LEAK_SETTINGS
@@ -96,8 +96,8 @@ def test_secret_type_masks_and_refuses_pickling(monkeypatch) -> None:
     with pytest.raises(TypeError):
         pickle.dumps(secret)
     monkeypatch.setenv("IDEOGRAM_API_KEY", CANARY)
-    client = MagicPromptClient()
-    assert CANARY not in repr(client) and CANARY not in repr(client.config) and CANARY not in str(vars(client))
+    with MagicPromptClient() as client:
+        assert CANARY not in repr(client) and CANARY not in repr(client.config) and CANARY not in str(vars(client))
 
 
 def test_missing_key_error_never_shows_other_keys(monkeypatch) -> None:
@@ -292,96 +292,104 @@ def test_a_body_cut_through_the_key_leaves_no_readable_piece(server) -> None:
 
 
 def test_escaped_forms_are_redacted() -> None:
-    key = Secret('sk-"quoted"\\back%slash&amp')
-    raw = key.get_secret_value()
-    for form in (raw, repr(raw), json.dumps(raw), json.dumps(raw, ensure_ascii=True).replace("k", "\\u006b"),
-                 "".join(f"%{ord(c):02x}" for c in raw), repr(json.dumps(raw)), json.dumps(json.dumps(raw))):
-        assert leaks(raw, [(form, redact(f"echo: {form} end"))]) == [], form
-        assert redact(f"echo: {form} end").startswith("echo: ")
+    raw = 'sk-"quoted"\\back%slash&amp'
+    forms = (raw, repr(raw), json.dumps(raw), json.dumps(raw, ensure_ascii=True).replace("k", "\\u006b"),
+             "".join(f"%{ord(c):02x}" for c in raw), repr(json.dumps(raw)), json.dumps(json.dumps(raw)))
+    with Hold(Secret(raw)):
+        for form in forms:
+            assert leaks(raw, [(form, redact(f"echo: {form} end"))]) == [], form
+            assert redact(f"echo: {form} end").startswith("echo: ")
 
 
 def test_short_keys_have_a_defined_behaviour() -> None:
-    five = Secret("Zq9x!")  # 4 to 7 characters: redacted whole, never in part
-    assert redact("a Zq9x! b Zq9x c") == f"a {MARKER} b Zq9x c"
-    tiny = Secret("k")  # under 4: not a secret, and redacting it would mangle every word
-    assert redact("ok kk") == "ok kk"
-    assert "k" not in live_keys() and "Zq9x!" in live_keys()
-    del five, tiny
+    with Hold(Secret("Zq9x!")), Hold(Secret("k")):
+        # 4 to 7 characters: redacted whole, never in part
+        assert redact("a Zq9x! b Zq9x c") == f"a {MARKER} b Zq9x c"
+        # under 4: not a secret, and redacting it would mangle every word
+        assert redact("ok kk") == "ok kk"
+        assert "k" not in live_keys() and "Zq9x!" in live_keys()
 
 
 def test_runs_that_are_ordinary_words_are_not_redacted_on_their_own() -> None:
-    secret = Secret("k-describe")  # a test key holding a word must not eat the word everywhere
-    assert redact("the image cannot be described") == "the image cannot be described"
-    assert redact("key k-describe and k-descri") == f"key {MARKER} and {MARKER}"
-    lower = Secret("abcdefghijklmnopqrstuvwxyz")  # letters of one case only: the whole key still goes
-    assert redact("x abcdefghijklmnopqrstuvwxyz y") == f"x {MARKER} y"
-    del secret, lower
+    with Hold(Secret("k-describe")):  # a test key holding a word must not eat the word everywhere
+        assert redact("the image cannot be described") == "the image cannot be described"
+        assert redact("key k-describe and k-descri") == f"key {MARKER} and {MARKER}"
+    with Hold(Secret("abcdefghijklmnopqrstuvwxyz")):  # letters of one case only: the whole key still goes
+        assert redact("x abcdefghijklmnopqrstuvwxyz y") == f"x {MARKER} y"
 
 
-def test_a_key_is_redacted_only_while_its_secret_lives() -> None:
+def test_a_key_is_redacted_while_its_client_is_open() -> None:
     key = "sk-short-lived-0123456789"
-    secret = Secret(key)
+    client = MagicPromptClient(api_key=key)
     assert redact(key) == MARKER
-    del secret
-    gc.collect()
+    twin = MagicPromptClient(api_key=key)
+    client.close()
+    assert redact(key) == MARKER  # the twin still holds the same key
+    twin.close()
     assert key not in live_keys() and redact(key) == key
+    echo = httpx.MockTransport(lambda r: httpx.Response(401, json={"error": f"bad {r.headers['api-key']}"}))
+    closed = MagicPromptClient(api_key=key, http_client=httpx.Client(transport=echo))
+    closed.close()  # the injected HTTP client stays usable, and a call holds the key again
+    with pytest.raises(errors.AuthenticationError) as info:
+        closed.expand("x")
+    assert leaks(key, shown(info.value)) == []
+    closed.close()
+    forgotten = MagicPromptClient(api_key=key)  # never closed: released when collected
+    del forgotten
+    gc.collect()
+    assert key not in live_keys()
 
 
 @LEAK_SETTINGS
 @given(key=canaries(alphabet=PRINTABLE, min_size=4, max_size=40), data=st.data())
 def test_redact_removes_every_echo_whatever_the_encoding(key, data) -> None:
-    secret = Secret(key)
     noise = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=30)
-    parts = data.draw(st.lists(st.one_of(noise, echoes(key)), min_size=1, max_size=6))
-    text = "".join(parts)
-    cleaned = redact(text)
-    assert leaks(key, [("redacted", cleaned)]) == []
-    assert redact(cleaned) == cleaned  # idempotent
-    del secret
+    text = "".join(data.draw(st.lists(st.one_of(noise, echoes(key)), min_size=1, max_size=6)))
+    with Hold(Secret(key)):
+        cleaned = redact(text)
+        assert leaks(key, [("redacted", cleaned)]) == []
+        assert redact(cleaned) == cleaned  # idempotent
 
 
 @LEAK_SETTINGS
 @given(key=canaries(alphabet=PRINTABLE, min_size=4, max_size=40), text=st.text(max_size=200))
 def test_redact_changes_nothing_that_holds_no_piece_of_a_key(key, text) -> None:
-    secret = Secret(key)
-    assume(not any(leaks(k, [("text", text)], strict=True) for k in live_keys()))  # no piece of any live key
-    assume(MARKER not in text)
-    assert redact(text) == text
-    del secret
+    with Hold(Secret(key)):
+        assume(not any(leaks(k, [("text", text)], strict=True) for k in live_keys()))  # no piece of any held key
+        assume(MARKER not in text)
+        assert redact(text) == text
 
 
 def test_scrub_walks_results_reports_and_mappings() -> None:
-    secret = Secret(CANARY)
     from captionkit import verify
 
     report = verify({"compositional_deconstruction": {"background": "b", "elements": [], CANARY: 1}})
     value = {"report": report, CANARY: (CANARY.encode(), [CANARY[:10]]), "n": 3}
-    clean = scrub(value)
+    with Hold(Secret(CANARY)):
+        clean = scrub(value)
+        plain = {"n": 3, "s": "fine"}
+        assert scrub(plain) is plain  # nothing to change: the same object back
     assert leaks(CANARY, [("clean", repr(clean))]) == [] and clean["n"] == 3
-    assert scrub({"n": 3, "s": "fine"}) == {"n": 3, "s": "fine"}
-    del secret
 
 
 # --- exceptions: every form, and foreign ones ------------------------------------------------------
 
 
 def test_foreign_exceptions_and_their_chains_are_cleaned() -> None:
-    secret = Secret(CANARY)
-    try:
+    with Hold(Secret(CANARY)):
         try:
-            raise KeyError(f"no such key {CANARY}")
-        except KeyError as inner:
-            raise RuntimeError(f"wrapped {CANARY[:12]}") from inner
-    except RuntimeError as outer:
-        clean = scrub_exception(outer)
-    assert clean is not None and leaks(CANARY, shown(clean)) == []
-    assert leaks(CANARY, [("chain", "".join(traceback.format_exception(clean)))]) == []
-    try:
-        (CANARY + "\xa0").encode("ascii")
-    except UnicodeEncodeError as exc:
-        clean = scrub_exception(exc)
-    assert leaks(CANARY, shown(clean)) == []
-    del secret
+            try:
+                raise KeyError(f"no such key {CANARY}")
+            except KeyError as inner:
+                raise RuntimeError(f"wrapped {CANARY[:12]}") from inner
+        except RuntimeError as outer:
+            chained = scrub_exception(outer)
+        try:
+            (CANARY + "\xa0").encode("ascii")
+        except UnicodeEncodeError as exc:
+            encoding = scrub_exception(exc)
+    assert leaks(CANARY, shown(chained)) == [] and leaks(CANARY, shown(encoding)) == []
+    assert "no such key <redacted>" in "".join(traceback.format_exception(chained))
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -404,11 +412,10 @@ def test_any_failure_of_the_http_client_leaves_the_client_redacted(mode) -> None
 
 
 def test_illegal_header_errors_from_httpx_are_redacted_even_in_escaped_form() -> None:
-    secret = Secret(CANARY)
     exc = httpx.LocalProtocolError(f"Illegal header value {('Bearer ' + CANARY + chr(13)).encode()!r}")
-    clean = scrub_exception(exc)
+    with Hold(Secret(CANARY)):
+        clean = scrub_exception(exc)
     assert leaks(CANARY, shown(clean)) == []
-    del secret
 
 
 # --- logs: every record of the process -------------------------------------------------------------
@@ -428,7 +435,7 @@ def test_every_log_record_is_redacted_whatever_its_logger(caplog) -> None:
     logging.getLogger("httpx").info("headers %s", {"Api-Key": "another-secret-value"})
     assert leaks(CANARY, [("text", caplog.text)]) == []
     assert caplog.text.count(MARKER) >= 5 and "another-secret-value" not in caplog.text
-    del client
+    client.close()
 
 
 def test_the_record_factory_wraps_an_existing_one_and_installs_once() -> None:
@@ -441,10 +448,10 @@ def test_the_record_factory_wraps_an_existing_one_and_installs_once() -> None:
 
     logging.setLogRecordFactory(custom)
     try:
-        first, second = MagicPromptClient(api_key=CANARY), MagicPromptClient(api_key=CANARY)  # alive: keys live
+        first, second = MagicPromptClient(api_key=CANARY), MagicPromptClient(api_key=CANARY)  # open: key held
         record = logging.getLogRecordFactory()("x", logging.INFO, __file__, 1, "key %s", (CANARY,), None)
         assert record.getMessage() == f"key {MARKER}" and made == ["custom"]
         assert logging.getLogRecordFactory().inner is custom  # wrapped once, not twice
-        del first, second
+        first.close(), second.close()
     finally:
         logging.setLogRecordFactory(previous)
