@@ -169,6 +169,14 @@ _TOLERANCES = ("trailing commas", "single quotes", "Python constants")
 _VALUE_END = frozenset({"dq", "sq", "num", "word", "}", "]"})
 
 
+_JSON_ESCAPES = frozenset('"\\/bfnrtu')
+
+
+def _beyond_json(token: str) -> bool:
+    """Whether a double-quoted token holds an escape JSON lacks (\\x41, \\U0001F600): Python's."""
+    return any(m.group(1) and m.group(1)[0] not in _JSON_ESCAPES for m in _PY_ESCAPE.finditer(token, 1, len(token) - 1))
+
+
 def _python_string(token: str, at: int) -> str:
     """A Python string literal token as the JSON string token with the same characters."""
 
@@ -237,7 +245,7 @@ def parse_lenient(text: str) -> Parsed:
     previous = ""  # the kind of the last significant token
     pythonish = any(k == "sq" or (k == "word" and t in _PYTHON_WORDS) for k, t, _ in tokens)
     for i, (kind, tok, at) in enumerate(tokens):
-        if kind == "dq" and pythonish and "\\" in tok:
+        if kind == "dq" and "\\" in tok and (pythonish or _beyond_json(tok)):
             tok = _python_string(tok, at)
         if kind == ",":
             if following[i] in ("}", "]") and previous in _VALUE_END:
