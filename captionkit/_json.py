@@ -345,7 +345,9 @@ def dumps(caption: Caption | dict[str, Any], *, pretty: bool = False) -> str:
     except (orjson.JSONEncodeError, TypeError):
         # lone surrogates, huge ints, non-JSON values: the stdlib decides
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    if b"null" in out or _FLOAT.search(out) is not None or out[0] in b"-0123456789":
+    # a model's data holds only strings and integers, where orjson and the stdlib agree
+    from_model = getattr(caption, "to_dict", None) is not None
+    if not from_model and (b"null" in out or _FLOAT.search(out) is not None or out[0] in b"-0123456789"):
         # orjson writes NaN and infinities as null and floats in its own notation
         # (1e-5, 0.00001 where json.dumps writes 1e-05): the stdlib decides
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
