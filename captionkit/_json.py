@@ -182,6 +182,14 @@ _TOLERANCES = ("trailing commas", "single quotes", "Python constants")
 _VALUE_END = frozenset({"dq", "sq", "num", "word", "}", "]"})
 
 
+_JSON_ESCAPES = frozenset('"\\/bfnrtu')
+
+
+def _beyond_json(token: str) -> bool:
+    """Whether a double-quoted token holds an escape JSON lacks (\\x41, \\U0001F600): Python's."""
+    return any(m.group(1) and m.group(1)[0] not in _JSON_ESCAPES for m in _PY_ESCAPE.finditer(token, 1, len(token) - 1))
+
+
 def _python_string(token: str, at: int) -> str:
     """A Python string literal token as the JSON string token with the same characters."""
 
@@ -250,7 +258,7 @@ def parse_lenient(text: str) -> Parsed:
     previous = ""  # the kind of the last significant token
     pythonish = any(k == "sq" or (k == "word" and t in _PYTHON_WORDS) for k, t, _ in tokens)
     for i, (kind, tok, at) in enumerate(tokens):
-        if kind == "dq" and pythonish and "\\" in tok:
+        if kind == "dq" and "\\" in tok and (pythonish or _beyond_json(tok)):
             tok = _python_string(tok, at)
         if kind == ",":
             if following[i] in ("}", "]") and previous in _VALUE_END:
@@ -367,7 +375,9 @@ def dumps(caption: Caption | dict[str, Any], *, pretty: bool = False) -> str:
     except (orjson.JSONEncodeError, TypeError):
         # lone surrogates, huge ints, non-JSON values: the stdlib decides
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    if b"null" in out or _FLOAT.search(out) is not None or out[0] in b"-0123456789":
+    # a model's data holds only strings and integers, where orjson and the stdlib agree
+    from_model = getattr(caption, "to_dict", None) is not None
+    if not from_model and (b"null" in out or _FLOAT.search(out) is not None or out[0] in b"-0123456789"):
         # orjson writes NaN and infinities as null and floats in its own notation
         # (1e-5, 0.00001 where json.dumps writes 1e-05): the stdlib decides
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)

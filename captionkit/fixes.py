@@ -514,16 +514,25 @@ _JSON_SCALARS = (str, int, float, type(None))  # bool is an int
 
 def _not_json(data: Any) -> str | None:
     """Why ``data`` is not a JSON value (naming the place), or ``None``."""
-    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+    open_: set[int] = set()  # the containers on the way down to the current node
+    stack: list[tuple[tuple[Any, ...], Any, bool]] = [((), data, False)]
     while stack:
-        path, node = stack.pop()
-        if isinstance(node, dict):
+        path, node, leaving = stack.pop()
+        if leaving:
+            open_.discard(id(node))
+            continue
+        if isinstance(node, (dict, list)):
+            if id(node) in open_:
+                return f"the data contains itself at {_place(path)}, which JSON cannot represent"
+            open_.add(id(node))
+            stack.append((path, node, True))
+            if isinstance(node, list):
+                stack.extend(((*path, i), v, False) for i, v in enumerate(node))
+                continue
             for k, v in node.items():
                 if not isinstance(k, str):
                     return f"the data holds a {type(k).__name__} key at {_place(path)}, which JSON cannot represent"
-                stack.append(((*path, k), v))
-        elif isinstance(node, list):
-            stack.extend(((*path, i), v) for i, v in enumerate(node))
+                stack.append(((*path, k), v, False))
         elif not isinstance(node, _JSON_SCALARS):
             return f"the data holds a {type(node).__name__} at {_place(path)}, which JSON cannot represent"
     return None

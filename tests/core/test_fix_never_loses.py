@@ -633,6 +633,17 @@ def test_data_json_cannot_hold_is_refused_naming_the_place(value, kind):
                          "which JSON cannot represent")
 
 
+def test_data_that_contains_itself_is_refused():
+    elements: list[Any] = []
+    data = {"compositional_deconstruction": {"background": "b", "elements": elements}}
+    elements.append(data)
+    r = fix(data)
+    assert r.problem == "the data contains itself at /compositional_deconstruction/elements/0, which JSON cannot represent"
+    shared = {"type": "obj", "desc": "d"}  # the same object twice is fine: JSON writes it twice
+    r = fix({"compositional_deconstruction": {"background": "b", "elements": [shared, shared]}})
+    assert r.ok and r.text.count('"desc":"d"') == 2
+
+
 def test_a_lone_surrogate_is_never_written_out():
     r = fix('{"compositional_deconstruction":{"background":"\\ud800","elements":[]}}')
     assert r.text is None and "lone surrogate" in r.problem and "/compositional_deconstruction/background" in r.problem
