@@ -84,7 +84,9 @@ logging.getLogger("captionkit").addHandler(logging.NullHandler())
 # "captionkit-describe-v1" long after its client is gone).
 _live: dict[int, str] = {}
 _ids = itertools.count()
-_lock = threading.Lock()
+# Re-entrant: a client that is garbage-collected releases its hold from a finalizer, which can run
+# on this thread at any allocation, also while the lock is held (a plain Lock would deadlock).
+_lock = threading.RLock()
 
 
 def clean_key(value: str, source: str = "api_key") -> str:
@@ -244,7 +246,12 @@ class Hold:
 def live_keys() -> tuple[str, ...]:
     """The keys currently held that are long enough to redact."""
     with _lock:
-        values = set(_live.values())
+        while True:
+            try:
+                values = set(_live.values())
+                break
+            except RuntimeError:  # a finalizer released a hold while the values were read: again
+                continue
     return tuple(sorted(v for v in values if len(v) >= SHORTEST))
 
 

@@ -455,3 +455,37 @@ def test_the_record_factory_wraps_an_existing_one_and_installs_once() -> None:
         first.close(), second.close()
     finally:
         logging.setLogRecordFactory(previous)
+
+
+def test_a_hold_released_by_the_garbage_collector_while_the_registry_is_read_does_not_deadlock():
+    # Regression: a client's finalizer released its hold on the thread that was inside
+    # live_keys() with the registry lock held, and waited on that lock forever.
+    import gc
+    import threading
+
+    from captionkit.magic import _secrets
+
+    holds = [_secrets.Hold(_secrets.Secret(f"sk-gc-{i:04d}-0123456789abcdef")) for i in range(50)]
+    released = []
+
+    class Garbage:
+        def __del__(self) -> None:  # runs inside the lock below, as a finalizer would
+            holds[0].release()
+            released.append(True)
+
+    done = threading.Event()
+
+    def read() -> None:
+        with _secrets._lock:
+            junk = Garbage()
+            del junk
+            gc.collect()
+            _secrets.live_keys()
+        done.set()
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    assert done.wait(10), "live_keys deadlocked on a release from a finalizer"
+    assert released
+    for hold in holds:
+        hold.release()
