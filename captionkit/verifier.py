@@ -24,7 +24,7 @@ from captionkit._extract import LENIENT, extract_json
 from captionkit._fastcheck import canonical_findings
 from captionkit._frames import frame_size
 from captionkit._json import dumps, is_stored_canonical
-from captionkit.compat import _locate, ensure_ascii_findings
+from captionkit.compat import _locate, ensure_ascii_findings, official_loads
 from captionkit.diagnostics import Diagnostic, Report, Severity
 from captionkit.rules import RULES, official_diagnostic
 from captionkit.rules.content import lint
@@ -45,20 +45,25 @@ def _human(official: str) -> str:
 
 
 def _parse(text: str) -> tuple[Any, list[Diagnostic], bool]:
-    """Parse with json.loads semantics, noting duplicate keys. Returns (value, diags, ok)."""
-    dup_ids: dict[int, list[str]] = {}
+    """Parse as the official verifier does (compat's depth rule), noting duplicate keys.
+
+    Returns ``(value, diags, ok)``.
+    """
+    # object -> its repeated keys; the object is kept so that its id cannot be reused by
+    # another object when a first, failed parse attempt is retried (official_loads may)
+    dup_ids: dict[int, tuple[dict[str, Any], list[str]]] = {}
 
     def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(pairs)
         if len(obj) != len(pairs):
             seen: set[str] = set()
             dups = [k for k, _ in pairs if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
-            dup_ids[id(obj)] = dups
+            dup_ids[id(obj)] = (obj, dups)
         return obj
 
     diags: list[Diagnostic] = []
     try:
-        value = json.loads(text, object_pairs_hook=pairs_hook)
+        value = official_loads(text, object_pairs_hook=pairs_hook)
     except json.JSONDecodeError as exc:
         official = f"invalid JSON: {exc}"
         found = None
@@ -78,7 +83,8 @@ def _parse(text: str) -> tuple[Any, list[Diagnostic], bool]:
         return None, diags, False
     if dup_ids:
         for path, obj in _iter_objects(value, ()):
-            for key in dup_ids.get(id(obj), ()):
+            held, keys = dup_ids.get(id(obj), (None, ()))
+            for key in keys if held is obj else ():
                 diags.append(
                     _diag("CK407", (*path, key), f"key {key!r} appears more than once; the last value wins")
                 )

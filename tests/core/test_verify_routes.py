@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -80,3 +82,18 @@ def test_loads_remembers_exactly_the_text_dumps_would_write(text, ending, layout
     assert captionkit.dumps(caption, pretty=True) == json.dumps(caption.to_dict(), ensure_ascii=False, indent=2)
     twin = caption.model_copy()  # an equal caption built another way writes the same text
     assert captionkit.dumps(twin) == computed
+
+
+@pytest.mark.parametrize("depth", [990, 992, 993, 994, 995, 1000])
+@pytest.mark.parametrize("where", ["unknown key", "shadowed duplicate"])
+def test_verify_agrees_with_compat_at_the_depth_edge(depth, where):
+    from captionkit.compat import CaptionVerifier
+
+    deep = "[" * depth + "]" * depth
+    if where == "unknown key":
+        text = '{"compositional_deconstruction":{"background":"b","elements":[]},"x":' + deep + "}"
+    else:
+        text = '{"compositional_deconstruction":' + deep + ',"compositional_deconstruction":{"background":"b","elements":[]}}'
+    official = CaptionVerifier().verify_raw(text)
+    report = verifier.verify(text, lints=False, tokens=False)
+    assert [d.official for d in report if d.official is not None] == official
