@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import replace
 from enum import Enum
@@ -96,6 +97,7 @@ def _summary(recipe: Any) -> list[str]:
         "guidance cut: " + ("none" if recipe.cfg_until is None else
                             f"unconditional pass for the first {recipe.cfg_until:g} of the steps"),
         f"vae: {'tiled' if recipe.vae_tiling else 'whole'}",
+        *([f"devices: {', '.join(recipe.devices)} (guidance split)"] if recipe.devices else []),
         f"versions: {versions}",
     ]
 
@@ -192,6 +194,7 @@ def render_cmd(
     model: Annotated[str | None, typer.Option(help="Hub repo id or local folder (default: the PNG's recipe, else the official id).")] = None,
     backend: Annotated[BackendChoice | None, typer.Option(help="Pipeline backend (default: the PNG's, else auto).")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    devices: Annotated[str | None, typer.Option("--devices", metavar="A,B", help="Guidance split over two GPUs (e.g. 0,1): the conditional and unconditional DiTs run each step at once, one per GPU. Same image; recorded in the PNG.")] = None,
     quantization: Annotated[QuantChoice | None, typer.Option(help="auto (fastest that fits, says why), bf16 (alias none), fp8 (fp8 compute on GPUs with fp8 tensor cores; fp8-weights elsewhere), fp8-weights (fp8 storage, any device), nf4 (CUDA). Default: the PNG's, else auto.")] = None,
     offload: Annotated[OffloadChoice, typer.Option(help="Memory plan: auto (least offloading that fits), none, text-encoder (off the GPU between captions), model (encoder and DiTs take turns), dit-swap (one model at a time).")] = OffloadChoice.auto,
     vae_tiling: Annotated[bool | None, typer.Option("--vae-tiling/--no-vae-tiling", help="Decode in tiles (default: only where the size would not fit; changes pixels slightly).")] = None,
@@ -223,6 +226,7 @@ def render_cmd(
         render_batch,
         resolve_preset,
     )
+    from captionkit.render._split import parse_devices
     from captionkit.render.batch import unique_names
     from captionkit.render.hub import DEFAULT_MODEL, local_tokenizer
     from captionkit.render.progress import RichProgress
@@ -273,6 +277,7 @@ def render_cmd(
             offline=True if offline else None,
             optimize=optimize,
             compile="auto" if compile_blocks is None else compile_blocks,
+            devices=parse_devices(devices),
         )
         # Count exactly with the model folder's own tokenizer when it has one.
         tokenizer = local_tokenizer(chosen_model)
@@ -295,6 +300,8 @@ def render_cmd(
     if len(bad) == len(checked):
         fail(f"{', '.join(sources)}: no caption to render")
 
+    if devices is not None and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        fail("--devices splits one render over two GPUs; under torchrun each process has one GPU: leave --devices out")
     dist = DistContext.from_env()
     if device == "auto" and dist.device != "auto":
         renderer.device_requested = dist.device

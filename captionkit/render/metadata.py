@@ -55,6 +55,8 @@ class Recipe:
         cfg_until: The guidance cut (fraction of the steps that ran the
             unconditional transformer), None for full guidance.
         vae_tiling: Whether the VAE decoded in tiles (this changes pixels slightly).
+        devices: The guidance split's two devices, empty on one device (how
+            it ran, not what: the split renders the same image).
         versions: Library versions (captionkit, diffusers, torch, ...).
     """
 
@@ -70,6 +72,7 @@ class Recipe:
     quantization: str | None = None
     cfg_until: float | None = None
     vae_tiling: bool = False
+    devices: tuple[str, ...] = field(default=(), compare=False)
     versions: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,6 +89,7 @@ class Recipe:
             "quantization": self.quantization,
             "cfg_until": self.cfg_until,
             "vae_tiling": self.vae_tiling,
+            **({"devices": list(self.devices)} if self.devices else {}),
             "versions": dict(self.versions),
         }
 
@@ -120,6 +124,14 @@ def _fraction(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"cfg_until must be a fraction between 0 and 1, got {value!r}")
     return float(value)
+
+
+def _devices(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"devices must be a list of device names, got {value!r}")
+    return tuple(value)
 
 
 def read_recipe(source: str | os.PathLike[str] | IO[bytes]) -> Recipe:
@@ -159,6 +171,7 @@ def read_recipe(source: str | os.PathLike[str] | IO[bytes]) -> Recipe:
             quantization=data.get("quantization"),
             cfg_until=_fraction(data.get("cfg_until")),
             vae_tiling=bool(data.get("vae_tiling", False)),
+            devices=_devices(data.get("devices")),
             versions=dict(data.get("versions") or {}),
         )
     except RenderError as exc:

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from captionkit.render._core import PreparedCaption, check_tokens, parse_size, prepare_caption
+from captionkit.render._split import GuidanceSplit
 from captionkit.render.errors import Cancelled, RenderError
 from captionkit.render.hub import DEFAULT_MODEL, ModelSource, offline_mode, resolve_source
 from captionkit.render.memory import COMPONENTS, MemoryReport, PeakTracker, component_gib, free_bytes, memory_report
 from captionkit.render.metadata import Recipe, write_png
-from captionkit.render.plan import FP8_MODES, OFFLOADS, Plan, Shuttle, choose, needs_tiling
+from captionkit.render.plan import FP8_MODES, OFFLOADS, Plan, Shuttle, choose, needs_tiling, secondary_gib
 from captionkit.render.presets import DEFAULT_PRESET, Preset, resolve_preset
 from captionkit.render.progress import CancelToken, ProgressCallback, _Emitter
 from captionkit.render.quant import fp8_compute_support, module_bytes, normalize_mode, quantize_pipeline
@@ -150,6 +151,14 @@ class Renderer:
             guidance.
         pipeline: An already built pipeline to use instead of loading one. An
             explicit ``quantization`` or ``offload`` is applied to it in place.
+        devices: The guidance split: two devices (``["cuda:0", "cuda:1"]``).
+            The text encoder, the conditional DiT and the VAE live on the
+            first, the unconditional DiT on the second, and the two passes of
+            every step run at once (:mod:`captionkit.render._split`). It
+            composes with compile and every quantization mode, lets two 24 GB
+            cards hold the bf16 pair, and is recorded in the recipe. The same
+            image as one device. ``["cpu", "cpu"]`` runs the split's
+            bookkeeping without parallelism (for tests).
     """
 
     def __init__(
@@ -171,6 +180,7 @@ class Renderer:
         vae_tiling: bool | Literal["auto"] = "auto",
         cfg_until: float | None = None,
         pipeline: Any = None,
+        devices: Sequence[str] | None = None,
     ) -> None:
         if backend not in ("auto", "diffusers", "official"):
             raise RenderError(f"unknown backend {backend!r}; choose diffusers, official or auto")
@@ -185,6 +195,11 @@ class Renderer:
             # checked here, not at load: a run whose outputs all exist never loads
             raise RenderError(f"unknown device {device!r}; choose auto, cpu, cuda or cuda:N")
         self.cfg_until = check_cfg_until(cfg_until)
+        self.devices_requested = _check_devices(devices, device)
+        if self.devices_requested is not None:
+            if backend == "official":
+                raise RenderError("--devices needs the diffusers backend (the official pipeline runs on one device)")
+            device = self.devices_requested[0]
         if model is None and pipeline is None:
             model = DEFAULT_MODEL
         self.model = os.fspath(model) if model is not None else None
@@ -218,15 +233,26 @@ class Renderer:
         self._shuttle: Shuttle | None = None
         self._tracker = PeakTracker(None)
         self._cfg: dict[str, int] | None = None
+        self.devices: list[str] | None = None
+        self._split: GuidanceSplit | None = None
         if pipeline is not None:
             self._take(pipeline)
 
     # ----------------------------------------------------------------- loading
 
-    def _resolve_device(self) -> str:
+    def _resolve_devices(self) -> list[str] | None:
+        """The guidance split's two devices, checked against this machine (None without a split)."""
+        if self.devices_requested is None:
+            return None
+        return [self._resolve_device(d) for d in self.devices_requested]
+
+    def _placement(self) -> dict[str, str]:
+        return {"unconditional_transformer": self.devices[1]} if self.devices else {}
+
+    def _resolve_device(self, req: str | None = None) -> str:
         import torch
 
-        req = self.device_requested
+        req = self.device_requested if req is None else req
         if req == "auto":
             return "cuda:0" if torch.cuda.is_available() else "cpu"
         if req.startswith("cuda"):
@@ -275,8 +301,17 @@ class Renderer:
             budget_gib=None if budget is None else budget() / 1024**3,
             cuda=cuda, fp8_compute=fp8_ok, nf4=cuda and has_bnb, quantization=req,
             offload=self.offload_requested, scale=self._scale, where=device, why_not_fp8=why_not,
-            prequantized=prequantized,
+            prequantized=prequantized, split=self.devices_requested is not None,
         )
+        devices = self.devices
+        if devices and budget is not None and devices[1].startswith("cuda"):
+            need = secondary_gib(plan.quantization, scale=self._scale)
+            free = free_bytes(devices[1]) / 1024**3
+            if need > free:
+                raise RenderError(
+                    f"not enough memory on {devices[1]} for the unconditional DiT in {plan.quantization}: "
+                    f"need about {need:.1f} GiB, {free:.1f} GiB free"
+                )
         if note:
             plan = replace(plan, reason=f"{note}; {plan.reason}")
         return plan
@@ -301,7 +336,8 @@ class Renderer:
         # captionkit draws its own progress; the loaders' bars would interleave with it.
         diffusers_logging.disable_progress_bar()
         transformers_logging.disable_progress_bar()
-        device = self._resolve_device()
+        self.devices = self._resolve_devices()
+        device = self.devices[0] if self.devices else self._resolve_device()
         source = resolve_source(
             self.model, revision=self.revision, token=self.token, offline=self.offline, cache_dir=self.cache_dir
         )
@@ -352,7 +388,7 @@ class Renderer:
             # a Hub id: the loader fetches (or, offline, finds) the weights itself
             common.update(revision=self.revision, token=self.token, cache_dir=self.cache_dir)
         mode = plan.quantization
-        shuttle = Shuttle(None, plan.offload, device)
+        shuttle = Shuttle(None, plan.offload, device, placement=self._placement())
         try:
             if mode == "nf4":
                 overrides = self._load_nf4_components(target, source, device, dtype, shuttle, common)
@@ -367,7 +403,7 @@ class Renderer:
         if mode in ("fp8", "fp8-weights"):
             # text encoder first: under a plan that parks it, it leaves before the DiTs arrive
             quantize_pipeline(pipe, mode, device=device, dtype=dtype, after=shuttle.settle,
-                              text_encoder=plan.offload == "none")
+                              text_encoder=plan.offload == "none", placement=shuttle.placement)
         shuttle.place()
         self._shuttle = shuttle
         if device.startswith("cuda"):
@@ -391,6 +427,7 @@ class Renderer:
         spec = {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": dtype}
         on_gpu = {"": torch.device(device)}
         overrides: dict[str, Any] = {}
+        placement = shuttle.placement
         te_kwargs = {} if prequantized else {"quantization_config": TransformersBnb(**spec)}
         overrides["text_encoder"] = Qwen3VLModel.from_pretrained(
             target, subfolder="text_encoder", dtype=dtype, device_map=on_gpu, **te_kwargs, **common
@@ -398,8 +435,9 @@ class Renderer:
         shuttle.settle("text_encoder", overrides["text_encoder"])
         for name in ("transformer", "unconditional_transformer"):
             dit_kwargs = {} if prequantized else {"quantization_config": DiffusersBnb(**spec)}
+            where = {"": torch.device(placement[name])} if name in placement else on_gpu
             overrides[name] = Ideogram4Transformer2DModel.from_pretrained(
-                target, subfolder=name, dtype=dtype, device_map=on_gpu, **dit_kwargs, **common
+                target, subfolder=name, dtype=dtype, device_map=where, **dit_kwargs, **common
             ).eval()
             shuttle.settle(name, overrides[name])
         return overrides
@@ -415,12 +453,19 @@ class Renderer:
         import torch
 
         device = str(getattr(pipe, "_execution_device", None) or pipe.device)
+        self.devices = self._resolve_devices()
         if self.device_requested != "auto":
             device = self._resolve_device()
         if device == "cuda":
             device = f"cuda:{torch.cuda.current_device()}"
         self.device = device
-        if self.quantization_requested == "auto" and self.offload_requested == "auto":
+        if self.devices and self.quantization_requested == "auto" and self.offload_requested == "auto":
+            # the split alone: the given weights as they are, the unconditional DiT moved to its device
+            self.plan = Plan("bf16", "none", 0.0, None, "auto: the given pipeline is used as it is, split over "
+                             + " and ".join(self.devices))
+            self._shuttle = Shuttle(pipe, "none", device, placement=self._placement())
+            self._shuttle.place()
+        elif self.quantization_requested == "auto" and self.offload_requested == "auto":
             self.plan = Plan("bf16", "none", 0.0, None, "auto: the given pipeline is used as it is")
         else:
             modules = [getattr(pipe, n, None) for n in COMPONENTS]
@@ -440,10 +485,14 @@ class Renderer:
             finally:
                 self.quantization_requested = saved
             dtype = getattr(torch, self.dtype)
-            shuttle = Shuttle(pipe, self.plan.offload, device)
+            shuttle = Shuttle(pipe, self.plan.offload, device, placement=self._placement())
             with _quiet_imports():
+                # the split's DiT goes to its device first: quantized weights stay where they are made
+                if self.devices:
+                    shuttle.settle("unconditional_transformer")
                 quantize_pipeline(pipe, self.plan.quantization, device=device, dtype=dtype, after=shuttle.settle,
-                                  text_encoder=self.plan.offload == "none" or self.plan.quantization not in FP8_MODES)
+                                  text_encoder=self.plan.offload == "none" or self.plan.quantization not in FP8_MODES,
+                                  placement=shuttle.placement)
             shuttle.place()
             self._shuttle = shuttle
         self.quantization, self.offload = self.plan.quantization, self.plan.offload
@@ -490,6 +539,9 @@ class Renderer:
             return _unpack_encoding(self._encode_cache[1], grid_h * grid_w)
 
         object.__setattr__(pipe, "encode_prompt", encode_prompt)
+        if self.devices:
+            self._split = GuidanceSplit(self.devices[0], self.devices[1])
+        self._wrap_conditional(pipe)
         self._wrap_unconditional(pipe)
         shuttle.skip = self._skips
         compile_on = self.compile_requested
@@ -533,9 +585,29 @@ class Renderer:
 
                         return Transformer2DModelOutput(sample=out)
                     return (out,)
+            if self._split is not None:
+                return self._split.unconditional(forward, args, kwargs)
             return forward(*args, **kwargs)
 
         object.__setattr__(model, "forward", guided_forward)
+
+    def _wrap_conditional(self, pipe: Any) -> None:
+        """Under the guidance split, queue each step's unconditional pass before the conditional one."""
+        model = getattr(pipe, "transformer", None)
+        other = getattr(pipe, "unconditional_transformer", None)
+        if model is None or other is None:
+            return
+        forward = getattr(model, "_captionkit_forward", None) or model.forward
+        object.__setattr__(model, "_captionkit_forward", forward)
+
+        def split_forward(*args: Any, **kwargs: Any) -> Any:
+            split = self._split
+            if split is None:
+                return forward(*args, **kwargs)
+            uncond = getattr(other, "_captionkit_forward", None) or other.forward
+            return split.conditional(forward, uncond, not self._skips("unconditional_transformer"), args, kwargs)
+
+        object.__setattr__(model, "forward", split_forward)
 
     # --------------------------------------------------------------- rendering
 
@@ -617,7 +689,8 @@ class Renderer:
         plan = self.plan
         if plan is None or plan.budget_gib is None or not str(self.device).startswith("cuda"):
             return False
-        return needs_tiling(plan.quantization, plan.offload, width, height, plan.budget_gib, self._scale)
+        return needs_tiling(plan.quantization, plan.offload, width, height, plan.budget_gib, self._scale,
+                            split=bool(self.devices))
 
     def _render_prepared(
         self,
@@ -650,6 +723,7 @@ class Renderer:
             quantization=self.quantization,
             cfg_until=cfg_until,
             vae_tiling=tiled,
+            devices=tuple(self.devices or ()),
             versions=_versions(),
         )
         if self.backend == "official":
@@ -698,6 +772,8 @@ class Renderer:
                 t0 = time.perf_counter()
                 generators = [torch.Generator("cpu").manual_seed(s) for s in chunk]
                 self._cfg = {"cut": guided, "calls": 0} if guided < steps else None
+                if self._split is not None:
+                    self._split.reset()
                 tracker.phase("_prepare")
                 with torch.inference_mode(), warnings.catch_warnings():
                     # transformers' deprecation notices about arguments diffusers passes
@@ -731,6 +807,8 @@ class Renderer:
         finally:
             self._emit = None
             self._cfg = None
+            if self._split is not None:
+                self._split.reset()
             for name in list(tracker.peaks):
                 if name.startswith("_"):
                     tracker.peaks.pop(name)
@@ -832,6 +910,30 @@ def check_cfg_until(value: float | None) -> float | None:
     if not (math.isfinite(f) and 0.0 <= f <= 1.0) or isinstance(value, bool):
         raise RenderError(f"--cfg-until must be a fraction of the steps between 0 and 1, got {value!r}")
     return f
+
+
+def _check_devices(devices: Sequence[str] | None, device: str) -> list[str] | None:
+    """Validate the guidance split's devices (before anything loads)."""
+    if devices is None:
+        return None
+    if isinstance(devices, str):
+        raise RenderError(f"devices: give a list of two devices, not the string {devices!r}")
+    names = [str(d).strip() for d in devices]
+    if len(names) != 2:
+        raise RenderError(f"devices: the guidance split uses exactly two devices, got {len(names)} ({', '.join(names)})")
+    for name in names:
+        if name == "auto" or not _DEVICE_RE.fullmatch(name):
+            raise RenderError(f"devices: unknown device {name!r}; give cuda:N (or cpu for tests)")
+    kinds = {n.split(":", 1)[0] for n in names}
+    if len(kinds) != 1:
+        raise RenderError(f"devices: {names[0]} and {names[1]} are different kinds of device; give two GPUs")
+    if kinds == {"cuda"}:
+        names = [n if ":" in n else "cuda:0" for n in names]
+        if names[0] == names[1]:
+            raise RenderError(f"devices: {names[0]} twice; give two different GPUs (or one --device)")
+    if device not in ("auto", names[0]):
+        raise RenderError(f"device {device} and devices {','.join(names)}: the first of --devices is the render device")
+    return names
 
 
 def _is_dir(model: str) -> bool:

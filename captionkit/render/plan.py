@@ -48,7 +48,8 @@ from typing import Any
 from captionkit.render.errors import RenderError
 from captionkit.render.memory import activation_gib, component_gib, decode_gib, encode_gib
 
-__all__ = ["CANDIDATES", "FP8_MODES", "OFFLOADS", "movable", "Plan", "Shuttle", "choose", "move_module", "needs_tiling", "peak_gib"]
+__all__ = ["CANDIDATES", "FP8_MODES", "OFFLOADS", "movable", "Plan", "Shuttle", "choose", "move_module", "needs_tiling", "peak_gib",
+           "secondary_gib"]
 
 OFFLOADS = ("auto", "none", "text-encoder", "model", "dit-swap")
 
@@ -77,7 +78,7 @@ def movable(quantization: str, offload: str, cuda: bool = True) -> bool:
 
 
 def peak_gib(quantization: str, offload: str, width: int = 1024, height: int = 1024, *,
-             tiled: bool = False, scale: float = 1.0) -> float:
+             tiled: bool = False, scale: float = 1.0, split: bool = False) -> float:
     """Estimated peak GPU memory of a render, in GiB.
 
     Args:
@@ -88,11 +89,17 @@ def peak_gib(quantization: str, offload: str, width: int = 1024, height: int = 1
         tiled: Whether the VAE decodes in tiles.
         scale: Size of the model relative to the full Ideogram 4 (1.0); the
             weights and activations of a smaller test model scale with it.
+        split: The guidance split: the unconditional DiT lives on a second
+            device (see :func:`secondary_gib`), so the first holds one DiT.
 
+    >>> round(peak_gib("bf16", "none", split=True), 1) < round(peak_gib("bf16", "none"), 1)
+    True
     >>> [round(peak_gib("nf4", o), 1) for o in ("none", "text-encoder", "model", "dit-swap")]
     [18.0, 15.4, 12.4, 7.9]
     """
     w = {k: v * scale for k, v in component_gib(quantization).items()}
+    if split:
+        w["unconditional_transformer"] = 0.0
     if offload != "none" and quantization in FP8_MODES:
         w["text_encoder"] = component_gib("bf16")["text_encoder"] * scale  # parked in bf16 (see above)
     act = activation_gib(width, height) * min(scale, 1.0)
@@ -110,14 +117,24 @@ def peak_gib(quantization: str, offload: str, width: int = 1024, height: int = 1
     return max(w["text_encoder"] + enc, w["transformer"] + act, w["transformer"] + dec) + w["vae"]
 
 
+def secondary_gib(quantization: str, width: int = 1024, height: int = 1024, *, scale: float = 1.0) -> float:
+    """Estimated peak on the second device of the guidance split: the unconditional DiT and its activations.
+
+    >>> secondary_gib("nf4") < secondary_gib("bf16")
+    True
+    """
+    w = component_gib(quantization)["unconditional_transformer"] * scale
+    return w + activation_gib(width, height) * min(scale, 1.0)
+
+
 def needs_tiling(quantization: str, offload: str, width: int, height: int, budget_gib: float,
-                 scale: float = 1.0) -> bool:
+                 scale: float = 1.0, split: bool = False) -> bool:
     """Whether the VAE must decode in tiles for this size to fit ``budget_gib``.
 
     >>> needs_tiling("nf4", "model", 2048, 2048, 14.9), needs_tiling("nf4", "model", 1024, 1024, 14.9)
     (True, False)
     """
-    return peak_gib(quantization, offload, width, height, scale=scale) > budget_gib
+    return peak_gib(quantization, offload, width, height, scale=scale, split=split) > budget_gib
 
 
 @dataclass(frozen=True)
@@ -148,7 +165,7 @@ def _describe(mode: str, offload: str) -> str:
 
 def choose(*, budget_gib: float | None, cuda: bool, fp8_compute: bool, nf4: bool, quantization: str = "auto",
            offload: str = "auto", scale: float = 1.0, where: str = "cuda:0", why_not_fp8: str = "",
-           prequantized: str | None = None) -> Plan:
+           prequantized: str | None = None, split: bool = False) -> Plan:
     """Choose the quantization and the offload plan.
 
     Args:
@@ -162,6 +179,10 @@ def choose(*, budget_gib: float | None, cuda: bool, fp8_compute: bool, nf4: bool
         where: Device name for messages.
         why_not_fp8: Why fp8 compute is unavailable (for the reason line).
         prequantized: The stored format when the weights are already quantized.
+        split: The guidance split (the unconditional DiT on a second device):
+            ``budget_gib`` is the first device's, and ``dit-swap`` does not
+            apply (under ``model`` only the first device's DiT makes way for
+            the text encoder).
 
     Raises:
         RenderError: nothing requested fits the budget.
@@ -175,6 +196,13 @@ def choose(*, budget_gib: float | None, cuda: bool, fp8_compute: bool, nf4: bool
         plans: Sequence[str] = ("none",)
     else:
         plans = OFFLOADS[1:] if offload == "auto" else (offload,)
+    if split:
+        if offload == "dit-swap":
+            raise RenderError(
+                "--offload dit-swap takes turns between the DiTs on one GPU; the guidance split keeps one DiT on "
+                "each device: use --offload none, text-encoder or model"
+            )
+        plans = tuple(p for p in plans if p != "dit-swap")
 
     if quantization in FP8_MODES and offload in ("model", "dit-swap") and cuda:
         raise RenderError(
@@ -196,17 +224,19 @@ def choose(*, budget_gib: float | None, cuda: bool, fp8_compute: bool, nf4: bool
     for mode, plan in pairs:
         if quantization == "auto" and not allowed(mode):
             continue
-        need = peak_gib(mode, plan, scale=scale)
+        need = peak_gib(mode, plan, scale=scale, split=split)
         if budget_gib is None or need <= budget_gib:
             reason = _reason(quantization, offload, mode, plan, need, budget_gib, where, tried, why_not_fp8, prequantized)
             return Plan(mode, plan, need, budget_gib, reason)
         tried.append(f"{_describe(mode, plan)} needs about {need:.1f} GiB")
     what = _describe(quantization, offload) if quantization != "auto" and offload != "auto" else (
         quantization if quantization != "auto" else "any mode")
-    smallest = min((peak_gib(m, o, scale=scale) for m, o in pairs), default=0.0)
-    hint = "" if offload == "model" or not cuda else "; try --offload model"
+    smallest = min((peak_gib(m, o, scale=scale, split=split) for m, o in pairs), default=0.0)
+    # fp8 weights cannot move, so model offload is no way out for them
+    options = [] if offload == "model" or not cuda or split or quantization in FP8_MODES else ["--offload model"]
     if quantization not in ("nf4", "auto") and cuda:
-        hint += " or --quantization nf4"
+        options.append("--quantization nf4")
+    hint = f"; try {' or '.join(options)}" if options else ""
     raise RenderError(
         f"not enough memory on {where} for {what}: need about {smallest:.1f} GiB at 1024x1024, "
         f"{(budget_gib or 0):.1f} GiB free{hint}"
@@ -258,6 +288,9 @@ class Shuttle:
         home: Where parked weights wait (``cpu``).
         mover: Moves a module to a device (``module.to(device)`` by default);
             tests record the moves through it.
+        placement: Components that live on another device than ``device``
+            (the guidance split puts ``unconditional_transformer`` on the
+            second GPU); they stay there under every plan.
 
     Attributes:
         where: The device of each component it has placed.
@@ -266,10 +299,11 @@ class Shuttle:
     """
 
     def __init__(self, pipe: Any, plan: str, device: str, home: str = "cpu",
-                 mover: Callable[[Any, str], Any] | None = None) -> None:
+                 mover: Callable[[Any, str], Any] | None = None, placement: dict[str, str] | None = None) -> None:
         self.pipe = pipe
         self.plan = plan
         self.device = device
+        self.placement = dict(placement or {})
         self.home = home
         self.mover = mover or move_module
         self.where: dict[str, str] = {}
@@ -293,6 +327,8 @@ class Shuttle:
 
     def resting(self, name: str) -> str:
         """Where a component waits between renders under this plan."""
+        if name in self.placement:
+            return self.placement[name]
         if name == "vae" or self.plan == "none":
             return self.device
         if name == "text_encoder" or self.plan == "dit-swap":
@@ -333,7 +369,8 @@ class Shuttle:
         """Bring the text encoder to the render device (the DiTs leave first under ``model`` and ``dit-swap``)."""
         if self.plan in ("model", "dit-swap"):
             for name in _DITS:
-                self._move(name, self.home)
+                if name not in self.placement:
+                    self._move(name, self.home)
             self._empty_cache()
         self._move("text_encoder", self.device)
 
@@ -345,7 +382,7 @@ class Shuttle:
         self._empty_cache()
         if self.plan == "model":
             for name in _DITS:
-                self._move(name, self.device)
+                self._move(name, self.resting(name))
 
     def _empty_cache(self) -> None:
         if str(self.device).startswith("cuda"):

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from captionkit.render.errors import RenderError
@@ -138,7 +138,7 @@ def _fp8_weights(module: Any, keep: Callable[[str], bool], device: Any = None) -
     tq = _torchao()
     names = {n for n, _ in _linears(module, keep)}
     if names:
-        tq.quantize_(module, tq.Float8WeightOnlyConfig(), filter_fn=lambda m, fqn: fqn in names, device=device)
+        tq.quantize_(module, tq.Float8WeightOnlyConfig(set_inductor_config=False), filter_fn=lambda m, fqn: fqn in names, device=device)
     return len(names)
 
 
@@ -146,7 +146,10 @@ def _fp8_compute(module: Any, keep: Callable[[str], bool], device: Any = None) -
     tq = _torchao()
     names = {n for n, _ in _linears(module, keep)}
     if names:
-        config = tq.Float8DynamicActivationFloat8WeightConfig(granularity=tq.PerRow())
+        # set_inductor_config=False: torchao would otherwise switch on inductor's coordinate-descent
+        # tuning for the whole process, which re-tunes every kernel in every new process (measured:
+        # most of a warm-cache first call) for no measurable gain on these blocks
+        config = tq.Float8DynamicActivationFloat8WeightConfig(granularity=tq.PerRow(), set_inductor_config=False)
         tq.quantize_(module, config, filter_fn=lambda m, fqn: fqn in names, device=device)
     return len(names)
 
@@ -180,7 +183,8 @@ def _nf4(module: Any, keep: Callable[[str], bool], compute_dtype: Any, device: A
 
 
 def quantize_pipeline(pipe: Any, mode: str, *, device: str, dtype: Any,
-                      after: Callable[[str], Any] | None = None, text_encoder: bool = True) -> dict[str, int]:
+                      after: Callable[[str], Any] | None = None, text_encoder: bool = True,
+                      placement: Mapping[str, str] | None = None) -> dict[str, int]:
     """Quantize the text encoder and both DiTs of a loaded pipeline in place.
 
     Used for pipelines built in memory and for weights loaded in bf16 (the fp8
@@ -199,6 +203,8 @@ def quantize_pipeline(pipe: Any, mode: str, *, device: str, dtype: Any,
         text_encoder: Whether to quantize the text encoder too (the fp8 modes
             leave it in bf16 when a memory plan parks it: float8 tensors
             cannot move between devices).
+        placement: Components quantized onto another device than ``device``
+            (the guidance split's second GPU).
 
     Returns:
         Quantized layer counts per component.
@@ -214,10 +220,12 @@ def quantize_pipeline(pipe: Any, mode: str, *, device: str, dtype: Any,
             raise RenderError(f"nf4 weights need a CUDA GPU (device is {device}); use --quantization fp8-weights or bf16")
         if importlib.util.find_spec("bitsandbytes") is None:
             raise RenderError("nf4 needs bitsandbytes: pip install bitsandbytes (Linux with CUDA)")
+    placement = dict(placement or {})
     if mode == "fp8":
-        ok, why = fp8_compute_support(device)
-        if not ok:
-            raise RenderError(f"fp8 compute is not available: {why}; use --quantization fp8-weights")
+        for where in {device, *placement.values()}:
+            ok, why = fp8_compute_support(where)
+            if not ok:
+                raise RenderError(f"fp8 compute is not available: {why}; use --quantization fp8-weights")
     te = getattr(pipe, "text_encoder", None)
     if te is not None and text_encoder:
         if mode == "nf4":
@@ -230,13 +238,14 @@ def quantize_pipeline(pipe: Any, mode: str, *, device: str, dtype: Any,
         dit = getattr(pipe, name, None)
         if dit is None:
             continue
+        where = placement.get(name, device)
         if mode == "nf4":
-            counts[name] = _nf4(dit, is_dit_weight, dtype, device)
+            counts[name] = _nf4(dit, is_dit_weight, dtype, where)
         elif mode == "fp8-weights":
-            counts[name] = _fp8_weights(dit, is_dit_weight, device)
+            counts[name] = _fp8_weights(dit, is_dit_weight, where)
         else:  # fp8 compute for the block matmuls, fp8 storage for the rest
-            counts[name] = _fp8_compute(dit, is_dit_matmul, device)
-            counts[name] += _fp8_weights(dit, lambda n: is_dit_weight(n) and not is_dit_matmul(n), device)
+            counts[name] = _fp8_compute(dit, is_dit_matmul, where)
+            counts[name] += _fp8_weights(dit, lambda n: is_dit_weight(n) and not is_dit_matmul(n), where)
         if after is not None:
             after(name)
     return counts
