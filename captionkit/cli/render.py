@@ -115,6 +115,11 @@ def _custom(base: Any, steps: int | None, guidance: float | None, mu: float | No
     )
 
 
+class EngineChoice(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class DtypeChoice(str, Enum):
     bfloat16 = "bfloat16"
     float16 = "float16"
@@ -208,6 +213,9 @@ def render_cmd(
     memory: Annotated[bool, typer.Option("--memory", help="Print a memory report at the end.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.text,
+    engine: Annotated[EngineChoice, typer.Option(help="local: this process (or one per GPU under torchrun); ray: a Ray Data actor pool, one warm pipeline per GPU (the ray extra).")] = EngineChoice.local,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="--engine ray: the cluster to join (ray://HOST:10001, HOST:6379 or auto; default: RAY_ADDRESS, else a local cluster).")] = None,
+    workers: Annotated[int | None, typer.Option(help="--engine ray: pipelines (actors) to run, each on its own GPU (default: one per GPU of the cluster, one on CPU).")] = None,
 ) -> None:
     """Render captions to PNG files with the recipe in their metadata."""
     from captionkit._io import check_writable
@@ -231,6 +239,10 @@ def render_cmd(
 
     warn_environment()
     seed_list = _parse_seeds(seed, seeds)
+    if engine is EngineChoice.local and (ray_address is not None or workers is not None):
+        fail(f"{'--ray-address' if ray_address is not None else '--workers'} needs --engine ray")
+    if workers is not None and workers < 1:
+        fail(f"--workers must be at least 1, got {workers}")
     if guidance is not None and guidance < 0:
         fail(f"--guidance: {guidance:g} is negative; use a weight of 0 or more (7.0 is the presets' main weight)")
     if size is not None and aspect is not None:
@@ -260,20 +272,20 @@ def render_cmd(
             items = _apply_fixes(items)
         from_recipes = _recipe_settings(items, model, revision)
         chosen_model = model or from_recipes.get("model") or DEFAULT_MODEL
-        renderer = Renderer(
-            chosen_model,
-            backend=backend.value if backend is not None else from_recipes.get("backend", "auto"),
-            device=device,
-            quantization=quantization.value if quantization is not None else from_recipes.get("quantization", "auto"),
-            offload=offload.value,
-            vae_tiling="auto" if vae_tiling is None else vae_tiling,
-            cfg_until=cfg_until if cfg_until is not None else from_recipes.get("cfg_until"),
-            dtype=dtype.value if dtype is not None else from_recipes.get("dtype", "bfloat16"),
-            revision=revision or from_recipes.get("revision"),
-            offline=True if offline else None,
-            optimize=optimize,
-            compile="auto" if compile_blocks is None else compile_blocks,
-        )
+        options: dict[str, Any] = {
+            "backend": backend.value if backend is not None else from_recipes.get("backend", "auto"),
+            "device": device,
+            "quantization": quantization.value if quantization is not None else from_recipes.get("quantization", "auto"),
+            "offload": offload.value,
+            "vae_tiling": "auto" if vae_tiling is None else vae_tiling,
+            "cfg_until": cfg_until if cfg_until is not None else from_recipes.get("cfg_until"),
+            "dtype": dtype.value if dtype is not None else from_recipes.get("dtype", "bfloat16"),
+            "revision": revision or from_recipes.get("revision"),
+            "offline": True if offline else None,
+            "optimize": optimize,
+            "compile": "auto" if compile_blocks is None else compile_blocks,
+        }
+        renderer = Renderer(chosen_model, **options)
         # Count exactly with the model folder's own tokenizer when it has one.
         tokenizer = local_tokenizer(chosen_model)
         # Check every caption before anything loads; a bad one is reported and skipped.
@@ -295,7 +307,14 @@ def render_cmd(
     if len(bad) == len(checked):
         fail(f"{', '.join(sources)}: no caption to render")
 
-    dist = DistContext.from_env()
+    if engine is EngineChoice.ray:
+        import os
+
+        if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+            fail("--engine ray runs one driver for the whole cluster; launch it without torchrun")
+        dist = DistContext()
+    else:
+        dist = DistContext.from_env()
     if device == "auto" and dist.device != "auto":
         renderer.device_requested = dist.device
     show = not quiet and dist.rank == 0 and sys.stderr.isatty()
@@ -309,10 +328,19 @@ def render_cmd(
                     progress.print(event.message)
                 progress(event)
 
-            result = render_batch(
-                renderer, checked, out, preset=preset_value, size=size_value, seeds=seed_list,
-                batch_size=batch_size, resume=resume, dist=dist, on_progress=on_progress,
-            )
+            if engine is EngineChoice.ray:
+                from captionkit.render import render_dataset
+
+                result = render_dataset(
+                    checked, out, model=chosen_model, preset=preset_value, size=size_value, seeds=seed_list,
+                    batch_size=batch_size, resume=resume, workers=workers, address=ray_address,
+                    on_progress=on_progress, **options,
+                )
+            else:
+                result = render_batch(
+                    renderer, checked, out, preset=preset_value, size=size_value, seeds=seed_list,
+                    batch_size=batch_size, resume=resume, dist=dist, on_progress=on_progress,
+                )
     except RenderError as exc:
         fail(str(exc))
     except (KeyboardInterrupt, Cancelled):
