@@ -216,6 +216,8 @@ def render_cmd(
     engine: Annotated[EngineChoice, typer.Option(help="local: this process (or one per GPU under torchrun); ray: a Ray Data actor pool, one warm pipeline per GPU (the ray extra).")] = EngineChoice.local,
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="--engine ray: the cluster to join (ray://HOST:10001, HOST:6379 or auto; default: RAY_ADDRESS, else a local cluster).")] = None,
     workers: Annotated[int | None, typer.Option(help="--engine ray: pipelines (actors) to run, each on its own GPU (default: one per GPU of the cluster, one on CPU).")] = None,
+    gpus_per_worker: Annotated[float | None, typer.Option("--gpus-per-worker", help="--engine ray: GPUs per pipeline (default: 1 when the cluster has GPUs, else 0).")] = None,
+    ray_runtime_env: Annotated[str | None, typer.Option("--ray-runtime-env", metavar="JSON|FILE", help="--engine ray: Ray runtime environment for the workers, a JSON object or a .json file, e.g. '{\"pip\": [\"captionkit[render]\"]}'.")] = None,
 ) -> None:
     """Render captions to PNG files with the recipe in their metadata."""
     from captionkit._io import check_writable
@@ -239,10 +241,17 @@ def render_cmd(
 
     warn_environment()
     seed_list = _parse_seeds(seed, seeds)
-    if engine is EngineChoice.local and (ray_address is not None or workers is not None):
-        fail(f"{'--ray-address' if ray_address is not None else '--workers'} needs --engine ray")
+    ray_flags = {"--ray-address": ray_address, "--workers": workers, "--gpus-per-worker": gpus_per_worker,
+                 "--ray-runtime-env": ray_runtime_env}
+    if engine is EngineChoice.local:
+        given = [flag for flag, value in ray_flags.items() if value is not None]
+        if given:
+            fail(f"{given[0]} needs --engine ray")
     if workers is not None and workers < 1:
         fail(f"--workers must be at least 1, got {workers}")
+    if gpus_per_worker is not None and gpus_per_worker < 0:
+        fail(f"--gpus-per-worker must be 0 or more, got {gpus_per_worker:g}")
+    runtime_env = _runtime_env(ray_runtime_env) if ray_runtime_env is not None else None
     if guidance is not None and guidance < 0:
         fail(f"--guidance: {guidance:g} is negative; use a weight of 0 or more (7.0 is the presets' main weight)")
     if size is not None and aspect is not None:
@@ -329,13 +338,19 @@ def render_cmd(
                 progress(event)
 
             if engine is EngineChoice.ray:
+                import contextlib
+
                 from captionkit.render import render_dataset
 
-                result = render_dataset(
-                    checked, out, model=chosen_model, preset=preset_value, size=size_value, seeds=seed_list,
-                    batch_size=batch_size, resume=resume, workers=workers, address=ray_address,
-                    on_progress=on_progress, **options,
-                )
+                # Ray's driver prints cluster notices (a worker died, a task is retried) on stdout,
+                # which carries this command's results: they go to stderr with the other messages.
+                with contextlib.redirect_stdout(sys.stderr):
+                    result = render_dataset(
+                        checked, out, model=chosen_model, preset=preset_value, size=size_value, seeds=seed_list,
+                        batch_size=batch_size, resume=resume, workers=workers, address=ray_address,
+                        runtime_env=runtime_env, gpus_per_worker=gpus_per_worker, on_progress=on_progress,
+                        **options,
+                    )
             else:
                 result = render_batch(
                     renderer, checked, out, preset=preset_value, size=size_value, seeds=seed_list,
@@ -375,6 +390,24 @@ def render_cmd(
             err(report.format())
             err(_timing(renderer))
     raise typer.Exit(code)
+
+
+def _runtime_env(value: str) -> dict[str, Any]:
+    """``--ray-runtime-env``: a JSON object given inline or in a ``.json`` file."""
+    text, where = value, "--ray-runtime-env"
+    if not value.lstrip().startswith(("{", "[")):
+        where = f"--ray-runtime-env {value}"
+        try:
+            text = Path(value).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"{where}: cannot read ({getattr(exc, 'strerror', None) or exc})")
+    try:
+        env = json.loads(text)
+    except ValueError as exc:
+        fail(f"{where}: not JSON ({exc})")
+    if not isinstance(env, dict):
+        fail(f"{where}: must be a JSON object, like {{\"pip\": [\"captionkit[render]\"]}}")
+    return env
 
 
 def _aspect_size(aspect: str) -> tuple[int, int]:

@@ -65,7 +65,8 @@ __all__ = ["CRASH_HOOK", "RenderWorker", "dispatch_plan", "read_sources", "rende
 
 #: Test hook: ``N:PATH`` makes the first actor that reaches the first denoising
 #: step of its N-th item exit at once, unless the file PATH exists (it is
-#: created first, so it happens once per run).
+#: created first, so it happens once per run). Read from the driver's
+#: environment, else from the actor's (a runtime environment's ``env_vars``).
 CRASH_HOOK = "CAPTIONKIT_RAY_TEST_CRASH"
 _POLL_S = 0.2
 _CANCEL_CHECK_S = 0.5
@@ -165,7 +166,7 @@ class RenderWorker:
         self.batch_size = batch_size
         self.hub = hub
         self.max_attempts = max_attempts
-        self.crash = crash
+        self.crash = crash or os.environ.get(CRASH_HOOK)
         self.started = 0
         self.crash_armed = False
         self.checked_at = 0.0
@@ -270,6 +271,27 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def _check_reachable(address: str | None, timeout: float = 10.0) -> None:
+    """Refuse, in one line, a cluster address nothing answers at (Ray itself retries for minutes).
+
+    >>> _check_reachable(None), _check_reachable("auto")
+    (None, None)
+    """
+    import socket
+
+    if not address or address in ("auto", "local"):
+        return
+    hostport = address.split("://", 1)[1] if "://" in address else address
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return  # not host:port; Ray words its own error
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RenderError(f"ray: cannot reach the cluster at {address} ({exc.strerror or exc}); "
+                          "check --ray-address or RAY_ADDRESS") from None
+
+
 def _connect(address: str | None, runtime_env: Mapping[str, Any] | None, *, workers: int | None, todo: int,
              gpus_per_worker: float | None, cpus_per_worker: float | None, device: str) -> _Cluster:
     import logging
@@ -280,8 +302,11 @@ def _connect(address: str | None, runtime_env: Mapping[str, Any] | None, *, work
     env = dict(runtime_env) if runtime_env else None
     if not ray.is_initialized():
         where = address or os.environ.get("RAY_ADDRESS") or "a local cluster"
+        _check_reachable(address or os.environ.get("RAY_ADDRESS"))
         try:
-            ray.init(address=address, runtime_env=env, logging_level=logging.WARNING)
+            # the workers' logs stay in Ray's session logs: printed here they would land on stdout,
+            # which carries the results (--format json)
+            ray.init(address=address, runtime_env=env, logging_level=logging.WARNING, log_to_driver=False)
         except Exception as exc:  # ConnectionError, ValueError, RuntimeError: one line, the address
             raise RenderError(f"ray: cannot start or join {where} ({_one_line(exc)})") from None
         started_here = True

@@ -231,7 +231,11 @@ def test_cli_engine_ray_joins_the_cluster_and_matches_the_local_engine(
              "--offline", "--quiet", "--format", "json"]
     base = [sys.executable, "-m", "captionkit", "render"]
     outputs = {}
-    for engine, extra in (("ray", ["--engine", "ray", "--ray-address", cluster, "--workers", "2"]),
+    # the runtime environment reaches the workers: its variable arms the hook that kills one mid-batch
+    marker = tmp_path / "crashed"
+    runtime_env = json.dumps({"env_vars": {CRASH_HOOK: f"2:{marker}"}})
+    for engine, extra in (("ray", ["--engine", "ray", "--ray-address", cluster, "--workers", "2",
+                                   "--ray-runtime-env", runtime_env]),
                           ("local", [])):
         out = tmp_path / engine
         proc = subprocess.run([*base, *extra, *flags, "--out", str(out)], capture_output=True, text=True, env=env,
@@ -243,16 +247,38 @@ def test_cli_engine_ray_joins_the_cluster_and_matches_the_local_engine(
         printed = json.loads(proc.stdout)
         assert sorted(e["status"] for e in printed["items"]) == ["failed"] * 2 + ["rendered"] * 8
         outputs[engine] = (out, printed)
+    assert marker.exists()
     (ray_out, ray_printed), (local_out, local_printed) = outputs["ray"], outputs["local"]
     assert _without_timing(ray_printed["items"]) == _without_timing(local_printed["items"])
     assert _manifest(ray_out) == _manifest(local_out)
     assert _pngs(ray_out) == _pngs(local_out)
 
 
+def test_cli_unreachable_cluster_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "kite.json"
+    src.write_text(json.dumps(KITE), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("RAY_ADDRESS", None)
+    for flags, extra_env in ((["--ray-address", "127.0.0.1:1"], {}), ([], {"RAY_ADDRESS": "ray://127.0.0.1:1"})):
+        proc = subprocess.run([sys.executable, "-m", "captionkit", "render", "--engine", "ray", *flags, str(src),
+                               "--out", str(tmp_path / "out"), "--model", str(tmp_path), "--device", "cpu",
+                               "--quiet"], capture_output=True, text=True, env={**env, **extra_env}, timeout=120)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr
+        assert "ray: cannot reach the cluster at " + (flags[1] if flags else "ray://127.0.0.1:1") in proc.stderr
+
+
 @pytest.mark.parametrize(("flags", "message"), [
     (["--workers", "2"], "--workers needs --engine ray"),
     (["--ray-address", "auto"], "--ray-address needs --engine ray"),
+    (["--gpus-per-worker", "1"], "--gpus-per-worker needs --engine ray"),
+    (["--ray-runtime-env", "{}"], "--ray-runtime-env needs --engine ray"),
     (["--engine", "ray", "--workers", "0"], "--workers must be at least 1"),
+    (["--engine", "ray", "--gpus-per-worker", "-1"], "--gpus-per-worker must be 0 or more, got -1"),
+    (["--engine", "ray", "--ray-runtime-env", "{not json"], "--ray-runtime-env: not JSON"),
+    (["--engine", "ray", "--ray-runtime-env", "[1]"], "--ray-runtime-env: must be a JSON object"),
+    (["--engine", "ray", "--ray-runtime-env", "absent.json"], "--ray-runtime-env absent.json: cannot read"),
+    (["--engine", "ray", "--ray-runtime-env", "{\"pip\": 1} x"], "--ray-runtime-env: not JSON"),
 ])
 def test_cli_refuses_engine_flags_in_one_line(flags: list[str], message: str, tmp_path: Path) -> None:
     from typer.testing import CliRunner
