@@ -61,7 +61,7 @@ from captionkit.render.hub import DEFAULT_MODEL
 from captionkit.render.presets import Preset
 from captionkit.render.progress import CancelToken, ProgressCallback, ProgressEvent
 
-__all__ = ["CRASH_HOOK", "RenderWorker", "dispatch_plan", "read_sources", "render_dataset"]
+__all__ = ["CRASH_HOOK", "DatasetPlan", "RenderWorker", "dispatch_plan", "plan_dataset", "read_sources", "render_dataset"]
 
 #: Test hook: ``N:PATH`` makes the first actor that reaches the first denoising
 #: step of its N-th item exit at once, unless the file PATH exists (it is
@@ -413,40 +413,80 @@ def render_dataset(
     probe = Renderer(chosen if chosen is not None else DEFAULT_MODEL, **renderer_options)
     probe.model = chosen
     out_dir = check_writable(out, folder=True)
-    plans = plan_batch(probe, items, out_dir, preset=preset, size=size, seeds=seeds, resume=resume)
-    settings = batch_settings(probe, preset, size)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    done: dict[int, list[dict[str, Any]]] = {p.index: settled_entries(p) for p in plans}
-    for plan in plans:
-        report_skips(plan, len(items), on_progress)
-    todo = dispatch_plan(plans)
-
-    def entries() -> list[dict[str, Any]]:
-        return [e for i in sorted(done) for e in done[i]]
-
-    if not todo:
-        if done:
-            write_manifest(out_dir, entries(), settings)
-        return BatchResult(entries())
+    run = plan_dataset(probe, items, out_dir, preset=preset, size=size, seeds=seeds, resume=resume,
+                       on_progress=on_progress)
+    if not run.todo:
+        if run.done:
+            run.save(out_dir)
+        return BatchResult(run.entries())
     options = {"model": chosen, **renderer_options}
-    cluster = _connect(address, runtime_env, workers=workers, todo=len(todo), gpus_per_worker=gpus_per_worker,
+    cluster = _connect(address, runtime_env, workers=workers, todo=len(run.todo), gpus_per_worker=gpus_per_worker,
                        cpus_per_worker=cpus_per_worker, device=str(renderer_options.get("device", "auto")))
     try:
-        _run(todo, done, cluster, options, out_dir, len(items), batch_size, max_attempts, pipeline_factory,
-             on_progress, cancel, lambda: write_manifest(out_dir, entries(), settings))
+        _run(run, cluster, options, out_dir, len(items), batch_size, max_attempts, pipeline_factory,
+             on_progress, cancel)
     finally:
-        write_manifest(out_dir, entries(), settings)
+        run.save(out_dir)
         if cluster.started_here:
             import ray
 
             ray.shutdown()
-    return BatchResult(entries())
+    return BatchResult(run.entries())
 
 
-def _run(todo: list[ItemPlan], done: dict[int, list[dict[str, Any]]], cluster: _Cluster, options: dict[str, Any],
-         out_dir: Path, items: int, batch_size: int, max_attempts: int, pipeline_factory: Callable[[], Any] | None,
-         on_progress: ProgressCallback | None, cancel: CancelToken | None, save: Callable[[], None]) -> None:
-    """Run the Ray Data pipeline; results land in ``done`` (and the manifest) as they arrive."""
+@dataclass
+class DatasetPlan:
+    """The driver's side of a run: the entries known so far, per item, and the items to dispatch.
+
+    Attributes:
+        done: Manifest entries per item index (those of a local batch, as they become known).
+        todo: The plans to render, one Ray task each.
+        settings: The manifest's ``settings`` block.
+    """
+
+    done: dict[int, list[dict[str, Any]]]
+    todo: list[ItemPlan]
+    settings: dict[str, Any]
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every entry, in item order (as :func:`~captionkit.render.render_batch` returns them)."""
+        return [e for i in sorted(self.done) for e in self.done[i]]
+
+    def save(self, out: Path) -> None:
+        """Write the manifest as a local batch does."""
+        write_manifest(out, self.entries(), self.settings)
+
+
+def plan_dataset(
+    renderer: Any,
+    items: Sequence[BatchItem],
+    out: Path,
+    *,
+    preset: str | Preset | None = None,
+    size: str | tuple[int, int] | None = None,
+    seeds: Sequence[int] | None = None,
+    resume: bool = True,
+    on_progress: ProgressCallback | None = None,
+) -> DatasetPlan:
+    """Plan a run as a local batch does: entries for what needs no render, ``skip`` events, and the work left.
+
+    ``renderer`` only lends its settings (model, dtype...); it never loads.
+
+    Raises:
+        RenderError: an existing output was made with other settings (resume).
+    """
+    plans = plan_batch(renderer, items, out, preset=preset, size=size, seeds=seeds, resume=resume)
+    out.mkdir(parents=True, exist_ok=True)
+    for plan in plans:
+        report_skips(plan, len(items), on_progress)
+    return DatasetPlan({p.index: settled_entries(p) for p in plans}, dispatch_plan(plans),
+                       batch_settings(renderer, preset, size))
+
+
+def _run(run: DatasetPlan, cluster: _Cluster, options: dict[str, Any], out_dir: Path, items: int, batch_size: int,
+         max_attempts: int, pipeline_factory: Callable[[], Any] | None, on_progress: ProgressCallback | None,
+         cancel: CancelToken | None) -> None:
+    """Run the Ray Data pipeline; results land in ``run.done`` (and the manifest) as they arrive."""
     import ray
     import ray.data
 
@@ -455,7 +495,7 @@ def _run(todo: list[ItemPlan], done: dict[int, list[dict[str, Any]]], cluster: _
     _quiet_ray_data()
     context.print_on_execution_start = False
     hub = ray.remote(num_cpus=0)(_Hub).remote()
-    rows = [{"index": p.index, "task": pickle.dumps(p)} for p in todo]
+    rows = [{"index": p.index, "task": pickle.dumps(p)} for p in run.todo]
     # one row per block and per batch: a Ray task is one item, so a dying worker loses only that item
     ds = ray.data.from_items(rows, override_num_blocks=len(rows))
     resources: dict[str, Any] = {}
@@ -519,8 +559,8 @@ def _run(todo: list[ItemPlan], done: dict[int, list[dict[str, Any]]], cluster: _
                 stopping = True
                 hub.cancel.remote()
             elif "entries" in result:
-                done[int(value["index"])].extend(result["entries"])
-                save()
+                run.done[int(value["index"])].extend(result["entries"])
+                run.save(out_dir)
         forward()
     except KeyboardInterrupt:
         hub.cancel.remote()
