@@ -117,6 +117,11 @@ def _custom(base: Any, steps: int | None, guidance: float | None, mu: float | No
     )
 
 
+class EngineChoice(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class DtypeChoice(str, Enum):
     bfloat16 = "bfloat16"
     float16 = "float16"
@@ -211,6 +216,11 @@ def render_cmd(
     memory: Annotated[bool, typer.Option("--memory", help="Print a memory report at the end.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.text,
+    engine: Annotated[EngineChoice, typer.Option(help="local: this process (or one per GPU under torchrun); ray: a Ray Data actor pool, one warm pipeline per GPU (the ray extra).")] = EngineChoice.local,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="--engine ray: the cluster to join (ray://HOST:10001, HOST:6379 or auto; default: RAY_ADDRESS, else a local cluster).")] = None,
+    workers: Annotated[int | None, typer.Option(help="--engine ray: pipelines (actors) to run, each on its own GPU (default: one per GPU of the cluster, one on CPU).")] = None,
+    gpus_per_worker: Annotated[float | None, typer.Option("--gpus-per-worker", help="--engine ray: GPUs per pipeline (default: 1 when the cluster has GPUs, else 0).")] = None,
+    ray_runtime_env: Annotated[str | None, typer.Option("--ray-runtime-env", metavar="JSON|FILE", help="--engine ray: Ray runtime environment for the workers, a JSON object or a .json file, e.g. '{\"pip\": [\"captionkit[render]\"]}'.")] = None,
 ) -> None:
     """Render captions to PNG files with the recipe in their metadata."""
     from captionkit._io import check_writable
@@ -235,6 +245,17 @@ def render_cmd(
 
     warn_environment()
     seed_list = _parse_seeds(seed, seeds)
+    ray_flags = {"--ray-address": ray_address, "--workers": workers, "--gpus-per-worker": gpus_per_worker,
+                 "--ray-runtime-env": ray_runtime_env}
+    if engine is EngineChoice.local:
+        given = [flag for flag, value in ray_flags.items() if value is not None]
+        if given:
+            fail(f"{given[0]} needs --engine ray")
+    if workers is not None and workers < 1:
+        fail(f"--workers must be at least 1, got {workers}")
+    if gpus_per_worker is not None and gpus_per_worker < 0:
+        fail(f"--gpus-per-worker must be 0 or more, got {gpus_per_worker:g}")
+    runtime_env = _runtime_env(ray_runtime_env) if ray_runtime_env is not None else None
     if guidance is not None and guidance < 0:
         fail(f"--guidance: {guidance:g} is negative; use a weight of 0 or more (7.0 is the presets' main weight)")
     if size is not None and aspect is not None:
@@ -264,21 +285,21 @@ def render_cmd(
             items = _apply_fixes(items)
         from_recipes = _recipe_settings(items, model, revision)
         chosen_model = model or from_recipes.get("model") or DEFAULT_MODEL
-        renderer = Renderer(
-            chosen_model,
-            backend=backend.value if backend is not None else from_recipes.get("backend", "auto"),
-            device=device,
-            quantization=quantization.value if quantization is not None else from_recipes.get("quantization", "auto"),
-            offload=offload.value,
-            vae_tiling="auto" if vae_tiling is None else vae_tiling,
-            cfg_until=cfg_until if cfg_until is not None else from_recipes.get("cfg_until"),
-            dtype=dtype.value if dtype is not None else from_recipes.get("dtype", "bfloat16"),
-            revision=revision or from_recipes.get("revision"),
-            offline=True if offline else None,
-            optimize=optimize,
-            compile="auto" if compile_blocks is None else compile_blocks,
-            devices=parse_devices(devices),
-        )
+        options: dict[str, Any] = {
+            "backend": backend.value if backend is not None else from_recipes.get("backend", "auto"),
+            "device": device,
+            "quantization": quantization.value if quantization is not None else from_recipes.get("quantization", "auto"),
+            "offload": offload.value,
+            "vae_tiling": "auto" if vae_tiling is None else vae_tiling,
+            "cfg_until": cfg_until if cfg_until is not None else from_recipes.get("cfg_until"),
+            "dtype": dtype.value if dtype is not None else from_recipes.get("dtype", "bfloat16"),
+            "revision": revision or from_recipes.get("revision"),
+            "offline": True if offline else None,
+            "optimize": optimize,
+            "compile": "auto" if compile_blocks is None else compile_blocks,
+            "devices": parse_devices(devices),
+        }
+        renderer = Renderer(chosen_model, **options)
         # Count exactly with the model folder's own tokenizer when it has one.
         tokenizer = local_tokenizer(chosen_model)
         # Check every caption before anything loads; a bad one is reported and skipped.
@@ -300,9 +321,15 @@ def render_cmd(
     if len(bad) == len(checked):
         fail(f"{', '.join(sources)}: no caption to render")
 
-    if devices is not None and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
-        fail("--devices splits one render over two GPUs; under torchrun each process has one GPU: leave --devices out")
-    dist = DistContext.from_env()
+    if engine is EngineChoice.ray:
+        if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+            fail("--engine ray runs one driver for the whole cluster; launch it without torchrun")
+        dist = DistContext()
+    else:
+        if devices is not None and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+            fail("--devices splits one render over two GPUs; under torchrun each process has one GPU: "
+                 "leave --devices out")
+        dist = DistContext.from_env()
     if device == "auto" and dist.device != "auto":
         renderer.device_requested = dist.device
     show = not quiet and dist.rank == 0 and sys.stderr.isatty()
@@ -316,10 +343,25 @@ def render_cmd(
                     progress.print(event.message)
                 progress(event)
 
-            result = render_batch(
-                renderer, checked, out, preset=preset_value, size=size_value, seeds=seed_list,
-                batch_size=batch_size, resume=resume, dist=dist, on_progress=on_progress,
-            )
+            if engine is EngineChoice.ray:
+                import contextlib
+
+                from captionkit.render import render_dataset
+
+                # Ray's driver prints cluster notices (a worker died, a task is retried) on stdout,
+                # which carries this command's results: they go to stderr with the other messages.
+                with contextlib.redirect_stdout(sys.stderr):
+                    result = render_dataset(
+                        checked, out, model=chosen_model, preset=preset_value, size=size_value, seeds=seed_list,
+                        batch_size=batch_size, resume=resume, workers=workers, address=ray_address,
+                        runtime_env=runtime_env, gpus_per_worker=gpus_per_worker, on_progress=on_progress,
+                        **options,
+                    )
+            else:
+                result = render_batch(
+                    renderer, checked, out, preset=preset_value, size=size_value, seeds=seed_list,
+                    batch_size=batch_size, resume=resume, dist=dist, on_progress=on_progress,
+                )
     except RenderError as exc:
         fail(str(exc))
     except (KeyboardInterrupt, Cancelled):
@@ -354,6 +396,24 @@ def render_cmd(
             err(report.format())
             err(_timing(renderer))
     raise typer.Exit(code)
+
+
+def _runtime_env(value: str) -> dict[str, Any]:
+    """``--ray-runtime-env``: a JSON object given inline or in a ``.json`` file."""
+    text, where = value, "--ray-runtime-env"
+    if not value.lstrip().startswith(("{", "[")):
+        where = f"--ray-runtime-env {value}"
+        try:
+            text = Path(value).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"{where}: cannot read ({getattr(exc, 'strerror', None) or exc})")
+    try:
+        env = json.loads(text)
+    except ValueError as exc:
+        fail(f"{where}: not JSON ({exc})")
+    if not isinstance(env, dict):
+        fail(f"{where}: must be a JSON object, like {{\"pip\": [\"captionkit[render]\"]}}")
+    return env
 
 
 def _aspect_size(aspect: str) -> tuple[int, int]:

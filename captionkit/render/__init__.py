@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "read_recipe": "captionkit.render.metadata",
     "render": "captionkit.render.pipeline",
     "render_batch": "captionkit.render.batch",
+    "render_dataset": "captionkit.render.fleet",
     "resolve_preset": "captionkit.render.presets",
     "resolve_source": "captionkit.render.hub",
     "Plan": "captionkit.render.plan",
@@ -65,6 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from captionkit.render._core import PreparedCaption, parse_size, prepare_caption
     from captionkit.render.batch import BatchItem, BatchResult, DistContext, iter_items, render_batch
     from captionkit.render.errors import Cancelled, RenderError
+    from captionkit.render.fleet import render_dataset
     from captionkit.render.hub import DEFAULT_MODEL, CachedModel, ModelSource, list_cached_models, resolve_source
     from captionkit.render.memory import MemoryReport, memory_report
     from captionkit.render.metadata import Recipe, read_recipe, write_png

@@ -31,8 +31,9 @@ from captionkit.render.presets import Preset
 from captionkit.render.progress import CancelToken, ProgressCallback
 
 __all__ = [
-    "BatchItem", "BatchResult", "DistContext", "iter_items", "output_name", "recipe_difference", "render_batch",
-    "unique_names",
+    "BatchItem", "BatchResult", "DistContext", "ItemPlan", "batch_settings", "iter_items", "output_name", "plan_batch",
+    "recipe_difference", "render_batch", "render_planned", "report_skips", "settled_entries", "unique_names",
+    "write_manifest",
 ]
 
 MANIFEST = "manifest.json"
@@ -254,7 +255,8 @@ def _load_manifest(out: Path) -> dict[str, dict[str, Any]]:
         return {}
 
 
-def _write_manifest(out: Path, entries: list[dict[str, Any]], settings: dict[str, Any]) -> None:
+def write_manifest(out: Path, entries: list[dict[str, Any]], settings: dict[str, Any]) -> None:
+    """Merge ``entries`` into ``out/manifest.json`` (atomically); a kept output keeps the record of the run that made it."""
     merged = _load_manifest(out)
     for e in entries:
         key = e["file"]
@@ -335,6 +337,146 @@ def _check_existing(path: Path, wanted: Recipe | None, renderer: Any) -> None:
         raise RenderError(f"{path}: already rendered with {diff}; {hint}")
 
 
+@dataclass(frozen=True)
+class ItemPlan:
+    """What a run does with one item, decided before anything renders.
+
+    Attributes:
+        index: The item's place in this run (for progress).
+        item: The item.
+        seeds: Every seed of the item (one output each).
+        preset: The preset it renders with (None for an unreadable item).
+        size: The size it renders at (None for an unreadable item).
+        todo: The seeds still to render; the others are kept (resume).
+    """
+
+    index: int
+    item: BatchItem
+    seeds: tuple[int, ...]
+    preset: Any = None
+    size: Any = None
+    todo: tuple[int, ...] = ()
+
+
+def batch_settings(renderer: Any, preset: str | Preset | None, size: str | tuple[int, int] | None,
+                   world_size: int = 1) -> dict[str, Any]:
+    """The ``settings`` block of the manifest for a run."""
+    return {
+        "model": getattr(renderer, "model", None),
+        "backend": getattr(renderer, "backend_requested", None),
+        "preset": preset.name if isinstance(preset, Preset) else preset,
+        "size": size if isinstance(size, str) or size is None else f"{size[0]}x{size[1]}",
+        "world_size": world_size,
+    }
+
+
+def plan_batch(
+    renderer: Any,
+    items: Sequence[BatchItem],
+    out: Path,
+    *,
+    preset: str | Preset | None = None,
+    size: str | tuple[int, int] | None = None,
+    seeds: Sequence[int] | None = None,
+    resume: bool = True,
+) -> list[ItemPlan]:
+    """Decide, for every item, its seeds, preset, size and the outputs still to render.
+
+    Every engine (one process, torchrun, Ray) plans with this, so a resume
+    conflict stops a run before any render, and a re-run renders exactly
+    what is missing.
+
+    Raises:
+        RenderError: an existing output was made with other settings (resume).
+    """
+    from captionkit.render._core import canonical_text, parse_size
+    from captionkit.render.presets import DEFAULT_PRESET, resolve_preset
+
+    plans: list[ItemPlan] = []
+    for index, it in enumerate(items):
+        rec = it.recipe
+        item_seeds = tuple(seeds) if seeds is not None else ((rec.seed,) if rec else (0,))
+        if it.error is not None:
+            plans.append(ItemPlan(index, it, item_seeds))
+            continue
+        item_preset = preset if preset is not None else (rec.preset if rec else DEFAULT_PRESET)
+        item_size = size if size is not None else (it.size or ((rec.width, rec.height) if rec else (1024, 1024)))
+        todo = []
+        for s in item_seeds:
+            path = out / output_name(it.name, s)
+            if resume and path.exists():
+                try:
+                    width, height = parse_size(item_size)
+                    wanted: Recipe | None = Recipe(
+                        caption=canonical_text(it.caption, it.source), seed=s, preset=resolve_preset(item_preset),
+                        width=width, height=height, model=getattr(renderer, "model", None),
+                        revision=getattr(renderer, "revision", None), dtype=getattr(renderer, "dtype", None),
+                    )
+                except RenderError:
+                    wanted = None  # the item itself is bad; rendering reports it
+                _check_existing(path, wanted, renderer)
+            else:
+                todo.append(s)
+        plans.append(ItemPlan(index, it, item_seeds, item_preset, item_size, tuple(todo)))
+    return plans
+
+
+def settled_entries(plan: ItemPlan, rank: int = 0) -> list[dict[str, Any]]:
+    """The manifest entries of a plan that need no render: an unreadable item's, and the outputs kept."""
+    it = plan.item
+    base = {"name": it.name, "source": it.source, "rank": rank}
+    if it.error is not None:
+        return [{**base, "file": output_name(it.name, s), "seed": s, "status": "failed", "error": it.error}
+                for s in plan.seeds]
+    return [{**base, "file": output_name(it.name, s), "seed": s, "status": "skipped"}
+            for s in plan.seeds if s not in plan.todo]
+
+
+def render_planned(
+    renderer: Any,
+    plan: ItemPlan,
+    out: Path,
+    *,
+    items: int,
+    batch_size: int = 4,
+    rank: int = 0,
+    on_progress: ProgressCallback | None = None,
+    cancel: CancelToken | None = None,
+) -> list[dict[str, Any]]:
+    """Render a plan's missing outputs, write each PNG atomically, and return their manifest entries.
+
+    A problem of this item (its caption, its size, a render error) becomes
+    ``failed`` entries; loading problems (weights, device, memory) and an
+    unwritable output raise, since they stop the whole run.
+    """
+    it = plan.item
+    if not plan.todo or it.error is not None:
+        return []
+    base = {"name": it.name, "source": it.source, "rank": rank}
+    renderer.load(on_progress)
+    # A PNG's guidance cut is reproduced unless the run sets its own.
+    extra: dict[str, Any] = {}
+    rec = it.recipe
+    if rec is not None and rec.cfg_until is not None and getattr(renderer, "cfg_until", None) is None:
+        extra["cfg_until"] = rec.cfg_until
+    try:
+        results = renderer.render(
+            it.caption, preset=plan.preset, size=plan.size, seeds=list(plan.todo), batch_size=batch_size,
+            label=it.source, item=plan.index, items=items, on_progress=on_progress, cancel=cancel, **extra,
+        )
+    except RenderError as exc:
+        return [{**base, "file": output_name(it.name, s), "seed": s, "status": "failed", "error": str(exc)}
+                for s in plan.todo]
+    entries = []
+    for r in results:
+        name = output_name(it.name, r.recipe.seed)
+        r.save(out / name)
+        entries.append({**base, "file": name, "seed": r.recipe.seed, "status": "rendered",
+                        "seconds": round(r.seconds, 3), "preset": r.recipe.preset.name,
+                        "size": f"{r.recipe.width}x{r.recipe.height}"})
+    return entries
+
+
 def render_batch(
     renderer: Any,
     items: Sequence[BatchItem],
@@ -380,91 +522,27 @@ def render_batch(
         Cancelled: cancelled; finished outputs and the manifest are kept.
     """
     from captionkit._io import check_writable
-    from captionkit.render._core import canonical_text, parse_size
-    from captionkit.render.presets import DEFAULT_PRESET, resolve_preset
 
     dist = dist or DistContext()
     out_dir = check_writable(out, folder=True)
     mine = list(items)[dist.rank :: dist.world_size]
     entries: list[dict[str, Any]] = []
-    settings = {
-        "model": getattr(renderer, "model", None),
-        "backend": getattr(renderer, "backend_requested", None),
-        "preset": preset.name if isinstance(preset, Preset) else preset,
-        "size": size if isinstance(size, str) or size is None else f"{size[0]}x{size[1]}",
-        "world_size": dist.world_size,
-    }
+    settings = batch_settings(renderer, preset, size, dist.world_size)
     # Plan every item first, so a resume conflict stops the batch before any render.
-    plans: list[tuple[int, BatchItem, list[int], Any, Any, list[int]]] = []
-    for index, it in enumerate(mine):
-        rec = it.recipe
-        item_seeds = list(seeds) if seeds is not None else ([rec.seed] if rec else [0])
-        if it.error is not None:
-            plans.append((index, it, item_seeds, None, None, []))
-            continue
-        item_preset = preset if preset is not None else (rec.preset if rec else DEFAULT_PRESET)
-        item_size = size if size is not None else (it.size or ((rec.width, rec.height) if rec else (1024, 1024)))
-        todo = []
-        for s in item_seeds:
-            path = out_dir / output_name(it.name, s)
-            if resume and path.exists():
-                try:
-                    width, height = parse_size(item_size)
-                    wanted: Recipe | None = Recipe(
-                        caption=canonical_text(it.caption, it.source), seed=s, preset=resolve_preset(item_preset),
-                        width=width, height=height, model=getattr(renderer, "model", None),
-                        revision=getattr(renderer, "revision", None), dtype=getattr(renderer, "dtype", None),
-                    )
-                except RenderError:
-                    wanted = None  # the item itself is bad; rendering reports it
-                _check_existing(path, wanted, renderer)
-            else:
-                todo.append(s)
-        plans.append((index, it, item_seeds, item_preset, item_size, todo))
+    plans = plan_batch(renderer, mine, out_dir, preset=preset, size=size, seeds=seeds, resume=resume)
     out_dir.mkdir(parents=True, exist_ok=True)
     cancelled = False
     try:
-        for index, it, item_seeds, item_preset, item_size, todo in plans:
-            base = {"name": it.name, "source": it.source, "rank": dist.rank}
-            if it.error is not None:
-                for s in item_seeds:
-                    entries.append({**base, "file": output_name(it.name, s), "seed": s, "status": "failed",
-                                    "error": it.error})
+        for plan in plans:
+            settled = settled_entries(plan, dist.rank)
+            entries.extend(settled)
+            report_skips(plan, len(mine), on_progress)
+            if plan.item.error is not None or not plan.todo:
                 continue
-            for s in item_seeds:
-                if s not in todo:
-                    entries.append({**base, "file": output_name(it.name, s), "seed": s, "status": "skipped"})
-                    if on_progress is not None:
-                        from captionkit.render.progress import ProgressEvent
-
-                        on_progress(ProgressEvent("skip", item=index, items=len(mine), label=it.name))
-            if not todo:
-                continue
-            # Loading problems (weights, device, memory) stop the batch; only
-            # problems of this item are recorded and skipped.
-            renderer.load(on_progress)
-            # A PNG's guidance cut is reproduced unless the run sets its own.
-            extra: dict[str, Any] = {}
-            if rec is not None and rec.cfg_until is not None and getattr(renderer, "cfg_until", None) is None:
-                extra["cfg_until"] = rec.cfg_until
-            try:
-                results = renderer.render(
-                    it.caption, preset=item_preset, size=item_size, seeds=todo, batch_size=batch_size,
-                    label=it.source, item=index, items=len(mine), on_progress=on_progress, cancel=cancel,
-                    **extra,
-                )
-            except RenderError as exc:
-                for s in todo:
-                    entries.append({**base, "file": output_name(it.name, s), "seed": s, "status": "failed", "error": str(exc)})
-                continue
-            for r in results:
-                name = output_name(it.name, r.recipe.seed)
-                r.save(out_dir / name)
-                entries.append({**base, "file": name, "seed": r.recipe.seed, "status": "rendered",
-                                "seconds": round(r.seconds, 3), "preset": r.recipe.preset.name,
-                                "size": f"{r.recipe.width}x{r.recipe.height}"})
+            entries.extend(render_planned(renderer, plan, out_dir, items=len(mine), batch_size=batch_size,
+                                          rank=dist.rank, on_progress=on_progress, cancel=cancel))
             if dist.world_size == 1:
-                _write_manifest(out_dir, entries, settings)
+                write_manifest(out_dir, entries, settings)
     except (Cancelled, KeyboardInterrupt):
         cancelled = True
         raise
@@ -472,8 +550,19 @@ def render_batch(
         if dist.world_size > 1 and not cancelled:
             everything = dist.gather(entries)
             if dist.rank == 0:
-                _write_manifest(out_dir, everything, settings)
+                write_manifest(out_dir, everything, settings)
             entries = everything
         elif entries:
-            _write_manifest(out_dir, entries, settings)
+            write_manifest(out_dir, entries, settings)
     return BatchResult(entries)
+
+
+def report_skips(plan: ItemPlan, items: int, on_progress: ProgressCallback | None) -> None:
+    """A ``skip`` progress event for each output of the plan already present."""
+    if on_progress is None or plan.item.error is not None:
+        return
+    from captionkit.render.progress import ProgressEvent
+
+    for s in plan.seeds:
+        if s not in plan.todo:
+            on_progress(ProgressEvent("skip", item=plan.index, items=items, label=plan.item.name))

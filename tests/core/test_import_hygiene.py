@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-HEAVY = ("torch", "diffusers", "transformers", "hypothesis", "typer")
+HEAVY = ("torch", "diffusers", "transformers", "hypothesis", "typer", "ray")
 
 
 def _loaded_after(code):
@@ -16,6 +16,10 @@ def _loaded_after(code):
 
 def test_import_is_light():
     assert _loaded_after("import captionkit") == []
+
+
+def test_the_ray_engine_loads_ray_only_when_it_runs():
+    assert _loaded_after("from captionkit.render import render_dataset, render_batch, Renderer") == []
 
 
 def test_core_use_is_light():

@@ -144,3 +144,31 @@ def test_official_backend_refuses_the_cut() -> None:
     r = Renderer("/nonexistent", backend="official", device="cpu", cfg_until=0.6)
     with pytest.raises(RenderError, match="--cfg-until needs the diffusers backend"):
         r.render(CAPTION, size=(256, 256), seed=1)
+
+
+def test_each_png_item_keeps_its_own_cut_in_a_mixed_batch(tmp_path: Path) -> None:
+    # Regression: the last item's recipe leaked into every item of a batch, so a caption file
+    # rendered beside a PNG with a cut was rendered with that PNG's cut.
+    from captionkit.render import BatchItem, render_batch
+    from captionkit.render.metadata import Recipe
+    from captionkit.render.presets import PRESETS
+
+    cut = Recipe(caption=json.dumps(CAPTION), seed=3, preset=PRESETS["V4_TURBO_12"], width=256, height=256,
+                 cfg_until=0.5)
+    full = Recipe(caption=json.dumps(CAPTION), seed=4, preset=PRESETS["V4_TURBO_12"], width=256, height=256)
+    asked: dict[str, object] = {}
+
+    class Recorder:
+        model = backend_requested = cfg_until = None
+
+        def load(self, on_progress=None):
+            return self
+
+        def render(self, caption, *, label, **kwargs):
+            asked[label] = kwargs.get("cfg_until", "not given")
+            return []
+
+    items = [BatchItem("plain", "plain.json", json.dumps(CAPTION)), BatchItem("full", "full.png", full.caption, recipe=full),
+             BatchItem("cut", "cut.png", cut.caption, recipe=cut), BatchItem("last", "last.json", json.dumps(CAPTION))]
+    render_batch(Recorder(), items, tmp_path / "out")
+    assert asked == {"plain.json": "not given", "full.png": "not given", "cut.png": 0.5, "last.json": "not given"}
