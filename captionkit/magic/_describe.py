@@ -28,6 +28,7 @@ import anyio
 import httpx
 
 from captionkit.boxes import BoxConventionError, parse_convention
+from captionkit.fixes import Change
 from captionkit.magic._backends import BACKENDS, DEFAULT_BACKEND, Backend, build_chat_request, join_url
 from captionkit.magic._client import AsyncMagicPromptClient, MagicPromptClient
 from captionkit.magic._core import (
@@ -42,7 +43,8 @@ from captionkit.magic._core import (
 )
 from captionkit.magic._prompt import PromptFile
 from captionkit.magic._repair import Outcome, process_reply
-from captionkit.magic.errors import ConfigurationError, SafetyRejectedError
+from captionkit.magic.errors import _HINTS, ConfigurationError, SafetyRejectedError
+from captionkit.verifier import verify
 
 __all__ = [
     "DESCRIBE_BACKENDS",
@@ -436,10 +438,8 @@ class DescribeItem:
 
 def _image_rejected(exc: SafetyRejectedError) -> SafetyRejectedError:
     """The 422 reworded for an image (the shared hint speaks of an idea)."""
-    from captionkit.magic import errors
-
     message = exc.message
-    hint = errors._HINTS.get(422, "")
+    hint = _HINTS.get(422, "")
     if hint and message.endswith(f"; {hint}"):
         message = message[: -len(hint) - 2]
     message += "; the image failed the provider's safety check and cannot be described (not retried)"
@@ -448,9 +448,6 @@ def _image_rejected(exc: SafetyRejectedError) -> SafetyRejectedError:
 
 def describe_flow(cfg: CallConfig, image: ImageInput, hint: str | None, box_format: str | None) -> Flow:
     """The whole describe call as a sans-IO generator returning a :class:`DescribeResult`."""
-    from captionkit.fixes import Change
-    from captionkit.verifier import verify
-
     started = time.monotonic()
     deadline_at = None if cfg.deadline is None else started + cfg.deadline
     stats = _Stats()
@@ -493,7 +490,7 @@ def describe_flow(cfg: CallConfig, image: ImageInput, hint: str | None, box_form
         if outcome.ok:
             changes = outcome.changes
             if moved:
-                changes = (Change("CK102", "moved the describe response's 'tags' into metadata", True, ("tags",)), *changes)
+                changes = (Change("CK102", "moved the describe response's 'tags' into metadata", ("tags",)), *changes)
             return DescribeResult(
                 caption=outcome.caption,
                 text=outcome.text or "",
