@@ -6,6 +6,7 @@ import os
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -13,6 +14,7 @@ import httpx
 
 from captionkit.magic._aspect import resolve_aspect
 from captionkit.magic._backends import DEFAULT_BACKEND, Backend, auth_headers, get_backend
+from captionkit.magic._batch import run_batch
 from captionkit.magic._core import (
     DEFAULT_DEADLINE,
     DEFAULT_TIMEOUT,
@@ -177,8 +179,6 @@ class _BaseMagicPromptClient:
         if style is not None and style != cfg.style:
             overrides["style"] = style
         if overrides:
-            from dataclasses import replace
-
             cfg = replace(cfg, **overrides)
         try:
             aspect = resolve_aspect(aspect_ratio, snap=cfg.backend.snaps_aspect)
@@ -258,7 +258,13 @@ class MagicPromptClient(_BaseMagicPromptClient):
             MagicPromptError: A subclass naming the cause: configuration, connection, timeout,
                 HTTP status, or a caption that could not be repaired.
         """
-        flow = self._flow(idea, aspect_ratio, strip_bboxes, style)
+        return self._drive(self._flow(idea, aspect_ratio, strip_bboxes, style))
+
+    def _drive(self, flow: Flow) -> Any:
+        """Run a sans-IO flow to its result: send its requests, sleep its sleeps (blocking).
+
+        Every call of this client and of :class:`~captionkit.magic.DescribeClient` runs here.
+        """
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -335,7 +341,10 @@ class AsyncMagicPromptClient(_BaseMagicPromptClient):
         style: bool | None = None,
     ) -> ExpandResult:
         """Expand one idea into a verified caption (see :meth:`MagicPromptClient.expand`)."""
-        flow = self._flow(idea, aspect_ratio, strip_bboxes, style)
+        return await self._drive(self._flow(idea, aspect_ratio, strip_bboxes, style))
+
+    async def _drive(self, flow: Flow) -> Any:
+        """Run a sans-IO flow to its result (see :meth:`MagicPromptClient._drive`), awaiting."""
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -381,10 +390,8 @@ class AsyncMagicPromptClient(_BaseMagicPromptClient):
         on_result: Callable[[BatchItem], Awaitable[None] | None] | None = None,
     ) -> list[BatchItem]:
         """Expand many ideas concurrently; see :func:`captionkit.magic.expand_many`."""
-        from captionkit.magic._batch import run_batch
-
         return await run_batch(
-            self, ideas, aspect_ratio, concurrency=concurrency, progress=progress, on_result=on_result
+            self.expand, ideas, aspect_ratio, concurrency=concurrency, progress=progress, on_result=on_result
         )
 
     async def aclose(self) -> None:

@@ -13,7 +13,6 @@ The same sans-IO core drives both shells: :class:`DescribeClient` (blocking) and
 from __future__ import annotations
 
 import base64
-import inspect
 import io
 import math
 import os
@@ -24,19 +23,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import anyio
 import httpx
 
 from captionkit.boxes import BoxConventionError, parse_convention
 from captionkit.fixes import Change
 from captionkit.magic._backends import BACKENDS, DEFAULT_BACKEND, Backend, build_chat_request, join_url
+from captionkit.magic._batch import run_bounded
 from captionkit.magic._client import AsyncMagicPromptClient, MagicPromptClient
 from captionkit.magic._core import (
     DEFAULT_TIMEOUT,
     CallConfig,
-    DeadlineExceeded,
     Flow,
-    Sleep,
     _repair_error,
     _Stats,
     send_with_retries,
@@ -522,42 +519,6 @@ def _follow_up(cfg: CallConfig, outcome: Outcome) -> dict[str, Any]:
     return {"role": "user", "content": cfg.prompt.repair_message(list(outcome.problems))}
 
 
-def _drive_sync(client: MagicPromptClient, flow: Flow) -> Any:
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            action = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value
-        value, error = None, None
-        if isinstance(action, Sleep):
-            time.sleep(action.seconds)
-            continue
-        try:
-            value = client._send(action)
-        except (httpx.TransportError, DeadlineExceeded) as exc:
-            error = exc
-
-
-async def _drive_async(client: AsyncMagicPromptClient, flow: Flow) -> Any:
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            action = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value
-        value, error = None, None
-        if isinstance(action, Sleep):
-            await anyio.sleep(action.seconds)
-            continue
-        try:
-            value = await client._send(action)
-        except (httpx.TransportError, DeadlineExceeded) as exc:
-            error = exc
-
-
 # -------------------------------------------------------------------------------------- clients
 
 
@@ -665,7 +626,7 @@ class DescribeClient(_DescribeBase):
                 :class:`~captionkit.magic.errors.ConfigurationError`; a 422 is a
                 :class:`~captionkit.magic.errors.SafetyRejectedError`).
         """
-        return _drive_sync(self._client, self._flow(image, hint, strip_bboxes, style, name))
+        return self._client._drive(self._flow(image, hint, strip_bboxes, style, name))
 
     def close(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -704,8 +665,7 @@ class AsyncDescribeClient(_DescribeBase):
         name: str | None = None,
     ) -> DescribeResult:
         """Describe one image (see :meth:`DescribeClient.describe`)."""
-        flow = self._flow(image, hint, strip_bboxes, style, name)
-        return await _drive_async(self._client, flow)
+        return await self._client._drive(self._flow(image, hint, strip_bboxes, style, name))
 
     async def describe_many(
         self,
@@ -725,39 +685,17 @@ class AsyncDescribeClient(_DescribeBase):
         if concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
         items = [_normalise(i, item, hint) for i, item in enumerate(images)]
-        results: list[DescribeItem | None] = [None] * len(items)
-        next_index = 0
-        bar = _progress(len(items)) if progress else None
 
-        async def worker() -> None:
-            nonlocal next_index
-            while next_index < len(items):
-                index = next_index
-                next_index += 1
-                item_id, image, label, item_hint = items[index]
-                try:
-                    result = await self.describe(image, hint=item_hint, name=label)
-                    record = DescribeItem(index, item_id, label, result=result)
-                except Exception as exc:  # one bad image must not abort the batch
-                    record = DescribeItem(index, item_id, label, error=exc)
-                results[index] = record
-                if bar is not None:
-                    bar[0].advance(bar[1], 1)
-                if on_result is not None:
-                    outcome = on_result(record)
-                    if inspect.isawaitable(outcome):
-                        await outcome
+        async def one(index: int, item: tuple[str, Any, str, str | None]) -> DescribeItem:
+            item_id, image, label, item_hint = item
+            try:
+                result = await self.describe(image, hint=item_hint, name=label)
+            except Exception as exc:  # one bad image must not abort the batch
+                return DescribeItem(index, item_id, label, error=exc)
+            return DescribeItem(index, item_id, label, result=result)
 
-        try:
-            if bar is not None:
-                bar[0].start()
-            async with anyio.create_task_group() as group:
-                for _ in range(min(concurrency, len(items))):
-                    group.start_soon(worker)
-        finally:
-            if bar is not None:
-                bar[0].stop()
-        return [r for r in results if r is not None]
+        return await run_bounded(items, one, concurrency=concurrency, label="describing" if progress else None,
+                                 on_result=on_result)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -787,17 +725,6 @@ def _normalise(index: int, item: Any, hint: str | None) -> tuple[str, Any, str, 
         return str(item.get("id", label if label != "<image>" else index)), image, label, item.get("hint", hint)
     label = _label(item)
     return (label if label != "<image>" else str(index)), item, label, hint
-
-
-def _progress(total: int) -> tuple[Any, Any]:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(
-        TextColumn("describing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True,
-    )
-    return bar, bar.add_task("describe", total=total)
 
 
 # ------------------------------------------------------------------------------------ one-call API

@@ -21,6 +21,7 @@ import anyio
 from captionkit._io import write_atomic
 from captionkit.magic._describe import AsyncDescribeClient, DescribeItem
 from captionkit.magic.errors import ConfigurationError
+from captionkit.verifier import is_valid
 
 __all__ = ["IMAGE_SUFFIXES", "DatasetReport", "adescribe_dataset", "describe_dataset", "find_images"]
 
@@ -123,8 +124,6 @@ def _sidecar_state(path: Path) -> str:
     target = sidecar_path(path)
     if not target.exists():
         return "missing"
-    from captionkit.verifier import is_valid
-
     try:
         text = target.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError):

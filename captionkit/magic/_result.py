@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from captionkit.magic._secrets import scrub
+
 
 @dataclass(frozen=True, slots=True)
 class ExpandResult:
@@ -120,8 +122,6 @@ class BatchItem:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record written by ``captionkit expand --batch`` (with every live key redacted)."""
-        from captionkit.magic._secrets import scrub
-
         return scrub(self._record())
 
     def _record(self) -> dict[str, Any]:
