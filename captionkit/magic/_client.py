@@ -27,6 +27,7 @@ from captionkit.magic._core import (
     Sleep,
     expand_flow,
 )
+from captionkit.magic._local import LOCAL_BACKEND, LocalMagicPrompt
 from captionkit.magic._prompt import PromptFile, load_prompt
 from captionkit.magic._result import BatchItem, ExpandResult
 from captionkit.magic._secrets import KEY_WHITESPACE, Hold, Secret, install_log_filter
@@ -407,6 +408,30 @@ class AsyncMagicPromptClient(_BaseMagicPromptClient):
         await self.aclose()
 
 
+# Options of the HTTP clients that mean nothing to the local backend (it talks to no server).
+_SERVER_ONLY = frozenset({
+    "api_key", "base_url", "prompt", "style", "max_tokens", "max_tokens_field", "extra_body", "headers",
+    "timeout", "deadline", "retry",
+})
+
+
+def _is_local(backend: str | Backend) -> bool:
+    return backend == LOCAL_BACKEND.key or backend == LOCAL_BACKEND
+
+
+def _local(options: Mapping[str, Any], http_client: Any) -> LocalMagicPrompt:
+    """The local backend for one call of :func:`expand`, :func:`aexpand` or :func:`expand_many`."""
+    if http_client is not None:
+        raise ConfigurationError("local: the local backend talks to no server, so it takes no http_client")
+    unused = sorted(name for name in options if name in _SERVER_ONLY)
+    if unused:
+        raise ConfigurationError(
+            f"local: {', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to the local backend "
+            "(it talks to no server; pass model=, a local Ideogram 4 folder with a prompt_enhancer_head)"
+        )
+    return LocalMagicPrompt(**options)
+
+
 def expand(
     idea: str,
     aspect_ratio: Any = "auto",
@@ -418,7 +443,9 @@ def expand(
     """Expand one idea into a verified caption (a :class:`MagicPromptClient` for one call).
 
     Takes the client's options as keywords (``api_key``, ``base_url``, ``model``,
-    ``strip_bboxes``, ``style``, ``max_reasks``, ``deadline``, ...).
+    ``strip_bboxes``, ``style``, ``max_reasks``, ``deadline``, ...). ``backend="local"``
+    expands with a local pipeline's prompt enhancer instead (:class:`LocalMagicPrompt`:
+    ``model=`` is its folder; its own options, such as ``seed`` and ``max_new_tokens``, apply).
 
     Example:
         >>> import httpx
@@ -433,6 +460,8 @@ def expand(
         >>> result.metadata["aspect_ratio"], result.backend, result.attempts
         ('3:2', 'openai-compatible', 1)
     """
+    if _is_local(backend):
+        return _local(options, http_client).expand(idea, aspect_ratio)
     with MagicPromptClient(backend, http_client=http_client, **options) as client:
         return client.expand(idea, aspect_ratio)
 
@@ -445,7 +474,9 @@ async def aexpand(
     http_client: httpx.AsyncClient | None = None,
     **options: Any,
 ) -> ExpandResult:
-    """The async form of :func:`expand`."""
+    """The async form of :func:`expand` (the local backend runs in a worker thread)."""
+    if _is_local(backend):
+        return await anyio.to_thread.run_sync(_local(options, http_client).expand, idea, aspect_ratio)
     async with AsyncMagicPromptClient(backend, http_client=http_client, **options) as client:
         return await client.expand(idea, aspect_ratio)
 
@@ -482,7 +513,20 @@ async def expand_many(
 
     Returns:
         One :class:`BatchItem` per idea, in input order.
+
+    With ``backend="local"`` the ideas are expanded one at a time (one pipeline) in a worker
+    thread, each a :class:`LocalMagicPrompt` sample.
     """
+    if _is_local(backend) and client is None:
+        local = _local(options, http_client)
+        lock = anyio.Lock()
+
+        async def one_at_a_time(idea: str, aspect: Any) -> ExpandResult:
+            async with lock:
+                return await anyio.to_thread.run_sync(local.expand, idea, aspect)
+
+        return await run_batch(one_at_a_time, ideas, aspect_ratio, concurrency=concurrency, progress=progress,
+                               on_result=on_result)
     if client is not None:
         return await client.expand_many(
             ideas, aspect_ratio, concurrency=concurrency, progress=progress, on_result=on_result

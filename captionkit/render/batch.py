@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from captionkit._frames import parse_size
+from captionkit._io import check_writable
 from captionkit._sources import Source, iter_files, iter_sources
+from captionkit.render._core import canonical_text
+from captionkit.render._core import parse_size as render_size
 from captionkit.render.errors import Cancelled, RenderError
 from captionkit.render.metadata import Recipe, read_recipe, write_atomic
-from captionkit.render.presets import Preset
-from captionkit.render.progress import CancelToken, ProgressCallback
+from captionkit.render.presets import DEFAULT_PRESET, Preset, resolve_preset
+from captionkit.render.progress import CancelToken, ProgressCallback, ProgressEvent
 
 __all__ = [
     "BatchItem", "BatchResult", "DistContext", "iter_items", "output_name", "recipe_difference", "render_batch",
@@ -379,10 +382,6 @@ def render_batch(
         RenderError: an existing output was made with other settings (resume).
         Cancelled: cancelled; finished outputs and the manifest are kept.
     """
-    from captionkit._io import check_writable
-    from captionkit.render._core import canonical_text, parse_size
-    from captionkit.render.presets import DEFAULT_PRESET, resolve_preset
-
     dist = dist or DistContext()
     out_dir = check_writable(out, folder=True)
     mine = list(items)[dist.rank :: dist.world_size]
@@ -409,7 +408,7 @@ def render_batch(
             path = out_dir / output_name(it.name, s)
             if resume and path.exists():
                 try:
-                    width, height = parse_size(item_size)
+                    width, height = render_size(item_size)
                     wanted: Recipe | None = Recipe(
                         caption=canonical_text(it.caption, it.source), seed=s, preset=resolve_preset(item_preset),
                         width=width, height=height, model=getattr(renderer, "model", None),
@@ -435,8 +434,6 @@ def render_batch(
                 if s not in todo:
                     entries.append({**base, "file": output_name(it.name, s), "seed": s, "status": "skipped"})
                     if on_progress is not None:
-                        from captionkit.render.progress import ProgressEvent
-
                         on_progress(ProgressEvent("skip", item=index, items=len(mine), label=it.name))
             if not todo:
                 continue
