@@ -81,17 +81,7 @@ class ExpandResult:
             "caption": self.caption.to_dict() if self.caption is not None else None,
             "aspect_ratio": self.aspect_ratio,
             "requested_aspect": self.requested_aspect,
-            "backend": self.backend,
-            "model": self.model,
-            "prompt": self.prompt,
-            "attempts": self.attempts,
-            "transport_attempts": self.transport_attempts,
-            "usage": dict(self.usage) if self.usage else None,
-            "request_id": self.request_id,
-            "changes": [
-                {"code": c.code, "message": c.message, "safe": c.safe} for c in self.changes
-            ],
-            "diagnostics": [str(d) for d in (self.diagnostics or ())],
+            **provenance(self),
             "warnings": list(self.warnings),
             "elapsed": round(self.elapsed, 4),
         }
@@ -128,14 +118,38 @@ class BatchItem:
         if self.ok:
             assert self.result is not None
             return {"id": self.id, "ok": True, **self.result.to_dict()}
-        error = self.error
-        record: dict[str, Any] = {
-            "id": self.id,
-            "ok": False,
-            "error": {"type": type(error).__name__, "message": str(error)},
-        }
-        for attr in ("status_code", "code", "request_id", "reason", "diagnostics"):
-            value = getattr(error, attr, None)
-            if value:
-                record["error"][attr] = list(value) if isinstance(value, tuple) else value
-        return record
+        assert self.error is not None
+        return {"id": self.id, "ok": False, "error": error_record(self.error)}
+
+
+def provenance(result: Any) -> dict[str, Any]:
+    """How a result was obtained, as record data (what expand and describe records share)."""
+    return {
+        "backend": result.backend,
+        "model": result.model,
+        "prompt": result.prompt,
+        "attempts": result.attempts,
+        "transport_attempts": result.transport_attempts,
+        "usage": dict(result.usage) if result.usage else None,
+        "request_id": result.request_id,
+        "changes": [
+            {"code": c.code, "message": c.message, "safe": c.safe, "applicability": c.applicability}
+            for c in result.changes
+        ],
+        "diagnostics": [str(d) for d in (result.diagnostics or ())],
+    }
+
+
+def error_record(error: BaseException) -> dict[str, Any]:
+    """An error as record data: its type, its message and the facts it carries.
+
+    >>> from captionkit.magic.errors import error_for_status
+    >>> error_record(error_for_status(429, "ideogram-4-v1", "slow down"))["status_code"]
+    429
+    """
+    record: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    for attr in ("status_code", "code", "request_id", "reason", "diagnostics"):
+        value = getattr(error, attr, None)
+        if value:
+            record[attr] = list(value) if isinstance(value, tuple) else value
+    return record
