@@ -27,7 +27,7 @@ class ExpandResult:
         transport_attempts: HTTP requests sent, retries included.
         usage: Token usage summed over all replies, when the backend reports it.
         request_id: The last request or generation id, when reported.
-        changes: Every repair applied to the accepted reply (``.code``, ``.message``, ``.safe``).
+        changes: Every repair applied to the accepted reply (``.code``, ``.message``, ``.applicability``, ``.safe``).
         diagnostics: Remaining findings (a :class:`captionkit.Report`; no errors, maybe warnings).
         metadata: Values moved out of the caption, such as the model's ``aspect_ratio`` echo.
         warnings: One-line notes (snapping error, a suspiciously small prompt-token count).

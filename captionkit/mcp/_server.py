@@ -270,7 +270,8 @@ def _first_problem(report: Any) -> str:
 
 
 def _changes(changes: Any) -> list[out.ChangeOut]:
-    return [out.ChangeOut(code=c.code, message=c.message, safe=c.safe, pointer=pointer(c.path)) for c in changes]
+    return [out.ChangeOut(code=c.code, message=c.message, safe=c.safe, applicability=c.applicability,
+                          pointer=pointer(c.path)) for c in changes]
 
 
 def _png(image: Any) -> bytes:

@@ -223,6 +223,13 @@ def test_fix_reports_changes_and_the_fixed_text(mcp_session) -> None:
     assert unsafe["ok"] is True and unsafe["metadata"] == {"aspect_ratio": "3:2"}
     assert_clean(unsafe["text"])
     assert any(not c["safe"] for c in unsafe["changes"])
+    from captionkit.rules import RULES
+
+    for c in safe["changes"] + unsafe["changes"]:  # each change carries its rule's applicability
+        assert c["applicability"] in [f.applicability for f in RULES[c["code"]].fixes] and c["safe"] is (c["applicability"] == "safe")
+    assert [c["applicability"] for c in unsafe["changes"] if c["code"] == "CK102"] == ["unsafe"]
+    rows = json.loads(mcp_session.read_resource("caption://rules").contents[0].text)
+    assert all(row["fixes"] == RULES[row["code"]].to_dict()["fixes"] for row in rows)
 
 
 def test_fix_converts_pixel_boxes_against_the_size(mcp_session) -> None:
