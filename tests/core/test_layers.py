@@ -146,3 +146,45 @@ def test_the_scan_sees_every_form_of_a_deferred_import():
     got = _deferred_imports(PACKAGE / "render" / "probe.py", source)
     assert got == [(3, "captionkit.fixes"), (5, "captionkit.models"), (6, "captionkit.verifier"),
                    (8, "captionkit.palette"), (9, None), (13, "captionkit.render")]
+
+
+def _module_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names.add(_resolve(node.module, node.level, path))
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return names
+
+
+def test_run_batch_takes_the_expand_callable_and_knows_no_client():
+    import anyio
+
+    from captionkit.magic._batch import run_batch
+
+    assert not any(name.startswith("captionkit.magic._client") for name in _module_imports(PACKAGE / "magic" / "_batch.py"))
+    seen = []
+
+    async def expand(idea, aspect):
+        seen.append((idea, aspect))
+        if idea == "bad":
+            raise ValueError("no")
+        return f"{idea}@{aspect}"
+
+    items = anyio.run(lambda: run_batch(expand, ["a", {"id": "x", "idea": "bad"}, {"idea": "c", "aspect": "3:2"}],
+                                        "1:1", concurrency=2, progress=False, on_result=None))
+    assert [(it.id, it.result, type(it.error).__name__ if it.error else None) for it in items] == [
+        ("0", "a@1:1", None), ("x", None, "ValueError"), ("2", "c@3:2", None)]
+    assert sorted(seen) == [("a", "1:1"), ("bad", "1:1"), ("c", "3:2")]
+
+
+def test_render_result_sits_beside_recipe():
+    from captionkit.render import RenderResult
+    from captionkit.render import metadata, pipeline
+
+    assert RenderResult is metadata.RenderResult is pipeline.RenderResult
+    assert RenderResult.__module__ == "captionkit.render.metadata"
+    # the official adapter takes it from there, so it no longer reaches back into the pipeline module
+    assert "captionkit.render.pipeline" not in _module_imports(PACKAGE / "render" / "_official.py")
