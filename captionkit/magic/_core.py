@@ -314,6 +314,20 @@ def begin(cfg: CallConfig) -> tuple[float, float | None, _Stats]:
     return started, None if cfg.deadline is None else started + cfg.deadline, _Stats()
 
 
+def call_facts(cfg: CallConfig, stats: _Stats, asks: int) -> dict[str, Any]:
+    """How a call went, as a result's fields: backend, model, prompt, replies, requests, usage, request id."""
+    hosted = cfg.backend.protocol == "ideogram"
+    return {
+        "backend": cfg.backend.key,
+        "model": None if hosted else (stats.model or cfg.model),
+        "prompt": None if hosted else cfg.prompt.id,
+        "attempts": asks,
+        "transport_attempts": stats.transport_attempts,
+        "usage": dict(stats.usage) if stats.usage_seen else None,
+        "request_id": stats.request_id,
+    }
+
+
 def _expand(cfg: CallConfig, idea: str, aspect: AspectRatio) -> Flow:
     started, deadline_at, stats = begin(cfg)
     backend = cfg.backend
@@ -397,13 +411,7 @@ def _result(
         aspect_ratio=resolved,
         requested_aspect=aspect.requested,
         aspect_error=aspect.error,
-        backend=cfg.backend.key,
-        model=None if hosted else (stats.model or cfg.model),
-        prompt=None if hosted else cfg.prompt.id,
-        attempts=asks,
-        transport_attempts=stats.transport_attempts,
-        usage=dict(stats.usage) if stats.usage_seen else None,
-        request_id=stats.request_id,
+        **call_facts(cfg, stats, asks),
         changes=outcome.changes,
         diagnostics=outcome.report,
         metadata=dict(outcome.metadata),

@@ -30,7 +30,7 @@ from captionkit.fixes import Change
 from captionkit.magic._backends import BACKENDS, DEFAULT_BACKEND, Backend, Reply, join_url
 from captionkit.magic._batch import run_bounded
 from captionkit.magic._client import AsyncMagicPromptClient, MagicPromptClient
-from captionkit.magic._core import DEFAULT_TIMEOUT, CallConfig, Flow, begin, chat_request, repair_loop
+from captionkit.magic._core import DEFAULT_TIMEOUT, CallConfig, Flow, begin, call_facts, chat_request, repair_loop
 from captionkit.magic._prompt import PromptFile
 from captionkit.magic._repair import Outcome, process_reply
 from captionkit.magic._result import error_record, provenance
@@ -464,13 +464,7 @@ def describe_flow(cfg: CallConfig, image: ImageInput, hint: str | None, box_form
         width=image.width,
         height=image.height,
         aspect_ratio=image.aspect_ratio,
-        backend=backend.key,
-        model=None if hosted else (stats.model or cfg.model),
-        prompt=None if hosted else cfg.prompt.id,
-        attempts=asks,
-        transport_attempts=stats.transport_attempts,
-        usage=dict(stats.usage) if stats.usage_seen else None,
-        request_id=stats.request_id,
+        **call_facts(cfg, stats, asks),
         changes=changes,
         diagnostics=verify(outcome.text or "", frame=image.frame),
         metadata={**moved, **outcome.metadata},
