@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from captionkit._errors import CaptionkitError
+
 __all__ = [
     "STALE_AFTER",
     "OutputError",
@@ -37,8 +39,10 @@ __all__ = [
 ]
 
 
-class OutputError(OSError):
+class OutputError(CaptionkitError, OSError):
     """An output cannot be written; ``str()`` is one line naming the path and the cause.
+
+    A :class:`~captionkit.CaptionkitError`, and an ``OSError`` as before.
 
     >>> str(OutputError("out/x.png: cannot write (permission denied)"))
     'out/x.png: cannot write (permission denied)'

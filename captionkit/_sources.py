@@ -33,9 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from captionkit._errors import CaptionkitError
+from captionkit._io import write_atomic
 
 __all__ = [
     "CAPTION_SUFFIXES",
+    "Resume",
     "Source",
     "SourceError",
     "decode",
@@ -44,6 +46,7 @@ __all__ = [
     "iter_text",
     "read_text",
     "record_caption",
+    "resume_records",
     "split_lines",
 ]
 
@@ -204,6 +207,77 @@ def record_caption(line: str) -> dict[str, Any] | None:
     if value["ok"] and not isinstance(value.get("caption"), dict):
         return None
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """What the records of an earlier run hold, read to resume it (see :func:`resume_records`).
+
+    Attributes:
+        done: The ids that have a record (failed ones too, unless they are to be retried).
+        failed: The ids whose record says ``"ok": false`` and that were kept, in file order.
+        torn: Whether an incomplete last line (an interrupted write) was removed.
+    """
+
+    done: frozenset[str]
+    failed: tuple[str, ...] = ()
+    torn: bool = False
+
+
+def resume_records(output: str | os.PathLike[str], *, retry_failed: bool, what: str = "an earlier run") -> Resume:
+    """Read the JSONL of records an earlier run wrote (``expand --batch``, ``describe --jsonl``).
+
+    Every line must be a record (an object with ``"id"``). The file is repaired for
+    resuming, atomically: an incomplete last line is removed, and with ``retry_failed``
+    the failed records are dropped so that their items run again. A missing file holds
+    nothing.
+
+    Raises:
+        SourceError: The file cannot be read, is not UTF-8, or holds a line that is not a
+            record (the message names the line and says ``what`` was expected).
+
+    >>> import pathlib, tempfile
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "out.jsonl"
+    >>> _ = out.write_text('{"id":"a","ok":true}\\n{"id":"b","ok":false}\\n{"id":"c","o')
+    >>> resume_records(out, retry_failed=True)
+    Resume(done=frozenset({'a'}), failed=(), torn=True)
+    >>> out.read_text()
+    '{"id":"a","ok":true}\\n'
+    """
+    path = Path(output)
+    if not path.exists():
+        return Resume(frozenset())
+    try:
+        raw = decode(path.read_bytes(), str(path), universal_newlines=False)
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read the existing output to resume ({exc.strerror or exc})") from None
+    except SourceError as exc:
+        raise SourceError(f"cannot read the existing output to resume: {exc}") from None
+    lines = raw.split("\n")
+    torn = lines.pop() if lines else ""  # text after the last newline: an interrupted write
+    kept: list[str] = []
+    done: set[str] = set()
+    failed: list[str] = []
+    dropped = False
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            raise SourceError(f"{path}:{number}: not JSON; is this the output of {what}?") from None
+        if not isinstance(record, dict) or "id" not in record:
+            raise SourceError(f"{path}:{number}: no 'id'; is this the output of {what}?")
+        if record.get("ok") is False:
+            if retry_failed:
+                dropped = True
+                continue
+            failed.append(str(record["id"]))
+        done.add(str(record["id"]))
+        kept.append(line)
+    if torn.strip() or dropped:
+        write_atomic(path, "".join(f"{line}\n" for line in kept))
+    return Resume(frozenset(done), tuple(failed), bool(torn.strip()))
 
 
 def _from_record(name: str, path: Path | None, number: int, record: dict[str, Any], line: str) -> Source:

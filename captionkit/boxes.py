@@ -50,6 +50,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Literal
 
+from captionkit._errors import CaptionkitError
+from captionkit._frames import frame_size
+
 __all__ = [
     "CONVENTIONS",
     "BoxConvention",
@@ -73,7 +76,7 @@ _NAMES = {
 }
 
 
-class BoxConventionError(ValueError):
+class BoxConventionError(CaptionkitError, ValueError):
     """A box cannot be read in a convention; the message names the box and the reason."""
 
 
@@ -161,8 +164,6 @@ def _show(box: Sequence[Any]) -> str:
 def _frame(frame: Any) -> tuple[int, int] | None:
     if frame is None:
         return None
-    from captionkit.layout import frame_size
-
     w, h = frame_size(frame)  # type: ignore[misc]
     if w <= 0 or h <= 0:
         raise BoxConventionError(f"frame {w}x{h}: width and height must be positive")

@@ -27,12 +27,18 @@ accepts (``"#1b1b2f"``, ``"#FFF"``, ``"navy"``, ``"rgb(...)"``); boxes may be a
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from captionkit.models import Caption
+from captionkit.compat import NON_ASCII_UNICODE_ESCAPE_RE, ensure_ascii_findings
+from captionkit.diagnostics import CaptionError, Diagnostic, Report, Severity
+from captionkit.layout import Box
+from captionkit.models import BBox, Caption
+from captionkit.palette import to_hex
+from captionkit.rules import RULES
+from captionkit.verifier import verify
 
 __all__ = ["CaptionBuilder"]
 
@@ -71,9 +77,6 @@ def _box_data(box: BoxLike) -> Any:
     """Boxes become the wire list; anything else is passed on for the verifier to judge."""
     if box is None:
         return None
-    from captionkit.layout import Box
-    from captionkit.models import BBox
-
     if isinstance(box, Box):
         return list(box.ints())
     if isinstance(box, BBox):
@@ -413,11 +416,6 @@ class CaptionBuilder:
         >>> CaptionBuilder().describe("Café sign.").background("A sign reading 'caf\\\\u00e9'.").build().compositional_deconstruction.background
         "A sign reading 'caf\\\\u00e9'."
         """
-        from captionkit.diagnostics import CaptionError, Diagnostic, Report, Severity
-        from captionkit.models import Caption
-        from captionkit.rules import RULES
-        from captionkit.verifier import verify
-
         data, hints = self._assemble()
         diagnostics = list(verify(data, lints=False))
         cd = data["compositional_deconstruction"]
@@ -491,8 +489,6 @@ class CaptionBuilder:
 
 
 def _palette(colors: Sequence[Any], path: tuple[Any, ...], hints: dict[tuple[Any, ...], str]) -> list[Any]:
-    from captionkit.palette import to_hex
-
     out: list[Any] = []
     for value in colors:
         try:
@@ -525,9 +521,6 @@ def _label(path: tuple[Any, ...]) -> str:
 
 def _lone_surrogates(data: dict[str, Any]) -> list[Any]:
     """CK004 for each field holding a lone surrogate: no UTF-8 text, file or prompt can carry it."""
-    from captionkit.diagnostics import Diagnostic
-    from captionkit.rules import RULES
-
     rule = RULES["CK004"]
     out = []
     for path, value in _strings(data):
@@ -551,12 +544,6 @@ def _escape_lookalikes(data: dict[str, Any]) -> list[Any]:
     non-ASCII character. In canonical text such a sequence can only come from
     prose holding a backslash, ``u`` and four hex digits.
     """
-    import json
-
-    from captionkit.compat import NON_ASCII_UNICODE_ESCAPE_RE, ensure_ascii_findings
-    from captionkit.diagnostics import Diagnostic
-    from captionkit.rules import RULES
-
     try:
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     except (TypeError, ValueError):

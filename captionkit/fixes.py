@@ -51,8 +51,11 @@ from captionkit._json import (
     parse_exact,
 )
 from captionkit._extract import _STRIPPED, LENIENT, _find, _Refused, extract_json
-from captionkit.diagnostics import CaptionError, Report, pointer
+from captionkit.diagnostics import CaptionError, Fix, Report, pointer
 from captionkit.models import Caption
+from captionkit.palette import to_hex
+from captionkit.rules import RULES
+from captionkit.verifier import verify
 
 __all__ = ["BoxFormat", "Change", "FixResult", "extract_json", "fix"]
 
@@ -72,17 +75,55 @@ _WRAPPERS = ("prompt", "caption", "json_prompt", "json")
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One change a fix made. ``code`` is the diagnostic it addresses."""
+    """One change a fix made, built from the entry in :data:`~captionkit.rules.RULES` of the code it addresses.
+
+    The rule decides the change's applicability (``safe`` or ``unsafe``, as in
+    ruff): a code that is not in ``RULES``, or names no fix there, fails at once.
+    ``applicability`` is named only for a rule with both a safe and an unsafe fix,
+    and must be one the rule has.
+
+    Attributes:
+        code: The rule the change addresses (``CK203``).
+        message: What was done, in one line.
+        path: Where, as a tuple (shown as a JSON Pointer).
+        applicability: ``"safe"`` or ``"unsafe"``, the applied fix's, from the rule.
+
+    >>> Change("CK203", "put background before elements", ("compositional_deconstruction",)).applicability
+    'safe'
+    >>> Change("CK312", "converted colour 'navy' to '#000080'", applicability="unsafe").safe
+    False
+    >>> Change("E501", "shortened a line")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown rule code 'E501': a change must address a rule in captionkit.rules.RULES
+    """
 
     code: str
     message: str
-    safe: bool = True
     path: tuple[Any, ...] = ()
+    applicability: str | None = None
+
+    def __post_init__(self) -> None:
+        entry = RULES.get(self.code) if isinstance(self.code, str) else None
+        if entry is None:
+            raise ValueError(f"unknown rule code {self.code!r}: a change must address a rule in captionkit.rules.RULES")
+        if not isinstance(self.path, tuple):
+            raise TypeError(f"path must be a tuple, got {type(self.path).__name__}")
+        object.__setattr__(self, "applicability", entry.fix_for(self.applicability).applicability)
+
+    @property
+    def fix(self) -> Fix:
+        """The rule's fix that this change applied."""
+        return RULES[self.code].fix_for(self.applicability)
+
+    @property
+    def safe(self) -> bool:
+        """True when the change cannot alter meaning (its rule's fix is safe)."""
+        return self.applicability == "safe"
 
     def __str__(self) -> str:
-        kind = "safe" if self.safe else "unsafe"
         message = self.message if self.message.isprintable() else repr(self.message)[1:-1]
-        return f"{_place(self.path)}: {self.code} [{kind}] {message}"
+        return f"{_place(self.path)}: {self.code} [{self.applicability}] {message}"
 
 
 @dataclass(frozen=True)
@@ -142,8 +183,6 @@ def _color_name(value: Any) -> str | None:
     """A colour name or another notation as hex (an unsafe fix: a choice is made)."""
     if not isinstance(value, str):
         return None
-    from captionkit.palette import to_hex
-
     try:
         return to_hex(value)
     except ValueError:
@@ -172,10 +211,11 @@ class _Fixer:
         found = [e["bbox"] for e in elements or () if isinstance(e, dict) and isinstance(e.get("bbox"), list)]
         self.box_format = boxes.detect(found, frame=self.frame)
         self.note("CK302", f"detected the box convention {self.box_format.describe(self.frame)}, "
-                           "the only one every box fits", False)
+                           "the only one every box fits", (), "unsafe")
 
-    def note(self, code: str, message: str, safe: bool = True, path: tuple[Any, ...] = ()) -> None:
-        self.changes.append(Change(code, message, safe, path))
+    def note(self, code: str, message: str, path: tuple[Any, ...] = (), applicability: str | None = None) -> None:
+        # the rule decides the applicability; it is named only where the rule has a safe and an unsafe fix
+        self.changes.append(Change(code, message, path, applicability))
 
     def duplicates(self, found: tuple[Duplicate, ...]) -> None:
         # json.loads already kept the last value; what this records is the choice
@@ -185,7 +225,7 @@ class _Fixer:
             dropped[pointer(where)] = list(d.dropped)
             earlier = ", ".join(_short(v) for v in d.dropped)
             self.note("CK407", f"kept the last of {len(d.dropped) + 1} values of '{d.key}' (as json.loads does), "
-                      f"dropping {earlier} (kept in metadata)", False, where)
+                      f"dropping {earlier} (kept in metadata)", where)
 
     # -- keys
     def _rename(self, obj: dict[str, Any], aliases: dict[str, str | None], path: tuple[Any, ...],
@@ -196,7 +236,7 @@ class _Fixer:
         for k, v in obj.items():
             target = aliases.get(k)
             if target is not None and target not in obj and target not in out:
-                self.note(code, f"renamed '{k}' to '{target}'", False, (*path, k))
+                self.note(code, f"renamed '{k}' to '{target}'", (*path, k))
                 out[target] = v
             else:
                 out[k] = v
@@ -212,14 +252,14 @@ class _Fixer:
         for k in foreign:
             key = k if not path else "/".join(map(str, (*path, k)))
             self.metadata[key] = obj[k]
-            self.note(code, f"moved '{k}' out of the caption into metadata", False, (*path, k))
+            self.note(code, f"moved '{k}' out of the caption into metadata", (*path, k))
         return {k: v for k, v in obj.items() if k in known}
 
     # -- palette
     def palette(self, palette: Any, path: tuple[Any, ...], limit: int) -> Any:
         if isinstance(palette, str) and self.unsafe:
             parts = [p for p in re.split(r"[,\s]+", palette) if p]
-            self.note("CK310", "split a palette string into a list", False, path)
+            self.note("CK310", "split a palette string into a list", path)
             palette = parts
         if not isinstance(palette, list):
             return palette
@@ -230,30 +270,30 @@ class _Fixer:
                 continue
             fixed = _normalize_hex(c)
             if fixed is not None:
-                self.note("CK312", f"normalised colour '{c}' to '{fixed}'", True, (*path, j))
+                self.note("CK312", f"normalised colour '{c}' to '{fixed}'", (*path, j), "safe")
                 out.append(fixed)
                 continue
             if self.unsafe:
                 named = _color_name(c)
                 if named is not None:
-                    self.note("CK312", f"converted colour '{c}' to '{named}'", False, (*path, j))
+                    self.note("CK312", f"converted colour '{c}' to '{named}'", (*path, j), "unsafe")
                     out.append(named)
                     continue
-                self.note("CK312", f"dropped colour {c!r}, which is not a colour", False, (*path, j))
+                self.note("CK312", f"dropped colour {c!r}, which is not a colour", (*path, j), "unsafe")
                 self.metadata.setdefault("dropped_colors", []).append(c)
                 continue
             out.append(c)
         deduped: list[Any] = []
         for c in out:
             if isinstance(c, str) and c in deduped:
-                self.note("CK405", f"removed repeated colour '{c}'", True, path)
+                self.note("CK405", f"removed repeated colour '{c}'", path)
                 continue
             deduped.append(c)
         if len(deduped) > limit and self.unsafe:
             dropped = deduped[limit:]
             self.metadata.setdefault("dropped_colors", []).extend(dropped)
             self.note("CK311", f"truncated the palette to {limit} colours, dropping {', '.join(map(str, dropped))}",
-                      False, path)
+                      path)
             deduped = deduped[:limit]
         return deduped
 
@@ -264,7 +304,7 @@ class _Fixer:
             alt = ("top", "left", "bottom", "right")
             for names in (keys, alt, ("ymin", "xmin", "ymax", "xmax")):
                 if all(n in bbox for n in names):
-                    self.note("CK301", f"rebuilt the bbox list from keys {', '.join(names)}", False, path)
+                    self.note("CK301", f"rebuilt the bbox list from keys {', '.join(names)}", path)
                     bbox = [bbox[n] for n in names]
                     break
         if not isinstance(bbox, list) or len(bbox) != 4:
@@ -275,38 +315,42 @@ class _Fixer:
         if fmt is None and self.unsafe and all(isinstance(v, float) and not isinstance(v, bool) and 0 <= v <= 1 for v in bbox) \
                 and not all(float(v).is_integer() for v in bbox):
             fmt = boxes.BoxConvention("yxyx", "unit")
-            self.note("CK302", "detected unit floats in the bbox (every value in 0-1)", False, path)
+            try:
+                boxes.convert(bbox, fmt, frame=self.frame)
+            except boxes.BoxConventionError:
+                return bbox  # a guess this box does not fit (reversed edges): left for a person, never raised
+            self.note("CK302", "detected unit floats in the bbox (every value in 0-1)", path, "unsafe")
         if fmt is not None and fmt.name != "yxyx-1000":
             bbox = self._convert(bbox, fmt, path)
         if any(isinstance(v, bool) for v in bbox):
             bbox = [int(v) if isinstance(v, bool) else v for v in bbox]
-            self.note("CK403", "converted booleans in the bbox to integers", True, path)
+            self.note("CK403", "converted booleans in the bbox to integers", path)
         if any(isinstance(v, float) for v in bbox):
             # only floats are asked: float() of an int beyond 1e308 overflows
             if all(not isinstance(v, float) or (math.isfinite(v) and v.is_integer()) for v in bbox):
                 bbox = [int(v) for v in bbox]
-                self.note("CK302", "converted integral floats in the bbox to integers", True, path)
+                self.note("CK302", "converted integral floats in the bbox to integers", path, "safe")
             else:
                 return bbox
         if self.unsafe:
             clamped = [min(1000, max(0, v)) for v in bbox]
             if clamped != bbox:
-                self.note("CK303", f"clamped bbox {bbox} to {clamped}", False, path)
+                self.note("CK303", f"clamped bbox {bbox} to {clamped}", path)
                 bbox = clamped
             y0, x0, y1, x1 = bbox
             if y0 > y1:
                 y0, y1 = y1, y0
-                self.note("CK304", "swapped reversed y edges", False, path)
+                self.note("CK304", "swapped reversed y edges", path)
             if x0 > x1:
                 x0, x1 = x1, x0
-                self.note("CK305", "swapped reversed x edges", False, path)
+                self.note("CK305", "swapped reversed x edges", path)
             bbox = [y0, x0, y1, x1]
         return bbox
 
     def _convert(self, bbox: list[Any], fmt: Any, path: tuple[Any, ...]) -> list[Any]:
         # exact, one rounding rule, refusals with the box and the reason: captionkit.boxes
         out = boxes.convert(bbox, fmt, frame=self.frame)
-        self.note("CK302", f"converted the bbox from {fmt.describe(self.frame)} {bbox} to {out}", False, path)
+        self.note("CK302", f"converted the bbox from {fmt.describe(self.frame)} {bbox} to {out}", path, "unsafe")
         return out
 
     # -- elements
@@ -314,7 +358,7 @@ class _Fixer:
         path = ("compositional_deconstruction", "elements", i)
         if isinstance(elem, list) and len(elem) == 2 and self.unsafe and isinstance(elem[1], str) \
                 and isinstance(elem[0], list):
-            self.note("CK130", "rebuilt a [bbox, label] pair as an obj element", False, path)
+            self.note("CK130", "rebuilt a [bbox, label] pair as an obj element", path)
             elem = {"type": "obj", "bbox": elem[0], "desc": elem[1]}
         if not isinstance(elem, dict):
             return elem
@@ -322,7 +366,7 @@ class _Fixer:
         etype = elem.get("type")
         if self.unsafe and "type" in elem and etype not in ("obj", "text"):
             new = "text" if "text" in elem else "obj"
-            self.note("CK133", f"mapped element type {etype!r} to '{new}'", False, (*path, "type"))
+            self.note("CK133", f"mapped element type {etype!r} to '{new}'", (*path, "type"))
             elem = {**elem, "type": new}
         elem = self._drop_foreign(elem, _walk.ELEMENT_KNOWN_KEYS, path, "CK131")
         if "bbox" in elem:
@@ -332,7 +376,7 @@ class _Fixer:
                                                            _walk.ELEMENT_PALETTE_MAX)}
         if self.unsafe and elem.get("type") == "obj" and "text" in elem:
             self.metadata[f"elements/{i}/text"] = elem["text"]
-            self.note("CK206", "moved 'text' out of an obj element into metadata", False, (*path, "text"))
+            self.note("CK206", "moved 'text' out of an obj element into metadata", (*path, "text"))
             elem = {k: v for k, v in elem.items() if k != "text"}
         return elem
 
@@ -345,7 +389,7 @@ class _Fixer:
                 if isinstance(data.get(w), dict) and "compositional_deconstruction" in data[w]:
                     rest = {k: v for k, v in data.items() if k != w}
                     self.metadata.update(rest)
-                    self.note("CK104", f"unwrapped the caption from the '{w}' key", False, (w,))
+                    self.note("CK104", f"unwrapped the caption from the '{w}' key", (w,))
                     data = data[w]
                     break
         data = self._rename(data, _ROOT_KEY_ALIASES, (), "CK102")
@@ -375,16 +419,16 @@ class _Fixer:
             self.note("CK207", "put root keys in canonical order")
         sd_b, sd_a = before.get("style_description"), after.get("style_description")
         if isinstance(sd_b, dict) and list(sd_b) != list(sd_a):
-            self.note("CK201", "put style_description keys in canonical order", True, ("style_description",))
+            self.note("CK201", "put style_description keys in canonical order", ("style_description",))
         cd_b, cd_a = before.get("compositional_deconstruction"), after.get("compositional_deconstruction")
         if isinstance(cd_b, dict):
             if list(cd_b) != list(cd_a):
-                self.note("CK203", "put background before elements", True, ("compositional_deconstruction",))
+                self.note("CK203", "put background before elements", ("compositional_deconstruction",))
             eb, ea = cd_b.get("elements"), cd_a.get("elements")
             if isinstance(eb, list):
                 for i, (x, y) in enumerate(zip(eb, ea)):
                     if isinstance(x, dict) and list(x) != list(y):
-                        self.note("CK205", "put element keys in canonical order", True,
+                        self.note("CK205", "put element keys in canonical order",
                                   ("compositional_deconstruction", "elements", i))
 
 
@@ -426,8 +470,6 @@ def fix(
     >>> fix('{"compositional_deconstruction":{"background":"a","background":"b","elements":[]}}').problem
     "CK407: key 'background' appears 2 times in /compositional_deconstruction; choosing a value could lose content, so nothing was changed (edit by hand; the unsafe fix, --unsafe-fixes or unsafe=True, keeps the last value as json.loads does)"
     """
-    from captionkit.verifier import verify
-
     fixer = _Fixer(unsafe, box_format, frame)
     original_text: str | None = None
     if isinstance(source, bytes):
@@ -443,10 +485,13 @@ def fix(
             except _Refused as exc:
                 return _refused(str(exc), verify(source))
             data = found.parsed.value
-            if found.how != "parsed" and not (found.how == _STRIPPED and source.strip("\r\n") == source.strip()):
-                bom = source.lstrip().startswith("\ufeff")
-                fixer.note("CK003" if bom else "CK002" if found.how == LENIENT else "CK005",
-                           found.how if found.how != LENIENT else _lenient_message(found.parsed))
+            bom = source.lstrip().startswith("\ufeff")
+            if bom:
+                fixer.note("CK003", "removed the byte order mark")
+            if found.how == LENIENT:
+                fixer.note("CK002", _lenient_message(found.parsed))
+            elif found.how != "parsed" and not (found.how == _STRIPPED and (bom or source.strip("\r\n") == source.strip())):
+                fixer.note("CK005", found.how)
             if found.parsed.duplicates:
                 if not unsafe:
                     return _refused(_duplicates_message(found.parsed.duplicates), verify(source))

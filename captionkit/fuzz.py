@@ -17,10 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from captionkit._errors import CaptionkitError
+from captionkit.compat import CaptionVerifier
+
 __all__ = ["FuzzResult", "FuzzTargetError", "load_target", "run_fuzz"]
 
 
-class FuzzTargetError(ValueError):
+class FuzzTargetError(CaptionkitError, ValueError):
     """The MODULE:CALLABLE could not be loaded."""
 
 
@@ -91,8 +94,6 @@ def run_fuzz(
     """Compare ``func`` with :class:`~captionkit.compat.CaptionVerifier` on generated inputs."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import seed as hseed
-
-    from captionkit.compat import CaptionVerifier
 
     reference = CaptionVerifier()
     failures: list[tuple[str, list[str], Any]] = []

@@ -26,13 +26,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import Literal, get_args
 
 from captionkit import _frames
-from captionkit._frames import MAX_ASPECT, MAX_SIDE, MIN_SIDE, SIDE_MULTIPLE, frame_size
-
-if TYPE_CHECKING:  # pragma: no cover
-    from captionkit.models import BBox
+from captionkit._frames import MAX_ASPECT, MAX_SIDE, MIN_SIDE, SIDE_MULTIPLE
+from captionkit.models import BBox
 
 __all__ = [
     "ANCHORS",
@@ -532,8 +530,6 @@ class Box:
         >>> Box(100.4, 0, 899.6, 1000).snap()
         BBox(top=100, left=0, bottom=900, right=1000)
         """
-        from captionkit.models import BBox
-
         return BBox.of(list(self.ints()))
 
     def to_xyxy(self) -> tuple[float, float, float, float]:

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from captionkit import _spec
+from captionkit.layout import Box
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-    from captionkit.layout import Box
     from captionkit.models import BBox
 
 __all__ = [
@@ -325,11 +325,9 @@ def extract_palette(
     """
     from PIL import Image
 
-    from captionkit.layout import Box as _Box
-
     img = _open_image(image)
     if box is not None:
-        region = _Box.of(box)
+        region = Box.of(box)
         w, h = img.size
         crop = (
             round(region.left * w / 1000),

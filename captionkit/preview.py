@@ -43,11 +43,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from captionkit._io import write_atomic
+from captionkit._loads import loads
+from captionkit.layout import Box, Frame
+from captionkit.models import Caption
+from captionkit.palette import _open_image
+
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image, ImageDraw
-
-    from captionkit.layout import Frame
-    from captionkit.models import Caption
 
 __all__ = ["PreviewWarning", "find_font", "find_fonts", "render_preview", "save_preview"]
 
@@ -248,13 +251,9 @@ def _draw_line(draw: Any, xy: tuple[float, float], text: str, size: int, fill: A
 
 
 def _coerce_caption(caption: Any) -> Caption:
-    from captionkit.models import Caption
-
     if isinstance(caption, Caption):
         return caption
     if isinstance(caption, str):
-        from captionkit._loads import loads
-
         return loads(caption)
     return Caption.from_dict(caption)
 
@@ -474,8 +473,6 @@ def render_preview(
     """
     from PIL import Image, ImageDraw
 
-    from captionkit.layout import Box, Frame
-
     _check_font_variable()
     cap = _coerce_caption(caption)
     base: Image.Image | None = None
@@ -483,8 +480,6 @@ def render_preview(
         if isinstance(overlay, Image.Image):
             base = overlay.convert("RGB")
         else:
-            from captionkit.palette import _open_image
-
             base = _open_image(overlay).convert("RGB")
     if frame is not None:
         frame = Frame.of(frame)  # any spelling of a size, as everywhere
@@ -670,8 +665,6 @@ def save_preview(
     b'\\x89PNG'
     """
     import io
-
-    from captionkit._io import write_atomic
 
     image = render_preview(caption, frame=frame, overlay=overlay, width=width)
     target = Path(path)

@@ -22,6 +22,7 @@ import json
 from typing import Any
 
 from captionkit import _spec
+from captionkit.models import Caption
 
 __all__ = ["caption_schema", "diagnostics_schema", "schema_text"]
 
@@ -49,8 +50,6 @@ def _clean(node: Any) -> Any:
 
 def caption_schema() -> dict[str, Any]:
     """The caption schema, properties in canonical key order."""
-    from captionkit.models import Caption
-
     raw = Caption.model_json_schema(mode="serialization")
     schema: dict[str, Any] = {
         "$schema": DRAFT,

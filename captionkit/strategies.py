@@ -25,6 +25,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "captionkit.strategies needs hypothesis: pip install 'captionkit[testing]'"
     ) from exc
 
+from captionkit._json import dumps
+from captionkit.models import Caption
+
 __all__ = ["bboxes", "caption_dicts", "caption_texts", "captions", "colors", "json_values", "mutants"]
 
 _WORDS = (
@@ -111,15 +114,11 @@ def caption_dicts(
 
 def captions(**kwargs: Any) -> st.SearchStrategy[Any]:
     """Valid :class:`~captionkit.models.Caption` models (same options as :func:`caption_dicts`)."""
-    from captionkit.models import Caption
-
     return caption_dicts(**kwargs).map(Caption.model_validate)
 
 
 def caption_texts(**kwargs: Any) -> st.SearchStrategy[str]:
     """Canonical caption JSON text (same options as :func:`caption_dicts`)."""
-    from captionkit._json import dumps
-
     return caption_dicts(**kwargs).map(dumps)
 
 

@@ -38,6 +38,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
 from captionkit import _spec
+from captionkit._json import dumps
 
 if TYPE_CHECKING:  # pragma: no cover
     from captionkit.models import Caption
@@ -159,8 +160,6 @@ def wrap_prompt(text: str) -> str:
 def _prompt_text(source: Any) -> str:
     if isinstance(source, str):
         return source
-    from captionkit._json import dumps
-
     return dumps(source)
 
 

@@ -28,6 +28,7 @@ from captionkit.compat import _locate, ensure_ascii_findings, official_loads
 from captionkit.diagnostics import Diagnostic, Report, Severity
 from captionkit.rules import RULES, official_diagnostic
 from captionkit.rules.content import lint
+from captionkit.tokens import count_tokens
 
 __all__ = ["is_valid", "iter_diagnostics", "verify"]
 
@@ -180,8 +181,6 @@ def _strict(value: Any) -> Iterator[Diagnostic]:
 
 
 def _token_checks(canonical: str) -> Iterator[Diagnostic]:
-    from captionkit.tokens import count_tokens
-
     count = count_tokens(canonical)
     if count.status == "over":
         yield _diag("CK501", (), f"{count}: over the limit")

@@ -24,7 +24,6 @@ __all__ = [
     "fail",
     "parse_size_option",
     "read_text_arg",
-    "rewrite_lines",
     "warn_environment",
     "write_atomic",
 ]
@@ -109,22 +108,3 @@ def parse_size_option(value: str | None, *, check: bool = True, option: str = "-
         return parse_size(value, check=check)
     except ValueError as exc:
         fail(f"{option}: {exc}")
-
-
-def rewrite_lines(edits: dict[Path, dict[int, str]]) -> list[Path]:
-    """Replace lines of JSONL files (1-based line -> new text), atomically; returns the changed files.
-
-    The file is split as the reader splits it (on ``"\\n"`` only), and a line
-    keeps its own ending (``"\\r\\n"`` stays ``"\\r\\n"``).
-    """
-    changed = []
-    for path, replacements in edits.items():
-        old = path.read_bytes().decode("utf-8")
-        lines = old.split("\n")
-        for n, text in replacements.items():
-            lines[n - 1] = text + ("\r" if lines[n - 1].endswith("\r") else "")
-        new = "\n".join(lines)
-        if new != old:
-            write_atomic(path, new)
-            changed.append(path)
-    return changed

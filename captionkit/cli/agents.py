@@ -22,20 +22,22 @@ def mcp_cmd(
     transport: Annotated[Transport, typer.Option("--transport", help="stdio (default, for desktop clients and coding agents), sse or streamable-http.")] = Transport.stdio,
     host: Annotated[str, typer.Option("--host", help="Address for the HTTP transports.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port for the HTTP transports.")] = 8000,
-    backend: Annotated[str, typer.Option("--backend", "-b", help="Magic-prompt backend used by expand and describe when a call names none.")] = "ideogram-4-v1",
+    backend: Annotated[str, typer.Option("--backend", "-b", help="Magic-prompt backend used by expand and describe when a call names none; local: the --model folder's prompt enhancer (expand only).")] = "ideogram-4-v1",
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="API root for --backend (a proxy, a local server's /v1); tool calls cannot change it.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model slug for --backend (required for openai-compatible).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model slug for --backend (required for openai-compatible); for local, the model folder.")] = None,
     render_model: Annotated[Optional[str], typer.Option("--render-model", envvar="CAPTIONKIT_MODEL", help="Model folder or hub id; offers the render tool (render extra).")] = None,
     device: Annotated[str, typer.Option("--device", help="Render device: auto, cpu, cuda, cuda:N.")] = "auto",
 ) -> None:
     """Serve captionkit's tools, resources and caption_rules prompt over MCP (stdio by default)."""
     if importlib.util.find_spec("mcp") is None:
         fail("the MCP server needs the mcp extra: pip install 'captionkit[mcp]'")
-    from captionkit.magic import BACKENDS
+    from captionkit.magic import BACKENDS, LOCAL_BACKEND
     from captionkit.mcp import ServerConfig, build_server
 
-    if backend not in BACKENDS:
-        fail(f"--backend: unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
+    if backend not in BACKENDS and backend != LOCAL_BACKEND.key:
+        fail(f"--backend: unknown backend {backend!r} (choose one of: {', '.join([*BACKENDS, LOCAL_BACKEND.key])})")
+    if backend == LOCAL_BACKEND.key and model is None and render_model is None:
+        fail("--backend local: give --model (an Ideogram 4 folder with a prompt_enhancer_head) or --render-model")
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         fail(f"--base-url: {base_url!r} must start with http:// or https://")
     config = ServerConfig(

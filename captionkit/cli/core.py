@@ -422,20 +422,32 @@ def schema_cmd(
         write_atomic(output, text)
 
 
+class RuleFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
 def rule_cmd(
     code: Annotated[Optional[str], typer.Argument(help="A code (CK201) or name (style-key-order).")] = None,
     all_rules: Annotated[bool, typer.Option("--all", help="List every rule.")] = False,
+    output_format: Annotated[RuleFormat, typer.Option("--format", help="text, or json (the rule's fields and fixes).")] = RuleFormat.text,
 ) -> None:
-    """Explain a diagnostic code: what, why, an example, and how it is fixed."""
+    """Explain a diagnostic code: what, why, an example, and whether a fix is available (safe or unsafe)."""
     from captionkit.rules import RULES, rule
 
     if all_rules or code is None:
+        if output_format is RuleFormat.json:
+            typer.echo(json.dumps([r.to_dict() for r in RULES.values()], ensure_ascii=False, indent=2))
+            return
         for r in RULES.values():
-            typer.echo(f"{r.code}  {r.name:<30} {r.severity.value:<8} {r.family}")
+            typer.echo(f"{r.code}  {r.name:<30} {r.severity.value:<8} {r.family:<10} fix: {r.fix_availability}")
         return
     found = rule(code)
     if found is None:
         fail(f"unknown rule {code!r} (see `captionkit rule --all`)")
+    if output_format is RuleFormat.json:
+        typer.echo(json.dumps(found.to_dict(), ensure_ascii=False, indent=2))
+        return
     typer.echo(found.doc(), nl=False)
 
 

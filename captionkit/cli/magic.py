@@ -15,7 +15,7 @@ from typing import Annotated, Any, NoReturn, Optional
 import typer
 
 from captionkit._io import OutputError, describe_os_error
-from captionkit._sources import SourceError, decode, read_text, split_lines
+from captionkit._sources import SourceError, read_text, resume_records, split_lines
 from captionkit.cli import _common
 from captionkit.cli._common import (
     EXIT_CLEAN,
@@ -230,46 +230,18 @@ def _read_ideas(path: Path) -> list[dict[str, Any]]:
     return items
 
 
-def _done_ids(output: Path, retry_failed: bool) -> tuple[set[str], list[str]]:
+def _done_ids(output: Path, retry_failed: bool) -> tuple[frozenset[str], list[str]]:
     """Ids already in the output, and those of them that failed (kept unless ``retry_failed``).
 
     Repairs a torn last line and, with ``retry_failed``, drops the error lines so they run again.
     """
-    if not output.exists():
-        return set(), []
     try:
-        raw = decode(output.read_bytes(), str(output), universal_newlines=False)
-    except OSError as exc:
-        fail(f"{output}: cannot read the existing output to resume ({exc.strerror or exc})")
+        found = resume_records(output, retry_failed=retry_failed, what="an earlier batch")
     except SourceError as exc:
-        fail(f"cannot read the existing output to resume: {exc}")
-    lines = raw.split("\n")
-    torn = lines.pop() if lines else ""  # text after the last newline: an interrupted write
-    kept: list[str] = []
-    done: set[str] = set()
-    failed: list[str] = []
-    dropped = 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            fail(f"{output}:{number}: not JSON; is this the output of an earlier batch?")
-        if not isinstance(record, dict) or "id" not in record:
-            fail(f"{output}:{number}: no 'id'; is this the output of an earlier batch?")
-        if record.get("ok") is False:
-            if retry_failed:
-                dropped += 1
-                continue
-            failed.append(str(record["id"]))
-        done.add(str(record["id"]))
-        kept.append(line)
-    if torn.strip() or dropped:
-        write_atomic(output, "".join(f"{line}\n" for line in kept))
-        if torn.strip():
-            err(f"{output}: removed an incomplete last line left by an interrupted run")
-    return done, failed
+        fail(str(exc))
+    if found.torn:
+        err(f"{output}: removed an incomplete last line left by an interrupted run")
+    return found.done, list(found.failed)
 
 
 # Consecutive connection failures after which a batch stops instead of failing every idea.

@@ -6,6 +6,7 @@ import os
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -13,6 +14,7 @@ import httpx
 
 from captionkit.magic._aspect import resolve_aspect
 from captionkit.magic._backends import DEFAULT_BACKEND, Backend, auth_headers, get_backend
+from captionkit.magic._batch import run_batch
 from captionkit.magic._core import (
     DEFAULT_DEADLINE,
     DEFAULT_TIMEOUT,
@@ -25,6 +27,7 @@ from captionkit.magic._core import (
     Sleep,
     expand_flow,
 )
+from captionkit.magic._local import LOCAL_BACKEND, LocalMagicPrompt
 from captionkit.magic._prompt import PromptFile, load_prompt
 from captionkit.magic._result import BatchItem, ExpandResult
 from captionkit.magic._secrets import KEY_WHITESPACE, Hold, Secret, install_log_filter
@@ -177,8 +180,6 @@ class _BaseMagicPromptClient:
         if style is not None and style != cfg.style:
             overrides["style"] = style
         if overrides:
-            from dataclasses import replace
-
             cfg = replace(cfg, **overrides)
         try:
             aspect = resolve_aspect(aspect_ratio, snap=cfg.backend.snaps_aspect)
@@ -258,7 +259,13 @@ class MagicPromptClient(_BaseMagicPromptClient):
             MagicPromptError: A subclass naming the cause: configuration, connection, timeout,
                 HTTP status, or a caption that could not be repaired.
         """
-        flow = self._flow(idea, aspect_ratio, strip_bboxes, style)
+        return self._drive(self._flow(idea, aspect_ratio, strip_bboxes, style))
+
+    def _drive(self, flow: Flow) -> Any:
+        """Run a sans-IO flow to its result: send its requests, sleep its sleeps (blocking).
+
+        Every call of this client and of :class:`~captionkit.magic.DescribeClient` runs here.
+        """
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -335,7 +342,10 @@ class AsyncMagicPromptClient(_BaseMagicPromptClient):
         style: bool | None = None,
     ) -> ExpandResult:
         """Expand one idea into a verified caption (see :meth:`MagicPromptClient.expand`)."""
-        flow = self._flow(idea, aspect_ratio, strip_bboxes, style)
+        return await self._drive(self._flow(idea, aspect_ratio, strip_bboxes, style))
+
+    async def _drive(self, flow: Flow) -> Any:
+        """Run a sans-IO flow to its result (see :meth:`MagicPromptClient._drive`), awaiting."""
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -381,10 +391,8 @@ class AsyncMagicPromptClient(_BaseMagicPromptClient):
         on_result: Callable[[BatchItem], Awaitable[None] | None] | None = None,
     ) -> list[BatchItem]:
         """Expand many ideas concurrently; see :func:`captionkit.magic.expand_many`."""
-        from captionkit.magic._batch import run_batch
-
         return await run_batch(
-            self, ideas, aspect_ratio, concurrency=concurrency, progress=progress, on_result=on_result
+            self.expand, ideas, aspect_ratio, concurrency=concurrency, progress=progress, on_result=on_result
         )
 
     async def aclose(self) -> None:
@@ -400,6 +408,30 @@ class AsyncMagicPromptClient(_BaseMagicPromptClient):
         await self.aclose()
 
 
+# Options of the HTTP clients that mean nothing to the local backend (it talks to no server).
+_SERVER_ONLY = frozenset({
+    "api_key", "base_url", "prompt", "style", "max_tokens", "max_tokens_field", "extra_body", "headers",
+    "timeout", "deadline", "retry",
+})
+
+
+def _is_local(backend: str | Backend) -> bool:
+    return backend == LOCAL_BACKEND.key or backend == LOCAL_BACKEND
+
+
+def _local(options: Mapping[str, Any], http_client: Any) -> LocalMagicPrompt:
+    """The local backend for one call of :func:`expand`, :func:`aexpand` or :func:`expand_many`."""
+    if http_client is not None:
+        raise ConfigurationError("local: the local backend talks to no server, so it takes no http_client")
+    unused = sorted(name for name in options if name in _SERVER_ONLY)
+    if unused:
+        raise ConfigurationError(
+            f"local: {', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to the local backend "
+            "(it talks to no server; pass model=, a local Ideogram 4 folder with a prompt_enhancer_head)"
+        )
+    return LocalMagicPrompt(**options)
+
+
 def expand(
     idea: str,
     aspect_ratio: Any = "auto",
@@ -411,7 +443,9 @@ def expand(
     """Expand one idea into a verified caption (a :class:`MagicPromptClient` for one call).
 
     Takes the client's options as keywords (``api_key``, ``base_url``, ``model``,
-    ``strip_bboxes``, ``style``, ``max_reasks``, ``deadline``, ...).
+    ``strip_bboxes``, ``style``, ``max_reasks``, ``deadline``, ...). ``backend="local"``
+    expands with a local pipeline's prompt enhancer instead (:class:`LocalMagicPrompt`:
+    ``model=`` is its folder; its own options, such as ``seed`` and ``max_new_tokens``, apply).
 
     Example:
         >>> import httpx
@@ -426,6 +460,8 @@ def expand(
         >>> result.metadata["aspect_ratio"], result.backend, result.attempts
         ('3:2', 'openai-compatible', 1)
     """
+    if _is_local(backend):
+        return _local(options, http_client).expand(idea, aspect_ratio)
     with MagicPromptClient(backend, http_client=http_client, **options) as client:
         return client.expand(idea, aspect_ratio)
 
@@ -438,7 +474,9 @@ async def aexpand(
     http_client: httpx.AsyncClient | None = None,
     **options: Any,
 ) -> ExpandResult:
-    """The async form of :func:`expand`."""
+    """The async form of :func:`expand` (the local backend runs in a worker thread)."""
+    if _is_local(backend):
+        return await anyio.to_thread.run_sync(_local(options, http_client).expand, idea, aspect_ratio)
     async with AsyncMagicPromptClient(backend, http_client=http_client, **options) as client:
         return await client.expand(idea, aspect_ratio)
 
@@ -475,7 +513,20 @@ async def expand_many(
 
     Returns:
         One :class:`BatchItem` per idea, in input order.
+
+    With ``backend="local"`` the ideas are expanded one at a time (one pipeline) in a worker
+    thread, each a :class:`LocalMagicPrompt` sample.
     """
+    if _is_local(backend) and client is None:
+        local = _local(options, http_client)
+        lock = anyio.Lock()
+
+        async def one_at_a_time(idea: str, aspect: Any) -> ExpandResult:
+            async with lock:
+                return await anyio.to_thread.run_sync(local.expand, idea, aspect)
+
+        return await run_batch(one_at_a_time, ideas, aspect_ratio, concurrency=concurrency, progress=progress,
+                               on_result=on_result)
     if client is not None:
         return await client.expand_many(
             ideas, aspect_ratio, concurrency=concurrency, progress=progress, on_result=on_result

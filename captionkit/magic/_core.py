@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -256,52 +256,98 @@ def clean_result(result: Any) -> Any:
     return clean
 
 
-def _expand(cfg: CallConfig, idea: str, aspect: AspectRatio) -> Flow:
+def chat_request(cfg: CallConfig, messages: list[dict[str, Any]]) -> PreparedRequest:
+    """The chat-completions request for ``messages`` under ``cfg`` (every chat call builds it so)."""
+    return build_chat_request(
+        cfg.base_url,
+        cfg.backend.path,
+        model=cfg.model,
+        messages=messages,
+        max_tokens=cfg.max_tokens,
+        max_tokens_field=cfg.max_tokens_field,
+        temperature=cfg.temperature,
+        extra_body=cfg.extra_body,
+        headers=cfg.headers,
+    )
+
+
+def follow_up(cfg: CallConfig, outcome: Outcome) -> dict[str, Any]:
+    """The re-ask message after a failing reply: cut off, or the verifier's messages verbatim."""
+    if outcome.reason == "truncated":
+        return {"role": "user", "content": cfg.prompt.truncated_message()}
+    return {"role": "user", "content": cfg.prompt.repair_message(list(outcome.problems))}
+
+
+def repair_loop(
+    cfg: CallConfig,
+    messages: list[dict[str, Any]],
+    request: Callable[[list[dict[str, Any]]], PreparedRequest],
+    read: Callable[[Reply], Outcome],
+    deadline_at: float | None,
+    stats: _Stats,
+) -> Generator[Action, RawResponse | None, tuple[Outcome, Reply, int]]:
+    """Ask until a reply repairs into a verified caption: the loop ``expand`` and ``describe`` share.
+
+    Each turn sends ``request(messages)`` (with retries), reads the reply into an
+    :class:`~captionkit.magic._repair.Outcome` with ``read``, and returns
+    ``(outcome, reply, asks)`` once it is usable. A chat backend is asked again with the
+    verifier's messages (or told it was cut off) at most ``cfg.max_reasks`` times; then, or
+    at once on a backend that takes no follow-up, the typed repair error is raised.
+    """
+    asks = 0
+    while True:
+        asks += 1
+        reply = yield from send_with_retries(cfg, request(messages), deadline_at, stats)
+        stats.add_usage(reply.usage)
+        stats.model = reply.model or stats.model
+        outcome = read(reply)
+        if outcome.ok:
+            return outcome, reply, asks
+        if not cfg.backend.reasks or asks > cfg.max_reasks:
+            raise _repair_error(cfg, outcome, asks)
+        messages = [*messages, {"role": "assistant", "content": reply.content or ""}, follow_up(cfg, outcome)]
+
+
+def begin(cfg: CallConfig) -> tuple[float, float | None, _Stats]:
+    """A call's start: the clock, its overall deadline (``None`` when unbounded) and fresh stats."""
     started = time.monotonic()
-    deadline_at = None if cfg.deadline is None else started + cfg.deadline
-    stats = _Stats()
+    return started, None if cfg.deadline is None else started + cfg.deadline, _Stats()
+
+
+def call_facts(cfg: CallConfig, stats: _Stats, asks: int) -> dict[str, Any]:
+    """How a call went, as a result's fields: backend, model, prompt, replies, requests, usage, request id."""
+    hosted = cfg.backend.protocol == "ideogram"
+    return {
+        "backend": cfg.backend.key,
+        "model": None if hosted else (stats.model or cfg.model),
+        "prompt": None if hosted else cfg.prompt.id,
+        "attempts": asks,
+        "transport_attempts": stats.transport_attempts,
+        "usage": dict(stats.usage) if stats.usage_seen else None,
+        "request_id": stats.request_id,
+    }
+
+
+def _expand(cfg: CallConfig, idea: str, aspect: AspectRatio) -> Flow:
+    started, deadline_at, stats = begin(cfg)
     backend = cfg.backend
     hosted = backend.protocol == "ideogram"
     messages: list[dict[str, Any]] = []
     if not hosted:
         messages = cfg.prompt.messages(idea, aspect.ratio, strip_bboxes=cfg.strip_bboxes, style=cfg.style)
-    asks = 0
-    while True:
-        asks += 1
+
+    def request(turns: list[dict[str, Any]]) -> PreparedRequest:
         if hosted:
-            request = build_hosted_request(cfg.base_url, backend.path, idea, aspect.wire)
-        else:
-            request = build_chat_request(
-                cfg.base_url,
-                backend.path,
-                model=cfg.model,
-                messages=messages,
-                max_tokens=cfg.max_tokens,
-                max_tokens_field=cfg.max_tokens_field,
-                temperature=cfg.temperature,
-                extra_body=cfg.extra_body,
-                headers=cfg.headers,
-            )
-        reply = yield from send_with_retries(cfg, request, deadline_at, stats)
-        stats.add_usage(reply.usage)
-        stats.model = reply.model or stats.model
-        truncated = reply.finish_reason == "length"
+            return build_hosted_request(cfg.base_url, backend.path, idea, aspect.wire)
+        return chat_request(cfg, turns)
+
+    def read(reply: Reply) -> Outcome:
         source: Any = reply.json_prompt if hosted else (reply.content or "")
-        outcome = process_reply(source, strip_boxes=cfg.strip_bboxes, unsafe=cfg.unsafe_fixes, truncated=truncated)
-        if outcome.ok:
-            return _result(cfg, aspect, outcome, reply, stats, asks, started, messages)
-        if not backend.reasks or asks > cfg.max_reasks:
-            raise _repair_error(cfg, outcome, asks)
-        messages = [
-            *messages,
-            {"role": "assistant", "content": reply.content or ""},
-            {
-                "role": "user",
-                "content": cfg.prompt.truncated_message()
-                if outcome.reason == "truncated"
-                else cfg.prompt.repair_message(list(outcome.problems)),
-            },
-        ]
+        truncated = reply.finish_reason == "length"
+        return process_reply(source, strip_boxes=cfg.strip_bboxes, unsafe=cfg.unsafe_fixes, truncated=truncated)
+
+    outcome, reply, asks = yield from repair_loop(cfg, messages, request, read, deadline_at, stats)
+    return _result(cfg, aspect, outcome, reply, stats, asks, started, messages)
 
 
 def _repair_error(cfg: CallConfig, outcome: Outcome, asks: int) -> CaptionRepairError:
@@ -365,13 +411,7 @@ def _result(
         aspect_ratio=resolved,
         requested_aspect=aspect.requested,
         aspect_error=aspect.error,
-        backend=cfg.backend.key,
-        model=None if hosted else (stats.model or cfg.model),
-        prompt=None if hosted else cfg.prompt.id,
-        attempts=asks,
-        transport_attempts=stats.transport_attempts,
-        usage=dict(stats.usage) if stats.usage_seen else None,
-        request_id=stats.request_id,
+        **call_facts(cfg, stats, asks),
         changes=outcome.changes,
         diagnostics=outcome.report,
         metadata=dict(outcome.metadata),

@@ -13,7 +13,6 @@ The same sans-IO core drives both shells: :class:`DescribeClient` (blocking) and
 from __future__ import annotations
 
 import base64
-import inspect
 import io
 import math
 import os
@@ -24,25 +23,20 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import anyio
 import httpx
 
 from captionkit.boxes import BoxConventionError, parse_convention
-from captionkit.magic._backends import BACKENDS, DEFAULT_BACKEND, Backend, build_chat_request, join_url
+from captionkit.fixes import Change
+from captionkit.magic._backends import BACKENDS, DEFAULT_BACKEND, Backend, Reply, join_url
+from captionkit.magic._batch import run_bounded
 from captionkit.magic._client import AsyncMagicPromptClient, MagicPromptClient
-from captionkit.magic._core import (
-    DEFAULT_TIMEOUT,
-    CallConfig,
-    DeadlineExceeded,
-    Flow,
-    Sleep,
-    _repair_error,
-    _Stats,
-    send_with_retries,
-)
+from captionkit.magic._core import DEFAULT_TIMEOUT, CallConfig, Flow, begin, call_facts, chat_request, repair_loop
 from captionkit.magic._prompt import PromptFile
 from captionkit.magic._repair import Outcome, process_reply
-from captionkit.magic.errors import ConfigurationError, SafetyRejectedError
+from captionkit.magic._result import error_record, provenance
+from captionkit.magic._secrets import scrub
+from captionkit.magic.errors import _HINTS, ConfigurationError, SafetyRejectedError
+from captionkit.verifier import verify
 
 __all__ = [
     "DESCRIBE_BACKENDS",
@@ -374,15 +368,7 @@ class DescribeResult:
             "height": self.height,
             "aspect_ratio": self.aspect_ratio,
             "caption": self.caption.to_dict() if self.caption is not None else None,
-            "backend": self.backend,
-            "model": self.model,
-            "prompt": self.prompt,
-            "attempts": self.attempts,
-            "transport_attempts": self.transport_attempts,
-            "usage": dict(self.usage) if self.usage else None,
-            "request_id": self.request_id,
-            "changes": [{"code": c.code, "message": c.message, "safe": c.safe} for c in self.changes],
-            "diagnostics": [str(d) for d in (self.diagnostics or ())],
+            **provenance(self),
             "metadata": dict(self.metadata),
             "warnings": list(self.warnings),
             "elapsed": round(self.elapsed, 4),
@@ -413,22 +399,12 @@ class DescribeItem:
         return self.error is None and self.result is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSONL record written in dataset mode."""
+        """The JSONL record written in dataset mode (with every live key redacted)."""
         if self.ok:
             assert self.result is not None
-            return {"id": self.id, "ok": True, **self.result.to_dict()}
-        error = self.error
-        record: dict[str, Any] = {
-            "id": self.id,
-            "ok": False,
-            "image": self.image,
-            "error": {"type": type(error).__name__, "message": str(error)},
-        }
-        for attr in ("status_code", "code", "request_id", "reason", "diagnostics"):
-            value = getattr(error, attr, None)
-            if value:
-                record["error"][attr] = list(value) if isinstance(value, tuple) else value
-        return record
+            return scrub({"id": self.id, "ok": True, **self.result.to_dict()})
+        assert self.error is not None
+        return scrub({"id": self.id, "ok": False, "image": self.image, "error": error_record(self.error)})
 
 
 # ---------------------------------------------------------------------------------------- core
@@ -436,10 +412,8 @@ class DescribeItem:
 
 def _image_rejected(exc: SafetyRejectedError) -> SafetyRejectedError:
     """The 422 reworded for an image (the shared hint speaks of an idea)."""
-    from captionkit.magic import errors
-
     message = exc.message
-    hint = errors._HINTS.get(422, "")
+    hint = _HINTS.get(422, "")
     if hint and message.endswith(f"; {hint}"):
         message = message[: -len(hint) - 2]
     message += "; the image failed the provider's safety check and cannot be described (not retried)"
@@ -448,12 +422,7 @@ def _image_rejected(exc: SafetyRejectedError) -> SafetyRejectedError:
 
 def describe_flow(cfg: CallConfig, image: ImageInput, hint: str | None, box_format: str | None) -> Flow:
     """The whole describe call as a sans-IO generator returning a :class:`DescribeResult`."""
-    from captionkit.fixes import Change
-    from captionkit.verifier import verify
-
-    started = time.monotonic()
-    deadline_at = None if cfg.deadline is None else started + cfg.deadline
-    stats = _Stats()
+    started, deadline_at, stats = begin(cfg)
     backend = cfg.backend
     hosted = backend.protocol == "ideogram"
     messages: list[dict[str, Any]] = []
@@ -464,109 +433,68 @@ def describe_flow(cfg: CallConfig, image: ImageInput, hint: str | None, box_form
         if hosted
         else None
     )
-    asks = 0
-    while True:
-        asks += 1
-        request: Any = upload
-        if request is None:
-            request = build_chat_request(
-                cfg.base_url, backend.path, model=cfg.model, messages=messages, max_tokens=cfg.max_tokens,
-                max_tokens_field=cfg.max_tokens_field, temperature=cfg.temperature, extra_body=cfg.extra_body,
-                headers=cfg.headers,
-            )
-        try:
-            reply = yield from send_with_retries(cfg, request, deadline_at, stats)
-        except SafetyRejectedError as exc:
-            raise _image_rejected(exc) from None
-        stats.add_usage(reply.usage)
-        stats.model = reply.model or stats.model
+    moved: dict[str, Any] = {}
+
+    def request(turns: list[dict[str, Any]]) -> Any:
+        return upload if upload is not None else chat_request(cfg, turns)
+
+    def read(reply: Reply) -> Outcome:
         source: Any = reply.json_prompt if hosted else (reply.content or "")
-        moved: dict[str, Any] = {}
+        moved.clear()
         if isinstance(source, dict) and "tags" in source:
             # the hosted response's tags are not a caption key: keep them as metadata
             source = dict(source)
             moved["tags"] = source.pop("tags")
-        outcome = process_reply(
+        return process_reply(
             source, strip_boxes=cfg.strip_bboxes, unsafe=cfg.unsafe_fixes, truncated=reply.finish_reason == "length",
             box_format=box_format, frame=image.frame,
         )
-        if outcome.ok:
-            changes = outcome.changes
-            if moved:
-                changes = (Change("CK102", "moved the describe response's 'tags' into metadata", True, ("tags",)), *changes)
-            return DescribeResult(
-                caption=outcome.caption,
-                text=outcome.text or "",
-                image=image.name,
-                width=image.width,
-                height=image.height,
-                aspect_ratio=image.aspect_ratio,
-                backend=backend.key,
-                model=None if hosted else (stats.model or cfg.model),
-                prompt=None if hosted else cfg.prompt.id,
-                attempts=asks,
-                transport_attempts=stats.transport_attempts,
-                usage=dict(stats.usage) if stats.usage_seen else None,
-                request_id=stats.request_id,
-                changes=changes,
-                diagnostics=verify(outcome.text or "", frame=image.frame),
-                metadata={**moved, **outcome.metadata},
-                warnings=image.notes,
-                elapsed=time.monotonic() - started,
-            )
-        if not backend.reasks or asks > cfg.max_reasks:
-            raise _repair_error(cfg, outcome, asks)
-        messages = [*messages, {"role": "assistant", "content": reply.content or ""}, _follow_up(cfg, outcome)]
 
-
-def _follow_up(cfg: CallConfig, outcome: Outcome) -> dict[str, Any]:
-    if outcome.reason == "truncated":
-        return {"role": "user", "content": cfg.prompt.truncated_message()}
-    return {"role": "user", "content": cfg.prompt.repair_message(list(outcome.problems))}
-
-
-def _drive_sync(client: MagicPromptClient, flow: Flow) -> Any:
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            action = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value
-        value, error = None, None
-        if isinstance(action, Sleep):
-            time.sleep(action.seconds)
-            continue
-        try:
-            value = client._send(action)
-        except (httpx.TransportError, DeadlineExceeded) as exc:
-            error = exc
-
-
-async def _drive_async(client: AsyncMagicPromptClient, flow: Flow) -> Any:
-    value: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            action = flow.throw(error) if error is not None else flow.send(value)
-        except StopIteration as stop:
-            return stop.value
-        value, error = None, None
-        if isinstance(action, Sleep):
-            await anyio.sleep(action.seconds)
-            continue
-        try:
-            value = await client._send(action)
-        except (httpx.TransportError, DeadlineExceeded) as exc:
-            error = exc
+    try:
+        outcome, _, asks = yield from repair_loop(cfg, messages, request, read, deadline_at, stats)
+    except SafetyRejectedError as exc:
+        raise _image_rejected(exc) from None
+    changes = outcome.changes
+    if moved:
+        changes = (Change("CK102", "moved the describe response's 'tags' into metadata", ("tags",)), *changes)
+    return DescribeResult(
+        caption=outcome.caption,
+        text=outcome.text or "",
+        image=image.name,
+        width=image.width,
+        height=image.height,
+        aspect_ratio=image.aspect_ratio,
+        **call_facts(cfg, stats, asks),
+        changes=changes,
+        diagnostics=verify(outcome.text or "", frame=image.frame),
+        metadata={**moved, **outcome.metadata},
+        warnings=image.notes,
+        elapsed=time.monotonic() - started,
+    )
 
 
 # -------------------------------------------------------------------------------------- clients
 
 
 class _DescribeBase:
+    """What both shells share: options, the flow, and a magic-prompt client of their kind that sends."""
+
+    _shell: Any  # MagicPromptClient or AsyncMagicPromptClient
     _client: Any
     _box_format: str | None
+
+    def __init__(
+        self,
+        backend: str | Backend = DEFAULT_BACKEND,
+        *,
+        prompt: str | PromptFile | None = None,
+        strip_bboxes: bool = False,
+        box_format: str | None = None,
+        http_client: Any = None,
+        **options: Any,
+    ) -> None:
+        spec, extra = self._options(backend, prompt, strip_bboxes, box_format)
+        self._client = self._shell(spec, http_client=http_client, **extra, **options)
 
     def _options(self, backend: str | Backend, prompt: Any, strip_bboxes: bool, box_format: str | None) -> tuple[Backend, dict[str, Any]]:
         if box_format is not None:
@@ -631,18 +559,7 @@ class DescribeClient(_DescribeBase):
         ('{"compositional_deconstruction":{"background":"A white wall.","elements":[]}}', '4:3')
     """
 
-    def __init__(
-        self,
-        backend: str | Backend = DEFAULT_BACKEND,
-        *,
-        prompt: str | PromptFile | None = None,
-        strip_bboxes: bool = False,
-        box_format: str | None = None,
-        http_client: httpx.Client | None = None,
-        **options: Any,
-    ) -> None:
-        spec, extra = self._options(backend, prompt, strip_bboxes, box_format)
-        self._client = MagicPromptClient(spec, http_client=http_client, **extra, **options)
+    _shell = MagicPromptClient
 
     def describe(
         self,
@@ -668,7 +585,7 @@ class DescribeClient(_DescribeBase):
                 :class:`~captionkit.magic.errors.ConfigurationError`; a 422 is a
                 :class:`~captionkit.magic.errors.SafetyRejectedError`).
         """
-        return _drive_sync(self._client, self._flow(image, hint, strip_bboxes, style, name))
+        return self._client._drive(self._flow(image, hint, strip_bboxes, style, name))
 
     def close(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -684,18 +601,7 @@ class DescribeClient(_DescribeBase):
 class AsyncDescribeClient(_DescribeBase):
     """The async twin of :class:`DescribeClient` (same arguments; ``http_client`` is async)."""
 
-    def __init__(
-        self,
-        backend: str | Backend = DEFAULT_BACKEND,
-        *,
-        prompt: str | PromptFile | None = None,
-        strip_bboxes: bool = False,
-        box_format: str | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        **options: Any,
-    ) -> None:
-        spec, extra = self._options(backend, prompt, strip_bboxes, box_format)
-        self._client = AsyncMagicPromptClient(spec, http_client=http_client, **extra, **options)
+    _shell = AsyncMagicPromptClient
 
     async def describe(
         self,
@@ -707,8 +613,7 @@ class AsyncDescribeClient(_DescribeBase):
         name: str | None = None,
     ) -> DescribeResult:
         """Describe one image (see :meth:`DescribeClient.describe`)."""
-        flow = self._flow(image, hint, strip_bboxes, style, name)
-        return await _drive_async(self._client, flow)
+        return await self._client._drive(self._flow(image, hint, strip_bboxes, style, name))
 
     async def describe_many(
         self,
@@ -728,39 +633,17 @@ class AsyncDescribeClient(_DescribeBase):
         if concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1, got {concurrency}")
         items = [_normalise(i, item, hint) for i, item in enumerate(images)]
-        results: list[DescribeItem | None] = [None] * len(items)
-        next_index = 0
-        bar = _progress(len(items)) if progress else None
 
-        async def worker() -> None:
-            nonlocal next_index
-            while next_index < len(items):
-                index = next_index
-                next_index += 1
-                item_id, image, label, item_hint = items[index]
-                try:
-                    result = await self.describe(image, hint=item_hint, name=label)
-                    record = DescribeItem(index, item_id, label, result=result)
-                except Exception as exc:  # one bad image must not abort the batch
-                    record = DescribeItem(index, item_id, label, error=exc)
-                results[index] = record
-                if bar is not None:
-                    bar[0].advance(bar[1], 1)
-                if on_result is not None:
-                    outcome = on_result(record)
-                    if inspect.isawaitable(outcome):
-                        await outcome
+        async def one(index: int, item: tuple[str, Any, str, str | None]) -> DescribeItem:
+            item_id, image, label, item_hint = item
+            try:
+                result = await self.describe(image, hint=item_hint, name=label)
+            except Exception as exc:  # one bad image must not abort the batch
+                return DescribeItem(index, item_id, label, error=exc)
+            return DescribeItem(index, item_id, label, result=result)
 
-        try:
-            if bar is not None:
-                bar[0].start()
-            async with anyio.create_task_group() as group:
-                for _ in range(min(concurrency, len(items))):
-                    group.start_soon(worker)
-        finally:
-            if bar is not None:
-                bar[0].stop()
-        return [r for r in results if r is not None]
+        return await run_bounded(items, one, concurrency=concurrency, label="describing" if progress else None,
+                                 on_result=on_result)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this object created it."""
@@ -790,17 +673,6 @@ def _normalise(index: int, item: Any, hint: str | None) -> tuple[str, Any, str, 
         return str(item.get("id", label if label != "<image>" else index)), image, label, item.get("hint", hint)
     label = _label(item)
     return (label if label != "<image>" else str(index)), item, label, hint
-
-
-def _progress(total: int) -> tuple[Any, Any]:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(
-        TextColumn("describing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True,
-    )
-    return bar, bar.add_task("describe", total=total)
 
 
 # ------------------------------------------------------------------------------------ one-call API

@@ -19,8 +19,10 @@ from typing import Any
 import anyio
 
 from captionkit._io import write_atomic
+from captionkit._sources import SourceError, resume_records
 from captionkit.magic._describe import AsyncDescribeClient, DescribeItem
 from captionkit.magic.errors import ConfigurationError
+from captionkit.verifier import is_valid
 
 __all__ = ["IMAGE_SUFFIXES", "DatasetReport", "adescribe_dataset", "describe_dataset", "find_images"]
 
@@ -123,8 +125,6 @@ def _sidecar_state(path: Path) -> str:
     target = sidecar_path(path)
     if not target.exists():
         return "missing"
-    from captionkit.verifier import is_valid
-
     try:
         text = target.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError):
@@ -132,36 +132,12 @@ def _sidecar_state(path: Path) -> str:
     return "done" if is_valid(text.rstrip("\r\n")) else "other"
 
 
-def _jsonl_done(output: Path, retry_failed: bool) -> set[str]:
+def _jsonl_done(output: Path, retry_failed: bool) -> frozenset[str]:
     """Ids already in the JSONL; repairs a torn last line and drops error lines if asked."""
-    if not output.exists():
-        return set()
     try:
-        raw = output.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"{output}: cannot read the existing output to resume ({exc})") from None
-    lines = raw.split("\n")
-    torn = lines.pop() if lines else ""  # text after the last newline: an interrupted write
-    kept: list[str] = []
-    done: set[str] = set()
-    dropped = False
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            raise ConfigurationError(f"{output}:{number}: not JSON; is this the output of an earlier describe run?") from None
-        if not isinstance(record, dict) or "id" not in record:
-            raise ConfigurationError(f"{output}:{number}: no 'id'; is this the output of an earlier describe run?")
-        if retry_failed and record.get("ok") is False:
-            dropped = True
-            continue
-        done.add(str(record["id"]))
-        kept.append(line)
-    if torn.strip() or dropped:
-        write_atomic(output, "".join(f"{line}\n" for line in kept))
-    return done
+        return resume_records(output, retry_failed=retry_failed, what="an earlier describe run").done
+    except SourceError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 async def adescribe_dataset(

@@ -20,6 +20,7 @@ from captionkit.magic._core import _repair_error
 from captionkit.magic._repair import process_reply
 from captionkit.magic._result import ExpandResult
 from captionkit.magic.errors import ConfigurationError
+from captionkit.render.pipeline import Renderer
 
 __all__ = ["LOCAL_BACKEND", "LocalMagicPrompt", "expand_local"]
 
@@ -106,8 +107,6 @@ class LocalMagicPrompt:
     def _pipe(self) -> Any:
         if self._pipeline is None:
             if self._renderer is None:
-                from captionkit.render import Renderer
-
                 self._renderer = Renderer(self.model, **self._render_options)
             self._pipeline = self._renderer.load().pipe
         pipe = self._pipeline

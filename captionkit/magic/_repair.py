@@ -11,6 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from captionkit.diagnostics import pointer
+from captionkit.fixes import Change, extract_json, fix
+
 _THINK = re.compile(r"^\s*<think(?:ing)?>.*?</think(?:ing)?>\s*", re.DOTALL | re.IGNORECASE)
 
 
@@ -23,8 +26,10 @@ class Outcome:
         text: Canonical caption text (``None`` when the reply could not be parsed).
         report: The remaining diagnostics (a :class:`captionkit.Report`), when parsed.
         changes: Every repair applied, in order.
-        metadata: Values moved out of the caption (``aspect_ratio`` and the like).
-        problems: One line per remaining error, for the re-ask message and the error.
+        metadata: Values moved out of the caption (``aspect_ratio``, the stripped boxes by
+            pointer under ``stripped_bboxes``, and the like).
+        problems: One line per remaining error, for the re-ask message and the error; when
+            :func:`captionkit.fix` refused the caption, its reason comes first.
         reason: ``None`` when usable, else ``parse``, ``truncated`` or ``verification``.
         raw: The reply as received (text; the hosted object as JSON).
     """
@@ -53,25 +58,24 @@ def strip_think(text: str) -> tuple[str, bool]:
     return stripped, stripped != text
 
 
-def strip_bboxes(data: Any) -> tuple[Any, int]:
-    """Return a copy of ``data`` without element ``bbox`` keys, and how many were removed.
+def strip_bboxes(data: Any) -> tuple[Any, dict[str, Any]]:
+    """Return a copy of ``data`` without element ``bbox`` keys, and the removed boxes by pointer.
 
     >>> strip_bboxes({"compositional_deconstruction": {"elements": [{"type": "obj", "bbox": [0, 0, 1, 1]}]}})
-    ({'compositional_deconstruction': {'elements': [{'type': 'obj'}]}}, 1)
+    ({'compositional_deconstruction': {'elements': [{'type': 'obj'}]}}, {'/compositional_deconstruction/elements/0/bbox': [0, 0, 1, 1]})
     """
     if not isinstance(data, dict):
-        return data, 0
+        return data, {}
     comp = data.get("compositional_deconstruction")
     if not isinstance(comp, dict) or not isinstance(comp.get("elements"), list):
-        return data, 0
+        return data, {}
     if not any(isinstance(e, dict) and "bbox" in e for e in comp["elements"]):
-        return data, 0
+        return data, {}
     out = copy.deepcopy(data)
-    removed = 0
-    for element in out["compositional_deconstruction"]["elements"]:
+    removed: dict[str, Any] = {}
+    for i, element in enumerate(out["compositional_deconstruction"]["elements"]):
         if isinstance(element, dict) and "bbox" in element:
-            del element["bbox"]
-            removed += 1
+            removed[pointer(("compositional_deconstruction", "elements", i, "bbox"))] = element.pop("bbox")
     return out, removed
 
 
@@ -100,9 +104,13 @@ def process_reply(
         truncated: The backend reported ``finish_reason: length``.
         box_format: The boxes' convention when it is not the caption's (``xyxy``, ``pixels``...).
         frame: ``(width, height)`` the boxes refer to (needed for ``pixels``).
-    """
-    from captionkit.fixes import Change, extract_json, fix  # the core's repair pipeline
 
+    Every change is recorded with its rule's applicability. The ``aspect_ratio`` echo that the
+    prompt asks for is moved into metadata whatever ``unsafe`` says: the flow requested that key
+    itself, so the move is part of reading the reply, and it is recorded as what
+    :data:`~captionkit.rules.RULES` makes it (CK102, unsafe). Stripped boxes are not a repair:
+    they are kept in ``metadata["stripped_bboxes"]``.
+    """
     changes: list[Any] = []
     metadata: dict[str, Any] = {}
     raw = source if isinstance(source, str) else json.dumps(source, ensure_ascii=False)
@@ -113,8 +121,10 @@ def process_reply(
             changes.append(Change("CK005", "removed a leading <think> block"))
         found = extract_json(text)
         if found is None:
-            report = fix(text).report
-            problems = _problems(report) or ("the reply contains no JSON object",)
+            refused = fix(text)
+            report = refused.report
+            problems = _problems(report) or (f"the reply contains no JSON object ({refused.problem})"
+                                             if refused.problem else "the reply contains no JSON object",)
             reason = "truncated" if truncated else "parse"
             return Outcome(None, None, report, tuple(changes), metadata, problems, reason, raw)
         data, how = found
@@ -125,16 +135,19 @@ def process_reply(
     if isinstance(data, dict) and "aspect_ratio" in data:
         # the echo our prompt asks for (and the official dialect's): metadata, never caption
         metadata["aspect_ratio"] = data.pop("aspect_ratio")
-        changes.append(Change("CK102", "moved the 'aspect_ratio' echo into metadata", True, ("aspect_ratio",)))
+        changes.append(Change("CK102", "moved the 'aspect_ratio' echo into metadata", ("aspect_ratio",)))
     if strip_boxes:
         data, removed = strip_bboxes(data)
         if removed:
-            changes.append(Change("CK300", f"removed {removed} element bbox(es) (strip_bboxes=True)", True))
+            metadata["stripped_bboxes"] = removed
     result = fix(data, unsafe=unsafe, box_format=box_format, frame=frame)  # type: ignore[arg-type]
     changes.extend(result.changes)
     metadata.update(result.metadata or {})
     report = result.report
     problems = _problems(report)
+    if result.problem is not None:
+        # a refused fix says why first: that reason, not only the input's findings, is what to act on
+        problems = (f"the fix was refused: {result.problem}", *problems)
     if result.caption is not None and report.ok:
         return Outcome(result.caption, result.text, report, tuple(changes), metadata, (), None, raw)
     reason = "truncated" if truncated else "verification"

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from captionkit.magic._secrets import scrub
+
 
 @dataclass(frozen=True, slots=True)
 class ExpandResult:
@@ -25,7 +27,7 @@ class ExpandResult:
         transport_attempts: HTTP requests sent, retries included.
         usage: Token usage summed over all replies, when the backend reports it.
         request_id: The last request or generation id, when reported.
-        changes: Every repair applied to the accepted reply (``.code``, ``.message``, ``.safe``).
+        changes: Every repair applied to the accepted reply (``.code``, ``.message``, ``.applicability``, ``.safe``).
         diagnostics: Remaining findings (a :class:`captionkit.Report`; no errors, maybe warnings).
         metadata: Values moved out of the caption, such as the model's ``aspect_ratio`` echo.
         warnings: One-line notes (snapping error, a suspiciously small prompt-token count).
@@ -79,17 +81,7 @@ class ExpandResult:
             "caption": self.caption.to_dict() if self.caption is not None else None,
             "aspect_ratio": self.aspect_ratio,
             "requested_aspect": self.requested_aspect,
-            "backend": self.backend,
-            "model": self.model,
-            "prompt": self.prompt,
-            "attempts": self.attempts,
-            "transport_attempts": self.transport_attempts,
-            "usage": dict(self.usage) if self.usage else None,
-            "request_id": self.request_id,
-            "changes": [
-                {"code": c.code, "message": c.message, "safe": c.safe} for c in self.changes
-            ],
-            "diagnostics": [str(d) for d in (self.diagnostics or ())],
+            **provenance(self),
             "warnings": list(self.warnings),
             "elapsed": round(self.elapsed, 4),
         }
@@ -120,22 +112,44 @@ class BatchItem:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL record written by ``captionkit expand --batch`` (with every live key redacted)."""
-        from captionkit.magic._secrets import scrub
-
         return scrub(self._record())
 
     def _record(self) -> dict[str, Any]:
         if self.ok:
             assert self.result is not None
             return {"id": self.id, "ok": True, **self.result.to_dict()}
-        error = self.error
-        record: dict[str, Any] = {
-            "id": self.id,
-            "ok": False,
-            "error": {"type": type(error).__name__, "message": str(error)},
-        }
-        for attr in ("status_code", "code", "request_id", "reason", "diagnostics"):
-            value = getattr(error, attr, None)
-            if value:
-                record["error"][attr] = list(value) if isinstance(value, tuple) else value
-        return record
+        assert self.error is not None
+        return {"id": self.id, "ok": False, "error": error_record(self.error)}
+
+
+def provenance(result: Any) -> dict[str, Any]:
+    """How a result was obtained, as record data (what expand and describe records share)."""
+    return {
+        "backend": result.backend,
+        "model": result.model,
+        "prompt": result.prompt,
+        "attempts": result.attempts,
+        "transport_attempts": result.transport_attempts,
+        "usage": dict(result.usage) if result.usage else None,
+        "request_id": result.request_id,
+        "changes": [
+            {"code": c.code, "message": c.message, "safe": c.safe, "applicability": c.applicability}
+            for c in result.changes
+        ],
+        "diagnostics": [str(d) for d in (result.diagnostics or ())],
+    }
+
+
+def error_record(error: BaseException) -> dict[str, Any]:
+    """An error as record data: its type, its message and the facts it carries.
+
+    >>> from captionkit.magic.errors import error_for_status
+    >>> error_record(error_for_status(429, "ideogram-4-v1", "slow down"))["status_code"]
+    429
+    """
+    record: dict[str, Any] = {"type": type(error).__name__, "message": str(error)}
+    for attr in ("status_code", "code", "request_id", "reason", "diagnostics"):
+        value = getattr(error, attr, None)
+        if value:
+            record[attr] = list(value) if isinstance(value, tuple) else value
+    return record

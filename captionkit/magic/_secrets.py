@@ -47,6 +47,9 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
+from captionkit._errors import CaptionkitError
+from captionkit.diagnostics import Report
+
 #: What replaces a key (or a piece of one).
 MARKER = "<redacted>"
 #: Shortest run of a key's characters that is redacted on its own.
@@ -89,6 +92,68 @@ _ids = itertools.count()
 _lock = threading.RLock()
 
 
+# -- the errors key hygiene raises and stands in with: the root of the magic-prompt errors lives
+# here, beside the redactor its constructor uses (captionkit.magic.errors is their public home)
+
+
+def _rebuild(cls: type[MagicPromptError], message: str, attrs: dict[str, Any]) -> MagicPromptError:
+    obj = cls.__new__(cls)
+    Exception.__init__(obj, message)
+    obj.__dict__.update(attrs)
+    return obj
+
+
+class MagicPromptError(CaptionkitError):
+    """Base class of every magic-prompt error (a :class:`~captionkit.CaptionkitError`).
+
+    The message and every attribute are redacted as the error is made (see the module docs).
+    """
+
+    __module__ = "captionkit.magic.errors"
+
+    def __init__(self, message: str, **attrs: Any) -> None:
+        super().__init__(redact(str(message), headers=True))
+        self.__dict__.update(scrub(attrs))
+
+    @property
+    def message(self) -> str:
+        """The one-line message."""
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ConfigurationError(MagicPromptError, ValueError):
+    """The call cannot be made as configured (unknown backend, missing model or base URL)."""
+
+    __module__ = "captionkit.magic.errors"
+
+
+class InvalidAPIKeyError(ConfigurationError):
+    """The API key cannot be sent: it is empty, or holds a character no header can carry.
+
+    Raised before anything is sent. The message names the character and its position, never
+    the key.
+
+    Attributes:
+        source: Where the key came from (``api_key`` or the environment variable).
+    """
+
+    __module__ = "captionkit.magic.errors"
+    source: str = "api_key"
+
+
+class APIKeyWarning(UserWarning):
+    """The API key was changed before use (whitespace around it was removed)."""
+
+    __module__ = "captionkit.magic.errors"
+
+
+
 def clean_key(value: str, source: str = "api_key") -> str:
     """Strip ASCII whitespace around a key (warning when there was any) and check what is left.
 
@@ -119,8 +184,6 @@ def clean_key(value: str, source: str = "api_key") -> str:
     ...
     captionkit.magic.errors.InvalidAPIKeyError: api_key: the API key holds U+00A0 NO-BREAK SPACE at character 7 of 10; an API key is printable ASCII without spaces: copy it again
     """
-    from captionkit.magic.errors import APIKeyWarning, InvalidAPIKeyError
-
     if not isinstance(value, str):
         raise InvalidAPIKeyError(f"{source}: the API key must be a string, got {type(value).__name__}", source=source)
     stripped = value.strip(KEY_WHITESPACE)
@@ -514,8 +577,6 @@ def _scrub(value: Any, headers: bool, depth: int) -> Any:
             if new is not old:
                 changed[name] = new
         return value.model_copy(update=changed) if changed else value
-    from captionkit.diagnostics import Report
-
     if isinstance(value, Report):
         items = [_scrub(v, headers, d) for v in value]
         return value if all(a is b for a, b in zip(items, value, strict=True)) else Report(items)
@@ -556,8 +617,6 @@ def scrub_exception(exc: BaseException) -> BaseException:
     itself cannot be cleaned, a :class:`~captionkit.magic.errors.MagicPromptError` with its
     redacted message and traceback is returned instead.
     """
-    from captionkit.magic.errors import MagicPromptError
-
     if not live_keys():
         return exc
     seen: set[int] = set()

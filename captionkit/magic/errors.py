@@ -18,8 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from captionkit._errors import CaptionkitError
-from captionkit.magic._secrets import redact, scrub
+from captionkit.magic._secrets import (
+    APIKeyWarning,
+    ConfigurationError,
+    InvalidAPIKeyError,
+    MagicPromptError,
+    redact,
+)
 
 __all__ = [
     "APIConnectionError",
@@ -64,56 +69,6 @@ def truncate(text: str, limit: int = BODY_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text) - limit} more characters)"
-
-
-def _rebuild(cls: type[MagicPromptError], message: str, attrs: dict[str, Any]) -> MagicPromptError:
-    obj = cls.__new__(cls)
-    Exception.__init__(obj, message)
-    obj.__dict__.update(attrs)
-    return obj
-
-
-class MagicPromptError(CaptionkitError):
-    """Base class of every magic-prompt error (a :class:`~captionkit.CaptionkitError`).
-
-    The message and every attribute are redacted as the error is made (see the module docs).
-    """
-
-    def __init__(self, message: str, **attrs: Any) -> None:
-        super().__init__(redact(str(message), headers=True))
-        self.__dict__.update(scrub(attrs))
-
-    @property
-    def message(self) -> str:
-        """The one-line message."""
-        return str(self.args[0]) if self.args else ""
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r})"
-
-
-class ConfigurationError(MagicPromptError, ValueError):
-    """The call cannot be made as configured (unknown backend, missing model or base URL)."""
-
-
-class InvalidAPIKeyError(ConfigurationError):
-    """The API key cannot be sent: it is empty, or holds a character no header can carry.
-
-    Raised before anything is sent. The message names the character and its position, never
-    the key.
-
-    Attributes:
-        source: Where the key came from (``api_key`` or the environment variable).
-    """
-
-    source: str = "api_key"
-
-
-class APIKeyWarning(UserWarning):
-    """The API key was changed before use (whitespace around it was removed)."""
 
 
 class MissingAPIKeyError(ConfigurationError):

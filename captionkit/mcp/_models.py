@@ -46,11 +46,12 @@ def diagnostics(report: Any) -> list[DiagnosticOut]:
 
 
 class ChangeOut(_Out):
-    """One change a repair made."""
+    """One change a repair made; its applicability is its rule's (see the caption://rules resource)."""
 
     code: str
     message: str
     safe: bool
+    applicability: Literal["safe", "unsafe"]
     pointer: str
 
 

@@ -25,9 +25,38 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError, Un
 from mcp.types import CallToolResult, ImageContent, TextContent
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from captionkit import __version__
+from captionkit._frames import frame_size
+from captionkit._io import write_atomic
+from captionkit._json import canonical_order, dumps, parse_exact
+from captionkit._loads import loads
+from captionkit.builder import CaptionBuilder
+from captionkit.diagnostics import CaptionError, Severity, pointer
+from captionkit.fixes import fix
+from captionkit.layout import Frame
+from captionkit.magic import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    LOCAL_BACKEND,
+    AsyncDescribeClient,
+    AsyncMagicPromptClient,
+    LocalMagicPrompt,
+    MagicPromptError,
+    MissingAPIKeyError,
+)
 from captionkit.mcp import _models as out
 from captionkit.mcp._teach import caption_rules
-from captionkit.magic import BACKENDS, DEFAULT_BACKEND
+from captionkit.preview import render_preview
+from captionkit.render.errors import RenderError
+from captionkit.render.metadata import png_bytes
+from captionkit.render.pipeline import Renderer
+from captionkit.render.presets import DEFAULT_PRESET
+from captionkit.rules import RULES, rule
+from captionkit.schema import caption_schema, schema_text
+from captionkit.templates import TEMPLATES
+from captionkit.templates import template as make_template
+from captionkit.tokens import count_tokens
+from captionkit.verifier import verify
 
 __all__ = ["ServerConfig", "build_server", "example_captions"]
 
@@ -39,6 +68,8 @@ _INSTRUCTIONS = (
 )
 
 BackendName = Literal[tuple(BACKENDS)]  # type: ignore[valid-type]  # the registry keys, as an enum
+# expand also takes the local backend: the server's own pipeline with its prompt-enhancer head
+ExpandBackendName = Literal[(*BACKENDS, LOCAL_BACKEND.key)]  # type: ignore[valid-type]
 
 
 def _as_text(value: Any) -> Any:
@@ -99,10 +130,13 @@ class ServerConfig:
     """How the server reaches backends and models (fixed at start; never taken from tool calls).
 
     Attributes:
-        backend: The magic-prompt backend used when a tool call names none.
+        backend: The magic-prompt backend used when a tool call names none (``local``: the
+            pipeline in ``model``, a folder with a prompt-enhancer head).
         base_url: API root for ``backend`` only (a proxy or a local server's ``/v1``). A tool
             call can pick another backend but never a URL, so a key is never sent elsewhere.
-        model: Model slug for ``backend`` (required for ``openai-compatible``).
+        model: Model slug for ``backend`` (required for ``openai-compatible``); for ``local``,
+            the model folder. Without it, ``local`` uses the render pipeline (``renderer`` or
+            ``render_model``).
         magic_options: More client options for expand and describe (``retry``, ``deadline``...).
         render_model: A model folder or hub id; enables the ``render`` tool (render extra).
         renderer: An already built :class:`captionkit.render.Renderer`; enables ``render``.
@@ -208,29 +242,18 @@ class _CaptionkitServer(MCPServer):
 
 
 def _frame(size: str | None) -> tuple[int, int] | None:
-    """``(width, height)`` from ``WxH`` or a preset name; any positive size (lints only need the ratio)."""
-    if size is None:
-        return None
-    from captionkit.layout import PRESETS
+    """``(width, height)`` from ``WxH``, a frame name or ``W:H``, read by the one size parser.
 
-    preset = PRESETS.get(size.strip().lower())
-    if preset is not None:
-        return preset.width, preset.height
-    w, sep, h = size.strip().lower().replace("×", "x").partition("x")
+    Any positive size is taken (the lints and pixel boxes need only the geometry).
+    """
     try:
-        width, height = int(w), int(h)
-    except ValueError:
-        width = height = 0
-    if not sep or width <= 0 or height <= 0:
-        raise _fail(f"size: expected WIDTHxHEIGHT such as 1536x1024 or a preset name, got {size!r}")
-    return width, height
+        return frame_size(size)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _caption(text: str, tool: str) -> Any:
     """The caption model for ``text``, or a one-line tool error with the first problem."""
-    from captionkit._loads import loads
-    from captionkit.diagnostics import CaptionError
-
     try:
         return loads(text)
     except CaptionError as exc:
@@ -247,9 +270,8 @@ def _first_problem(report: Any) -> str:
 
 
 def _changes(changes: Any) -> list[out.ChangeOut]:
-    from captionkit.diagnostics import pointer
-
-    return [out.ChangeOut(code=c.code, message=c.message, safe=c.safe, pointer=pointer(c.path)) for c in changes]
+    return [out.ChangeOut(code=c.code, message=c.message, safe=c.safe, applicability=c.applicability,
+                          pointer=pointer(c.path)) for c in changes]
 
 
 def _png(image: Any) -> bytes:
@@ -268,9 +290,7 @@ def example_captions() -> dict[str, str]:
     >>> sorted(example_captions())[:1]
     ['espresso']
     """
-    import captionkit
-
-    package = Path(captionkit.__file__).parent
+    package = Path(__file__).resolve().parents[1]
     for folder in (package / "examples", package.parent / "examples"):
         files = sorted(folder.glob("*.json")) if folder.is_dir() else []
         if files:
@@ -296,19 +316,18 @@ def build_server(config: ServerConfig | None = None, **options: Any) -> MCPServe
         {'text': '{"compositional_deconstruction":{"background":"A wall.","elements":[]}}', 'changed': True}
     """
     cfg = config or ServerConfig(**options)
-    import captionkit
-
     server = _CaptionkitServer(
         "captionkit",
         title="captionkit",
         instructions=_INSTRUCTIONS,
-        version=captionkit.__version__,
+        version=__version__,
         log_level="WARNING",
     )
     _add_caption_tools(server)
-    _add_magic_tools(server, cfg)
+    pipelines = _Pipelines(cfg)
+    _add_magic_tools(server, cfg, pipelines)
     if cfg.can_render:
-        _add_render_tool(server, cfg)
+        _add_render_tool(server, pipelines)
     _add_resources(server)
 
     @server.prompt(name="caption_rules", title="Ideogram 4 caption rules")
@@ -331,18 +350,12 @@ def _add_caption_tools(server: MCPServer) -> None:
         spec: Annotated[CaptionSpec | None, Field(description="Build from these fields and elements instead.")] = None,
     ) -> out.CaptionOut:
         """Create a caption that verifies: from a template laid out for a size, or from a spec."""
-        from captionkit.diagnostics import CaptionError
-        from captionkit.verifier import verify
-
         if spec is not None and template is not None:
             raise _fail("new_caption: give either template or spec, not both")
         frame = _frame(size)
         try:
             if spec is None:
-                from captionkit.layout import Frame
-                from captionkit.templates import template as make
-
-                caption = make(template or "scene", Frame(*frame) if frame else None).build()
+                caption = make_template(template or "scene", Frame(*frame) if frame else None).build()
             else:
                 caption = _from_spec(spec).build()
         except CaptionError as exc:
@@ -360,9 +373,6 @@ def _add_caption_tools(server: MCPServer) -> None:
         ignore: Annotated[list[str] | None, Field(description="Skip these codes or prefixes.")] = None,
     ) -> out.VerifyOut:
         """Check a caption: every finding with its code, severity, path and message."""
-        from captionkit.diagnostics import Severity
-        from captionkit.verifier import verify
-
         report = verify(caption, frame=_frame(size), lints=lints, select=select, ignore=ignore)
         return out.VerifyOut(
             ok=report.ok,
@@ -383,8 +393,6 @@ def _add_caption_tools(server: MCPServer) -> None:
         size: Size = None,
     ) -> out.FixOut:
         """Repair a caption: the safe fixes always, unsafe ones on request; every change is listed."""
-        from captionkit.fixes import fix
-
         frame = _frame(size)
         if box_format == "pixels" and frame is None:
             raise _fail("fix: box_format 'pixels' needs size (the image's WIDTHxHEIGHT)")
@@ -406,8 +414,6 @@ def _add_caption_tools(server: MCPServer) -> None:
         pretty: Annotated[bool, Field(description="Indent for people (not what the model should get).")] = False,
     ) -> out.FormatOut:
         """Re-serialise caption JSON canonically: key order, compact separators, literal non-ASCII."""
-        from captionkit._json import dumps, parse_exact
-
         try:
             value = parse_exact(caption)
         except ValueError as exc:
@@ -423,8 +429,6 @@ def _add_caption_tools(server: MCPServer) -> None:
         width: Annotated[int, Field(ge=64, le=4096, description="Preview width in pixels.")] = 768,
     ) -> Annotated[CallToolResult, out.PreviewOut]:
         """Draw the caption's layout (boxes, text, palettes) as a PNG image."""
-        from captionkit.preview import render_preview
-
         frame = _frame(size)
         model = _caption(caption, "preview")
         image = await anyio.to_thread.run_sync(
@@ -449,9 +453,6 @@ def _add_caption_tools(server: MCPServer) -> None:
         raw: Annotated[bool, Field(description="Count the text as is, not its canonical form.")] = False,
     ) -> out.TokensOut:
         """Count the tokens the pipeline sees (chat wrapper included) against its 2048-token limit."""
-        from captionkit._json import canonical_order, dumps, parse_exact
-        from captionkit.tokens import count_tokens
-
         prompt = caption.removesuffix("\n")
         if not raw:
             try:
@@ -473,8 +474,6 @@ def _add_caption_tools(server: MCPServer) -> None:
 
 
 def _from_spec(spec: CaptionSpec) -> Any:
-    from captionkit.builder import CaptionBuilder
-
     builder = CaptionBuilder().background(spec.background)
     if spec.high_level_description is not None:
         builder = builder.describe(spec.high_level_description)
@@ -501,8 +500,8 @@ def _from_spec(spec: CaptionSpec) -> Any:
 
 
 def _magic_message(exc: Any) -> str:
-    from captionkit.magic import MissingAPIKeyError
-
+    if isinstance(exc, RenderError):
+        return f"local: {exc}"
     if isinstance(exc, MissingAPIKeyError):
         names = " or ".join(exc.env_vars)
         return f"{exc.backend}: no API key; set {names} in the MCP server's environment (the client's server settings)"
@@ -524,13 +523,54 @@ def _magic_out(result: Any, cls: type[out.MagicOut] = out.MagicOut, **extra: Any
     )
 
 
-def _add_magic_tools(server: MCPServer, cfg: ServerConfig) -> None:
+# LocalMagicPrompt's own options, which ServerConfig.magic_options may set for the local backend
+_LOCAL_OPTIONS = ("strip_bboxes", "max_reasks", "max_new_tokens", "temperature", "seed", "unsafe_fixes")
+
+
+class _Pipelines:
+    """The server's local pipelines (render, and the local magic prompt), made on first use.
+
+    One lock: a pipeline runs one call at a time, and the local backend shares the render
+    pipeline when no model of its own is configured.
+    """
+
+    def __init__(self, cfg: ServerConfig) -> None:
+        self.cfg = cfg
+        self.lock = anyio.Lock()
+        self._renderer: Any = cfg.renderer
+        self._local: LocalMagicPrompt | None = None
+
+    def renderer(self) -> Any:
+        if self._renderer is None:
+            self._renderer = Renderer(self.cfg.render_model, **dict(self.cfg.render_options))
+        return self._renderer
+
+    def local(self) -> LocalMagicPrompt:
+        if self._local is None:
+            cfg = self.cfg
+            options = {k: v for k, v in cfg.magic_options.items() if k in _LOCAL_OPTIONS}
+            if cfg.backend == LOCAL_BACKEND.key and cfg.model:
+                self._local = LocalMagicPrompt(cfg.model, **options, **dict(cfg.render_options))
+            elif cfg.renderer is not None or cfg.render_model:
+                self._local = LocalMagicPrompt(renderer=self.renderer(), **options)
+            else:
+                raise _fail(
+                    "expand: local: no model; start the server with --backend local --model FOLDER (an Ideogram 4 "
+                    "folder with a prompt_enhancer_head) or with --render-model"
+                )
+        return self._local
+
+
+def _add_magic_tools(server: MCPServer, cfg: ServerConfig, pipelines: _Pipelines) -> None:
     @server.tool(name="expand", title="Expand an idea")
     @_guarded
     async def expand_tool(
         idea: Annotated[str, Field(description="The picture, in plain words.")],
         aspect: Annotated[str, Field(description="W:H, WxH, a frame size such as 1536x1024, or auto.")] = "auto",
-        backend: Annotated[BackendName | None, Field(description="The magic-prompt backend (default: the server's).")] = None,
+        backend: Annotated[
+            ExpandBackendName | None,
+            Field(description="The magic-prompt backend (default: the server's); local is the server's own pipeline."),
+        ] = None,
         model: Annotated[str | None, Field(description="Model slug for chat backends.")] = None,
         keep_bboxes: Annotated[bool, Field(description="Keep element boxes (default: strip them).")] = False,
         style: Annotated[bool, Field(description="Ask for a style_description.")] = True,
@@ -539,10 +579,20 @@ def _add_magic_tools(server: MCPServer, cfg: ServerConfig) -> None:
 
         Needs the backend's API key in the server's environment (IDEOGRAM_API_KEY for
         ideogram-4-v1, MAGIC_PROMPT_API_KEY or OPENROUTER_API_KEY for the Claude backends).
+        The local backend needs no key: it samples the server's own pipeline (its model is
+        the server's, never a tool argument).
         """
-        from captionkit.magic import AsyncMagicPromptClient, MagicPromptError
-
         chosen = backend or cfg.backend
+        if chosen == LOCAL_BACKEND.key:
+            if model is not None:
+                raise _fail("expand: local: model is the server's (--model or --render-model), not a tool argument")
+            local = pipelines.local()
+            async with pipelines.lock:  # one pipeline: one call at a time
+                try:
+                    result = await anyio.to_thread.run_sync(local.expand, idea, aspect)
+                except (MagicPromptError, RenderError) as exc:
+                    raise _fail(f"expand: {_magic_message(exc)}") from None
+            return _magic_out(result)
         try:
             async with AsyncMagicPromptClient(chosen, **cfg.client_options(chosen, model)) as client:
                 result = await client.expand(idea, aspect, strip_bboxes=not keep_bboxes, style=style)
@@ -569,8 +619,6 @@ def _add_magic_tools(server: MCPServer, cfg: ServerConfig) -> None:
 
         Needs the backend's API key in the server's environment, as expand does.
         """
-        from captionkit.magic import AsyncDescribeClient, MagicPromptError
-
         chosen = backend or cfg.backend
         try:
             options = cfg.client_options(chosen, model)
@@ -583,17 +631,7 @@ def _add_magic_tools(server: MCPServer, cfg: ServerConfig) -> None:
         )
 
 
-def _add_render_tool(server: MCPServer, cfg: ServerConfig) -> None:
-    state: dict[str, Any] = {"renderer": cfg.renderer}
-    lock = anyio.Lock()
-
-    def renderer() -> Any:
-        if state["renderer"] is None:
-            from captionkit.render import Renderer
-
-            state["renderer"] = Renderer(cfg.render_model, **dict(cfg.render_options))
-        return state["renderer"]
-
+def _add_render_tool(server: MCPServer, pipelines: _Pipelines) -> None:
     @server.tool(name="render", title="Render a caption", structured_output=True)
     @_guarded
     async def render_tool(
@@ -604,22 +642,16 @@ def _add_render_tool(server: MCPServer, cfg: ServerConfig) -> None:
         output: Annotated[str | None, Field(description="Also save the PNG (with its recipe) at this path.")] = None,
     ) -> Annotated[CallToolResult, out.RenderOut]:
         """Render a verified caption with the local Ideogram 4 pipeline; returns the image and its recipe."""
-        from captionkit.render import RenderError
-        from captionkit.render.metadata import png_bytes
-        from captionkit.render.presets import DEFAULT_PRESET
-
         def run() -> Any:
-            return renderer().render(caption, preset=preset or DEFAULT_PRESET, size=size, seed=seed)[0]
+            return pipelines.renderer().render(caption, preset=preset or DEFAULT_PRESET, size=size, seed=seed)[0]
 
-        async with lock:  # one pipeline: one render at a time
+        async with pipelines.lock:  # one pipeline: one render at a time
             try:
                 result = await anyio.to_thread.run_sync(run)
             except RenderError as exc:
                 raise _fail(f"render: {exc}") from None
         data = png_bytes(result.image, result.recipe)
         if output:
-            from captionkit._io import write_atomic
-
             write_atomic(output, data)
         meta = out.RenderOut(
             seed=result.recipe.seed,
@@ -638,15 +670,11 @@ def _add_resources(server: MCPServer) -> None:
     @server.resource("caption://schema", name="schema", title="Caption JSON Schema", mime_type="application/schema+json")
     def schema_resource() -> str:
         """The JSON Schema (Draft 2020-12) of captions; key order is listed but only the verifier enforces it."""
-        from captionkit.schema import caption_schema, schema_text
-
         return schema_text(caption_schema())
 
     @server.resource("caption://rules", name="rules", title="Rule catalogue", mime_type="application/json")
     def rules_resource() -> str:
-        """Every diagnostic code: name, severity, family, what it checks and how it is fixed."""
-        from captionkit.rules import RULES
-
+        """Every diagnostic code: name, severity, family, what it checks and whether a fix is available (safe or unsafe)."""
         rows = [
             {
                 "code": r.code,
@@ -655,6 +683,7 @@ def _add_resources(server: MCPServer) -> None:
                 "family": r.family,
                 "what": r.what,
                 "fix": None if r.fix is None else f"{r.fix.applicability}: {r.fix.description}",
+                "fixes": r.to_dict()["fixes"],
                 "uri": f"caption://rules/{r.code}",
             }
             for r in RULES.values()
@@ -664,8 +693,6 @@ def _add_resources(server: MCPServer) -> None:
     @server.resource("caption://rules/{code}", name="rule", title="One rule", mime_type="text/plain")
     def rule_resource(code: str) -> str:
         """A rule's documentation: what, why, an example and its fix (code like CK201, or a name)."""
-        from captionkit.rules import rule
-
         found = rule(code)
         if found is None:
             raise ResourceNotFoundError(f"unknown rule {code!r}; caption://rules lists them")
@@ -674,8 +701,6 @@ def _add_resources(server: MCPServer) -> None:
     @server.resource("caption://examples", name="examples", title="Example captions", mime_type="application/json")
     def examples_resource() -> str:
         """The bundled example captions and the templates, by URI."""
-        from captionkit.templates import TEMPLATES
-
         rows = [{"name": n, "uri": f"caption://examples/{n}"} for n in example_captions()]
         rows += [{"name": n, "uri": f"caption://templates/{n}"} for n in TEMPLATES]
         return json.dumps(rows, indent=1)
@@ -691,9 +716,7 @@ def _add_resources(server: MCPServer) -> None:
     @server.resource("caption://templates/{name}", name="template", title="A template caption", mime_type="application/json")
     def template_resource(name: str) -> str:
         """A template caption at its own frame (what new_caption starts from)."""
-        from captionkit.templates import TEMPLATES, template
-
         if name not in TEMPLATES:
             raise ResourceNotFoundError(f"no template {name!r}; choose one of {', '.join(TEMPLATES)}")
-        return template(name).dumps()
+        return make_template(name).dumps()
 

@@ -27,6 +27,7 @@ from captionkit._json import dumps
 from captionkit.diagnostics import Report, Severity
 from captionkit.models import Caption
 from captionkit.preview import render_preview
+from captionkit.render.metadata import read_recipe
 from captionkit.verifier import verify
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -366,8 +367,6 @@ def _tile(item: Any) -> tuple[Any, str, Any]:
             image = opened.convert("RGB")
         recipe = None
         try:
-            from captionkit.render.metadata import read_recipe
-
             recipe = read_recipe(path)
         except Exception:  # a PNG without a recipe is still a picture
             recipe = None

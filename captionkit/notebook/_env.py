@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from captionkit.render.errors import RenderError
+from captionkit.render.hub import list_cached_models
 from captionkit.render.memory import weights_gib
 from captionkit.render.plan import peak_gib
 
@@ -148,8 +149,6 @@ def environment(cache_dir: Any = None) -> Environment:
         ram = int(psutil.virtual_memory().total)
     cached: tuple[Any, ...] = ()
     if importlib.util.find_spec("huggingface_hub") is not None:
-        from captionkit.render.hub import list_cached_models
-
         cached = tuple(list_cached_models(cache_dir))
     return Environment(
         python=platform.python_version(),

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from captionkit.notebook._display import Gallery, memory_html, png_bytes, result_html
+from captionkit.render._tiny import build_tiny_pipeline
 from captionkit.render.errors import RenderError
+from captionkit.render.pipeline import Renderer, _quiet_imports
 from captionkit.render.presets import DEFAULT_PRESET, Preset
 from captionkit.render.progress import CancelToken, ProgressCallback, ProgressEvent
 
@@ -47,12 +49,7 @@ def load_renderer(model: str | os.PathLike[str] | None = None, **options: Any) -
         raise RenderError(
             f"rendering needs the render extra ({', '.join(missing)} missing): pip install 'captionkit[render]'"
         )
-    from captionkit.render import Renderer
-
     if model is not None and os.fspath(model) == TINY:
-        from captionkit.render._tiny import build_tiny_pipeline
-        from captionkit.render.pipeline import _quiet_imports
-
         options.setdefault("dtype", "float32")
         options.setdefault("compile", False)
         with _quiet_imports():

@@ -48,6 +48,8 @@ from captionkit.notebook._display import (
 from captionkit.notebook._generate import Generation, generate
 from captionkit.preview import render_preview
 from captionkit.render.errors import Cancelled, RenderError
+from captionkit.render.memory import memory_report
+from captionkit.render.metadata import read_recipe
 from captionkit.render.presets import DEFAULT_PRESET, PRESETS, Preset, resolve_preset
 from captionkit.render.progress import CancelToken, ProgressEvent
 from captionkit.templates import template
@@ -571,8 +573,6 @@ class Studio:
 
     def load_png(self, path: str | Path) -> None:
         """Load the recipe stored in a PNG that captionkit rendered."""
-        from captionkit.render.metadata import read_recipe
-
         self.load_recipe(read_recipe(path))
 
     # ------------------------------------------------------------------ generate
@@ -727,8 +727,6 @@ class Studio:
             if self.renderer is not None:
                 report = self.renderer.memory()
             else:
-                from captionkit.render.memory import memory_report
-
                 report = memory_report("cpu")
         except ImportError:
             self.memory_panel.value = _line("memory figures need psutil (pip install 'captionkit[notebook]')")

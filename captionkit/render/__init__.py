@@ -39,7 +39,7 @@ _EXPORTS: dict[str, str] = {
     "ProgressEvent": "captionkit.render.progress",
     "Recipe": "captionkit.render.metadata",
     "RenderError": "captionkit.render.errors",
-    "RenderResult": "captionkit.render.pipeline",
+    "RenderResult": "captionkit.render.metadata",
     "Renderer": "captionkit.render.pipeline",
     "iter_items": "captionkit.render.batch",
     "list_cached_models": "captionkit.render.hub",
@@ -69,8 +69,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from captionkit.render.fleet import render_dataset
     from captionkit.render.hub import DEFAULT_MODEL, CachedModel, ModelSource, list_cached_models, resolve_source
     from captionkit.render.memory import MemoryReport, memory_report
-    from captionkit.render.metadata import Recipe, read_recipe, write_png
+    from captionkit.render.metadata import Recipe, RenderResult, read_recipe, write_png
     from captionkit.render.plan import Plan
-    from captionkit.render.pipeline import RenderResult, Renderer, render
+    from captionkit.render.pipeline import Renderer, render
     from captionkit.render.presets import DEFAULT_PRESET, PRESETS, Preset, resolve_preset
     from captionkit.render.progress import CancelToken, ProgressEvent

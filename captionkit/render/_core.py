@@ -11,8 +11,13 @@ from typing import Any
 
 from captionkit import _frames
 from captionkit._frames import parse_size as parse_frame_size
+from captionkit._json import dumps, parse_exact
+from captionkit.compat import CaptionVerifier
+from captionkit.diagnostics import CaptionError
+from captionkit.models import Caption
 from captionkit.render.errors import RenderError
-from captionkit.tokens import TOKEN_LIMIT, WRAPPER_TOKENS as CHAT_WRAPPER_TOKENS
+from captionkit.tokens import TOKEN_LIMIT, WRAPPER_TOKENS as CHAT_WRAPPER_TOKENS, count_tokens
+from captionkit.verifier import verify
 
 
 
@@ -35,23 +40,16 @@ class PreparedCaption:
 
 def canonical_text(source: Any, label: str = "<caption>") -> str:
     """Canonical JSON for a caption model, a dict or raw text; RenderError when unparseable."""
-    import captionkit
-
     try:
         if isinstance(source, (str, bytes)):
             text = source.decode("utf-8") if isinstance(source, bytes) else source
             # The token budget is checked apart (prepare_caption), where the model's own
             # tokenizer can count exactly and --no-token-check can skip an estimate.
-            from captionkit._json import parse_exact
-            from captionkit.diagnostics import CaptionError
-            from captionkit.models import Caption
-            from captionkit.verifier import verify
-
             report = verify(text, lints=False, tokens=False)
             if not report.ok:
                 raise CaptionError(report)
-            return captionkit.dumps(Caption.from_dict(parse_exact(text), report=report))
-        return captionkit.dumps(source)
+            return dumps(Caption.from_dict(parse_exact(text), report=report))
+        return dumps(source)
     except UnicodeDecodeError as exc:
         raise RenderError(f"{label}: not valid UTF-8 (byte {exc.start})") from None
     except ValueError as exc:  # CaptionError and pydantic's ValidationError are ValueErrors
@@ -60,8 +58,6 @@ def canonical_text(source: Any, label: str = "<caption>") -> str:
 
 def verify_compat(text: str, label: str = "<caption>") -> None:
     """Run the official-compatible verifier; raise RenderError with the first finding."""
-    from captionkit.compat import CaptionVerifier
-
     issues = CaptionVerifier().verify_raw(text)
     if issues:
         more = f" (and {len(issues) - 1} more)" if len(issues) > 1 else ""
@@ -74,8 +70,6 @@ def count_caption_tokens(text: str, tokenizer: Any = None) -> tuple[int, bool]:
     ``tokenizer`` (a ``tokenizer.json`` path or folder) counts exactly; None
     uses a local tokenizer when one is found, else the estimate.
     """
-    from captionkit.tokens import count_tokens
-
     try:
         result = count_tokens(text, tokenizer=tokenizer)
     except ValueError:  # an unusable tokenizer file: fall back to the usual search and estimate

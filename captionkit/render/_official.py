@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from captionkit.render.errors import RenderError
+from captionkit.render.metadata import RenderResult
 
 __all__ = ["load", "render"]
 
@@ -51,8 +52,6 @@ def call_kwargs(recipe: Any, seed: int) -> dict[str, Any]:
 
 def render(pipe: Any, recipe: Any, seeds: list[int], emit: Any, fields: dict[str, Any]) -> list[Any]:
     """Render ``recipe.caption`` once per seed with the official pipeline."""
-    from captionkit.render.pipeline import RenderResult
-
     results = []
     for s in seeds:
         emit("encode", **fields)

@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from captionkit._frames import parse_size
+from captionkit._io import check_writable
 from captionkit._sources import Source, iter_files, iter_sources
+from captionkit.render._core import canonical_text
+from captionkit.render._core import parse_size as render_size
 from captionkit.render.errors import Cancelled, RenderError
 from captionkit.render.metadata import Recipe, read_recipe, write_atomic
-from captionkit.render.presets import Preset
-from captionkit.render.progress import CancelToken, ProgressCallback
+from captionkit.render.presets import DEFAULT_PRESET, Preset, resolve_preset
+from captionkit.render.progress import CancelToken, ProgressCallback, ProgressEvent
 
 __all__ = [
     "BatchItem", "BatchResult", "DistContext", "ItemPlan", "batch_settings", "iter_items", "output_name", "plan_batch",
@@ -389,9 +392,6 @@ def plan_batch(
     Raises:
         RenderError: an existing output was made with other settings (resume).
     """
-    from captionkit.render._core import canonical_text, parse_size
-    from captionkit.render.presets import DEFAULT_PRESET, resolve_preset
-
     plans: list[ItemPlan] = []
     for index, it in enumerate(items):
         rec = it.recipe
@@ -406,7 +406,7 @@ def plan_batch(
             path = out / output_name(it.name, s)
             if resume and path.exists():
                 try:
-                    width, height = parse_size(item_size)
+                    width, height = render_size(item_size)
                     wanted: Recipe | None = Recipe(
                         caption=canonical_text(it.caption, it.source), seed=s, preset=resolve_preset(item_preset),
                         width=width, height=height, model=getattr(renderer, "model", None),
@@ -521,8 +521,6 @@ def render_batch(
         RenderError: an existing output was made with other settings (resume).
         Cancelled: cancelled; finished outputs and the manifest are kept.
     """
-    from captionkit._io import check_writable
-
     dist = dist or DistContext()
     out_dir = check_writable(out, folder=True)
     mine = list(items)[dist.rank :: dist.world_size]
@@ -561,7 +559,6 @@ def report_skips(plan: ItemPlan, items: int, on_progress: ProgressCallback | Non
     """A ``skip`` progress event for each output of the plan already present."""
     if on_progress is None or plan.item.error is not None:
         return
-    from captionkit.render.progress import ProgressEvent
 
     for s in plan.seeds:
         if s not in plan.todo:

@@ -15,7 +15,7 @@ class RenderError(CaptionkitError, ValueError):
     """
 
 
-class Cancelled(Exception):
+class Cancelled(CaptionkitError):
     """Raised when a render is cancelled (Ctrl-C or a :class:`~captionkit.render.CancelToken`).
 
     Nothing is written for the image being rendered when this is raised.

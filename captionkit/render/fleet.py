@@ -58,6 +58,7 @@ from captionkit.render.batch import (
 )
 from captionkit.render.errors import Cancelled, RenderError
 from captionkit.render.hub import DEFAULT_MODEL
+from captionkit.render.pipeline import Renderer
 from captionkit.render.presets import Preset
 from captionkit.render.progress import CancelToken, ProgressCallback, ProgressEvent
 
@@ -159,8 +160,6 @@ class RenderWorker:
 
     def __init__(self, options: Mapping[str, Any], out: str, items: int, batch_size: int, hub: Any,
                  max_attempts: int, pipeline_factory: Callable[[], Any] | None = None, crash: str | None = None) -> None:
-        from captionkit.render.pipeline import Renderer
-
         self.out = Path(out)
         self.items = items
         self.batch_size = batch_size
@@ -395,7 +394,6 @@ def render_dataset(
             reached, or a worker cannot load the pipeline.
         Cancelled: cancelled; finished outputs and the manifest are kept.
     """
-    from captionkit.render.pipeline import Renderer
 
     _require_ray()
     if batch_size < 1:

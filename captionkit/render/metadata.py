@@ -17,6 +17,7 @@ True
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -29,7 +30,7 @@ from captionkit._io import write_atomic
 from captionkit.render.errors import RenderError
 from captionkit.render.presets import Preset
 
-__all__ = ["CAPTION_KEY", "RECIPE_KEY", "Recipe", "png_bytes", "read_recipe", "write_atomic", "write_png"]
+__all__ = ["CAPTION_KEY", "RECIPE_KEY", "Recipe", "RenderResult", "png_bytes", "read_recipe", "write_atomic", "write_png"]
 
 CAPTION_KEY = "caption"
 RECIPE_KEY = "captionkit"
@@ -96,6 +97,33 @@ class Recipe:
     def with_seed(self, seed: int) -> Recipe:
         """A copy with another seed."""
         return replace(self, seed=seed)
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """One rendered image and the recipe that reproduces it.
+
+    Attributes:
+        image: The RGB ``PIL.Image``.
+        recipe: Caption, seed, parameters, model and versions.
+        seconds: Wall time of the render call that produced it (shared by a seed batch).
+    """
+
+    image: Any
+    recipe: Recipe
+    seconds: float = 0.0
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the image as PNG with the recipe in its metadata (atomically)."""
+        return write_png(self.image, path, self.recipe)
+
+    def _repr_png_(self) -> bytes:
+        return importlib.import_module("captionkit.notebook._display").png_bytes(self.image)
+
+    def _repr_html_(self) -> str:
+        # Notebooks: the image, its recipe and its timing. The notebook leaf draws it, loaded by
+        # name on first display like the lazy exports (a layer may reach up only to a leaf).
+        return importlib.import_module("captionkit.notebook._display").result_html(self)
 
 
 def png_bytes(image: Any, recipe: Recipe) -> bytes:

@@ -13,16 +13,18 @@ import secrets
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
+from captionkit import __version__
+from captionkit.render import _fast, _official, compile_cache
 from captionkit.render._core import PreparedCaption, check_tokens, parse_size, prepare_caption
 from captionkit.render._split import GuidanceSplit
 from captionkit.render.errors import Cancelled, RenderError
 from captionkit.render.hub import DEFAULT_MODEL, ModelSource, offline_mode, resolve_source
 from captionkit.render.memory import COMPONENTS, MemoryReport, PeakTracker, component_gib, free_bytes, memory_report
-from captionkit.render.metadata import Recipe, write_png
+from captionkit.render.metadata import Recipe, RenderResult
 from captionkit.render.plan import FP8_MODES, OFFLOADS, Plan, Shuttle, choose, needs_tiling, secondary_gib
 from captionkit.render.presets import DEFAULT_PRESET, Preset, resolve_preset
 from captionkit.render.progress import CancelToken, ProgressCallback, _Emitter
@@ -40,39 +42,10 @@ _DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 _FULL_PARAMS = 2 * 9_279_288_448 + 8_150_000_000 + 84_000_000
 
 
-@dataclass(frozen=True)
-class RenderResult:
-    """One rendered image and the recipe that reproduces it.
-
-    Attributes:
-        image: The RGB ``PIL.Image``.
-        recipe: Caption, seed, parameters, model and versions.
-        seconds: Wall time of the render call that produced it (shared by a seed batch).
-    """
-
-    image: Any
-    recipe: Recipe
-    seconds: float = 0.0
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the image as PNG with the recipe in its metadata (atomically)."""
-        return write_png(self.image, path, self.recipe)
-
-    def _repr_png_(self) -> bytes:
-        return importlib.import_module("captionkit.notebook._display").png_bytes(self.image)
-
-    def _repr_html_(self) -> str:
-        # Notebooks: the image, its recipe and its timing. The notebook leaf draws it, loaded by
-        # name on first display like the lazy exports (a layer may reach up only to a leaf).
-        return importlib.import_module("captionkit.notebook._display").result_html(self)
-
-
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
-    import captionkit
-
-    out = {"captionkit": captionkit.__version__}
+    out = {"captionkit": __version__}
     for dist in ("diffusers", "torch", "transformers", "ideogram-4"):
         try:
             out[dist] = version(dist)
@@ -366,8 +339,6 @@ class Renderer:
         dtype = getattr(torch, self.dtype)
         with _quiet_imports():
             if backend == "official":
-                from captionkit.render import _official
-
                 pipe = _official.load(source, device=device, dtype=dtype)
             else:
                 pipe = self._load_diffusers(source, device, dtype, plan)
@@ -500,8 +471,6 @@ class Renderer:
 
     def _adopt(self, pipe: Any) -> None:
         """Wire progress, caching, the memory plan and the speed layer into a diffusers pipeline."""
-        from captionkit.render import _fast
-
         pipe.set_progress_bar_config(disable=True)
         if self.device is None:
             self.device = str(getattr(pipe, "_execution_device", None) or pipe.device)
@@ -548,8 +517,6 @@ class Renderer:
         if compile_on == "auto":
             compile_on = _fast.compile_supported(self.device)[0] and self.optimize
         if compile_on:
-            from captionkit.render import compile_cache
-
             self.compile_cache = compile_cache.activate()
             _fast.compile_blocks(pipe, dynamic=self.compile_dynamic)
             self.compiled = True
@@ -727,8 +694,6 @@ class Renderer:
             versions=_versions(),
         )
         if self.backend == "official":
-            from captionkit.render import _official
-
             return _official.render(self.pipe, recipe, seeds, emit, self._fields)
 
         import torch

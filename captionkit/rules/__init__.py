@@ -36,7 +36,22 @@ E, W, I = Severity.error, Severity.warning, Severity.info
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """Documentation and defaults for one diagnostic code."""
+    """Documentation, defaults and fixes for one diagnostic code.
+
+    ``fixes`` lists what captionkit can do about a finding, at most one fix per
+    applicability (as in ruff): a ``safe`` fix changes form, never meaning, and
+    always runs; an ``unsafe`` one runs only when asked (``--unsafe-fixes``,
+    ``unsafe=True``). Every change a fix makes is built from this entry (see
+    :class:`captionkit.fixes.Change`), so the applicability is decided here and
+    only here.
+
+    >>> [f.applicability for f in RULES["CK312"].fixes]
+    ['safe', 'unsafe']
+    >>> RULES["CK303"].fix_for().applicability
+    'unsafe'
+    >>> RULES["CK101"].fixes
+    ()
+    """
 
     code: str
     name: str
@@ -44,8 +59,49 @@ class Rule:
     what: str
     why: str
     example: str
-    fix: Fix | None = None
+    fixes: tuple[Fix, ...] = ()
     official: bool = False
+
+    def __post_init__(self) -> None:
+        kinds = [f.applicability for f in self.fixes]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"{self.code}: at most one fix per applicability, got {kinds}")
+
+    @property
+    def fix(self) -> Fix | None:
+        """The fix a finding of this rule offers: the safe one when there is one, else the unsafe one."""
+        return next((f for f in self.fixes if f.safe), self.fixes[0] if self.fixes else None)
+
+    @property
+    def fix_availability(self) -> str:
+        """``"none"``, ``"safe"``, ``"unsafe"`` or ``"safe, unsafe"`` (which fixes exist)."""
+        return ", ".join(f.applicability for f in self.fixes) or "none"
+
+    def fix_for(self, applicability: str | None = None) -> Fix:
+        """The rule's fix of that applicability (``None``: its only fix).
+
+        Raises:
+            ValueError: the rule has no such fix, or has two and none was named.
+
+        >>> RULES["CK201"].fix_for("unsafe")
+        Traceback (most recent call last):
+        ...
+        ValueError: CK201 (style-key-order) has no unsafe fix; its fixes: safe
+        """
+        if applicability is None:
+            if len(self.fixes) == 1:
+                return self.fixes[0]
+            if not self.fixes:
+                raise ValueError(f"{self.code} ({self.name}) has no fix, so no change can address it")
+            raise ValueError(f"{self.code} ({self.name}) has a safe and an unsafe fix; name the applicability")
+        for f in self.fixes:
+            if f.applicability == applicability:
+                return f
+        if applicability not in ("safe", "unsafe"):
+            raise ValueError(f"applicability must be 'safe' or 'unsafe', got {applicability!r}")
+        raise ValueError(
+            f"{self.code} ({self.name}) has no {applicability} fix; its fixes: {self.fix_availability}"
+        )
 
     def diagnostic(
         self, path: tuple[Any, ...], message: str, official: str | None = None,
@@ -59,17 +115,43 @@ class Rule:
         return _FAMILIES[self.code[:3]]
 
     def doc(self) -> str:
-        """The rule's documentation as printed by ``captionkit rule CODE``."""
-        fix = (
-            "none (needs a person: captionkit never invents content)"
-            if self.fix is None
-            else f"{self.fix.applicability}: {self.fix.description}"
-        )
+        """The rule's documentation as printed by ``captionkit rule CODE``.
+
+        The ``Fix:`` paragraph says whether a fix is available and, for each, its
+        applicability (an unsafe fix runs only with ``--unsafe-fixes`` or ``unsafe=True``).
+        """
+        if not self.fixes:
+            fix = "not available (needs a person: captionkit never invents content)"
+        else:
+            lines = [f"available ({self.fix_availability})"]
+            for f in self.fixes:
+                when = "" if f.safe else " (applied only with --unsafe-fixes or unsafe=True)"
+                lines.append(f"  {f.applicability}: {f.description}{when}")
+            fix = "\n".join(lines)
         source = "official verifier check" if self.official else "captionkit check"
         return (
             f"{self.code} {self.name} ({self.family}, {self.severity.value}; {source})\n\n"
             f"What: {self.what}\n\nWhy: {self.why}\n\nExample:\n  {self.example}\n\nFix: {fix}\n"
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, as ``captionkit rule --format json`` prints it.
+
+        >>> RULES["CK303"].to_dict()["fixes"]
+        [{'applicability': 'unsafe', 'description': 'clamp to 0-1000'}]
+        """
+        return {
+            "code": self.code,
+            "name": self.name,
+            "family": self.family,
+            "severity": self.severity.value,
+            "official": self.official,
+            "what": self.what,
+            "why": self.why,
+            "example": self.example,
+            "fix_available": bool(self.fixes),
+            "fixes": [{"applicability": f.applicability, "description": f.description} for f in self.fixes],
+        }
 
 
 _FAMILIES = {
@@ -90,8 +172,9 @@ _WHY_ORDER = (
 
 
 def _r(code: str, name: str, sev: Severity, what: str, why: str, example: str,
-       fix: Fix | None = None, official: bool = False) -> Rule:
-    return Rule(code, name, sev, what, why, example, fix, official)
+       fix: Fix | tuple[Fix, ...] | None = None, official: bool = False) -> Rule:
+    fixes = () if fix is None else (fix,) if isinstance(fix, Fix) else fix
+    return Rule(code, name, sev, what, why, example, fixes, official)
 
 
 _ALL = [
@@ -121,17 +204,22 @@ _ALL = [
        None, True),
     _r("CK102", "root-unknown-key", E, "The root holds a key outside the schema.",
        "Unknown keys are rejected; envelope keys like aspect_ratio belong in metadata.",
-       '{"aspect_ratio":"16:9", ...}', Fix("drop the key, keeping its value as metadata", safe=False),
+       '{"aspect_ratio":"16:9", ...}',
+       Fix("rename a known alias (summary -> high_level_description), else move the key and its value "
+           "into metadata", safe=False),
        True),
     _r("CK103", "high-level-description-type", E, "high_level_description is not a string.",
        _WHY_OFFICIAL, '{"high_level_description":7, ...}', None, True),
     _r("CK104", "missing-composition", E, "compositional_deconstruction is missing.",
-       "It is the only required root key.", '{"high_level_description":"..."}', None, True),
+       "It is the only required root key.", '{"high_level_description":"..."}',
+       Fix("unwrap a caption held under a wrapper key (prompt, caption, json_prompt, json), keeping the "
+           "other keys as metadata", safe=False), True),
     _r("CK110", "style-not-object", E, "style_description is not an object.", _WHY_OFFICIAL,
        '"style_description":"moody"', None, True),
     _r("CK111", "style-unknown-key", E, "style_description holds a key outside the schema.",
        _WHY_OFFICIAL, '"style_description":{..., "camera":"35mm"}',
-       Fix("rename a known alias (camera -> photo, colour_palette -> color_palette)", safe=False), True),
+       Fix("rename a known alias (camera -> photo, colour_palette -> color_palette), else move the key "
+           "and its value into metadata", safe=False), True),
     _r("CK112", "style-both-branches", E, "style_description has both photo and art_style.",
        "Exactly one branch: photo for photographs, art_style for everything else.",
        '{"photo":"35mm","art_style":"oil"}', None, True),
@@ -149,10 +237,11 @@ _ALL = [
     _r("CK124", "elements-not-list", E, "elements is not a list.", _WHY_OFFICIAL,
        '"elements":{"type":"obj"}', None, True),
     _r("CK130", "element-not-object", E, "An element is not an object.", _WHY_OFFICIAL,
-       '"elements":["a cat"]', None, True),
+       '"elements":["a cat"]', Fix("rebuild a [bbox, label] pair as an obj element", safe=False), True),
     _r("CK131", "element-unknown-key", E, "An element holds a key outside the schema.",
        _WHY_OFFICIAL, '{"type":"obj","desc":"d","font":"serif"}',
-       Fix("rename a known alias (description -> desc, palette -> color_palette)", safe=False), True),
+       Fix("rename a known alias (description -> desc, palette -> color_palette), else move the key "
+           "and its value into metadata", safe=False), True),
     _r("CK132", "element-missing-type", E, "An element has no type.",
        "type selects obj or text and their key orders.", '{"desc":"d"}', None, True),
     _r("CK133", "element-invalid-type", E, "An element's type is neither obj nor text.",
@@ -170,23 +259,29 @@ _ALL = [
     _r("CK204", "composition-key-not-allowed", E,
        "compositional_deconstruction holds a key besides background and elements.", _WHY_OFFICIAL,
        '{"background":"b","elements":[],"layout":"grid"}',
-       Fix("drop the key, keeping its value as metadata", safe=False), True),
+       Fix("rename a known alias (scene -> background, objects -> elements), else move the key and its "
+           "value into metadata", safe=False), True),
     _r("CK205", "element-key-order", E,
        "An element's keys are out of canonical order, or a required one is missing.", _WHY_ORDER,
        '{"type":"text","text":"T","bbox":[...],"desc":"d"}', Fix("reorder keys"), True),
     _r("CK206", "element-key-not-allowed", E,
        "An element holds a key its type does not allow (text in an obj, unknown keys).", _WHY_OFFICIAL,
-       '{"type":"obj","text":"T","desc":"d"}', None, True),
+       '{"type":"obj","text":"T","desc":"d"}',
+       Fix("move 'text' out of an obj element into metadata", safe=False), True),
     _r("CK207", "root-key-order", W, "Root keys are out of canonical order.",
        "The verifier does not check it, but the model saw one order in training and key order "
        "changes the image.", '{"compositional_deconstruction":{...},"high_level_description":"..."}',
        Fix("reorder keys")),
     # -- content
     _r("CK301", "bbox-shape", E, "A bbox is not a list of four values.", _WHY_OFFICIAL,
-       '"bbox":{"y":1}', None, True),
+       '"bbox":{"y":1}',
+       Fix("rebuild the list from named edges (y_min/x_min/y_max/x_max, top/left/bottom/right)", safe=False),
+       True),
     _r("CK302", "bbox-not-int", E, "A bbox holds a non-integer value.",
        "Values are integers 0-1000; 1.0 and 0.5 are rejected.", '"bbox":[0,0,1000,1000.0]',
-       Fix("convert integral floats to int (safe); scale unit floats when declared"), True),
+       (Fix("convert integral floats to integers"),
+        Fix("convert boxes from a declared (box_format) or detected convention, or unit floats, to "
+            "integers on 0-1000", safe=False)), True),
     _r("CK303", "bbox-out-of-range", E, "A bbox value is outside 0-1000.", _WHY_OFFICIAL,
        '"bbox":[900,-1,100,1001]', Fix("clamp to 0-1000", safe=False), True),
     _r("CK304", "bbox-y-reversed", E, "A bbox has y_min > y_max.", _WHY_OFFICIAL,
@@ -194,13 +289,16 @@ _ALL = [
     _r("CK305", "bbox-x-reversed", E, "A bbox has x_min > x_max.", _WHY_OFFICIAL,
        '"bbox":[10,600,20,500]', Fix("swap the edges", safe=False), True),
     _r("CK310", "palette-not-list", E, "A color_palette is not a list.", _WHY_OFFICIAL,
-       '"color_palette":"#FFFFFF"', None, True),
+       '"color_palette":"#FFFFFF"', Fix("split a palette string at commas and spaces into a list", safe=False),
+       True),
     _r("CK311", "palette-too-long", E,
        "A color_palette has more than 16 (global) or 5 (element) colours.", _WHY_OFFICIAL,
        "17 global colours", Fix("truncate, reporting what was dropped", safe=False), True),
     _r("CK312", "palette-bad-color", E, "A palette entry is not an uppercase #RRGGBB string.",
        _WHY_OFFICIAL, '"#fff", "#1b1b2f", "navy", 123',
-       Fix("uppercase and expand #RGB (safe); colour names to hex (unsafe)"), True),
+       (Fix("uppercase and expand #RGB"),
+        Fix("convert colour names and other notations to hex; drop a value that is no colour (kept in "
+            "metadata)", safe=False)), True),
     # -- strict
     _r("CK401", "prose-not-string", W, "A prose field (desc, text, background, style keys) is not a string.",
        "The verifier does not look, but the model reads text; numbers or null here are mistakes.",
@@ -208,7 +306,8 @@ _ALL = [
     _r("CK402", "empty-string", W, "A prose field is empty or only whitespace.",
        "An empty description gives the model nothing to draw.", '"background":""'),
     _r("CK403", "bbox-bool", W, "A bbox holds true/false.",
-       "Booleans pass the verifier as 1 and 0, which is never what was meant.", '"bbox":[true,0,false,1]'),
+       "Booleans pass the verifier as 1 and 0, which is never what was meant.", '"bbox":[true,0,false,1]',
+       Fix("write true/false as 1/0, the values the verifier already reads")),
     _r("CK404", "zero-area-bbox", W, "A bbox has zero width or height.",
        "The verifier accepts it, but nothing can be drawn in it.", '"bbox":[500,500,500,500]'),
     _r("CK405", "duplicate-palette-color", W, "A palette lists the same colour twice.",

@@ -60,3 +60,54 @@ def test_the_new_exports_keep_import_captionkit_light():
             "print(sorted(m for m in ('captionkit.layout', 'captionkit.diagnostics', 'pydantic') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# -- every exception class captionkit defines is a CaptionkitError --------------------------------
+
+# Internal signals that never leave captionkit (each is caught where it is raised, or thrown into a
+# flow by its own shell). Anything else a module defines must sit under the one root.
+INTERNAL = {
+    "captionkit._extract._Refused": "fix() turns it into FixResult.problem",
+    "captionkit._fastcheck._Undecided": "a fast route hands the text to the walk",
+    "captionkit._walk.NeedExactParse": "the walk asks for the duplicate-aware parse",
+    "captionkit.magic._core.DeadlineExceeded": "a shell throws it into the flow, which raises APITimeoutError",
+}
+
+
+def _defined_exceptions():
+    import importlib
+    import pkgutil
+
+    found = {}
+    for info in pkgutil.walk_packages(captionkit.__path__, "captionkit."):
+        if info.name.startswith("captionkit.cli") or info.name == "captionkit.__main__":
+            continue  # the CLI turns every error into one line and an exit code (__main__ runs it)
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if (isinstance(value, type) and issubclass(value, BaseException) and not issubclass(value, Warning)
+                    and value.__module__.startswith("captionkit")):
+                found[f"{info.name}.{value.__qualname__}"
+                      if value.__module__ == info.name else f"{value.__module__}.{value.__qualname__}"] = value
+    return found
+
+
+def test_every_exception_class_captionkit_defines_is_a_captionkit_error():
+    found = _defined_exceptions()
+    assert {"captionkit.boxes.BoxConventionError", "captionkit._io.OutputError", "captionkit.render.errors.Cancelled",
+            "captionkit.fuzz.FuzzTargetError"} <= set(found)
+    outside = sorted(name for name, cls in found.items() if not issubclass(cls, CaptionkitError) and name not in INTERNAL)
+    assert not outside, f"not under CaptionkitError: {outside}"
+    assert set(INTERNAL) <= set(found), "stale INTERNAL entries"
+
+
+def test_the_newly_rooted_errors_keep_their_old_bases():
+    from captionkit._io import OutputError
+    from captionkit.boxes import BoxConventionError
+    from captionkit.fuzz import FuzzTargetError
+    from captionkit.render import Cancelled
+
+    assert issubclass(OutputError, OSError) and issubclass(BoxConventionError, ValueError)
+    assert issubclass(FuzzTargetError, ValueError) and issubclass(Cancelled, CaptionkitError)
+    with pytest.raises(CaptionkitError, match="xyxy"):
+        captionkit.fix('{"compositional_deconstruction":{"background":"b","elements":[{"type":"obj","desc":"d",'
+                       '"bbox":[50,10,20,40]}]}}', box_format="xyxy")

@@ -591,7 +591,7 @@ def test_rule_texts_agree_with_what_fixes_do():
     assert [d.fix for d in verify(PRICES)] == [ck002.fix] and fix(PRICES).ok
     assert [d.fix for d in verify("just some words")] == [None] and fix("just some words").text is None
     assert ck407.fix is not None and not ck407.fix.safe  # choosing a value is never a safe fix
-    assert "Fix: unsafe" in ck407.doc()
+    assert "Fix: available (unsafe)\n  unsafe: " in ck407.doc()
     assert ck408.fix is not None and ck408.fix.safe
     # CK408 says "run captionkit fmt", which refuses repeated keys: it is not offered for them
     codes = verify(REPEATED, lints=False, tokens=False).codes()
@@ -780,7 +780,7 @@ def test_the_content_guard_refuses_a_safe_fix_that_would_lose_content(monkeypatc
     from captionkit import fixes
 
     def lossy(self, palette, path, limit):
-        self.note("CK312", "normalised a colour", True, path)
+        self.note("CK312", "normalised a colour", path, "safe")
         return palette[1:]
 
     monkeypatch.setattr(fixes._Fixer, "palette", lossy)
@@ -792,7 +792,7 @@ def test_the_content_guard_refuses_a_safe_fix_that_would_lose_content(monkeypatc
                                 "/compositional_deconstruction/elements/0/color_palette")
     # an unsafe change is the caller's choice: the guard does not stand in its way
     monkeypatch.setattr(fixes._Fixer, "palette",
-                        lambda self, palette, path, limit: (self.note("CK311", "truncated", False, path), palette[1:])[1])
+                        lambda self, palette, path, limit: (self.note("CK311", "truncated", path), palette[1:])[1])
     assert fix(source, unsafe=True).text is not None
 
 

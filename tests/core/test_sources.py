@@ -206,3 +206,35 @@ def test_unreadable_file_is_one_source_with_its_problem(tmp_path, content, needl
 def test_stdin_is_one_caption(monkeypatch):
     r = run("verify", "-", input=LINE + "\n")
     assert r.exit_code == 0 and "<stdin>: ~" in r.stderr
+
+
+# -- resuming: the records an earlier run wrote, read by the one reader -----------------------
+
+
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=6), st.booleans()), max_size=8),
+       st.sampled_from(["", '{"id":"x","ok":tr', "  "]), st.booleans(), st.sampled_from(["\n", "\r\n"]))
+def test_resume_records_reads_what_an_interrupted_run_left(tmp_path_factory, records, tail, retry_failed, newline):
+    path = tmp_path_factory.mktemp("resume") / "out.jsonl"
+    lines = [json.dumps({"id": item_id, "ok": ok, "caption" if ok else "error": {}}, ensure_ascii=False)
+             for item_id, ok in records]
+    path.write_bytes(("".join(line + newline for line in lines) + tail).encode("utf-8"))
+    found = _sources.resume_records(path, retry_failed=retry_failed)
+    kept = [(i, ok) for i, ok in records if ok or not retry_failed]
+    assert found.done == frozenset(i for i, _ in kept)
+    assert found.failed == tuple(i for i, ok in kept if not ok)
+    assert found.torn is bool(tail.strip())
+    after = path.read_bytes().decode("utf-8")
+    if tail.strip() or (retry_failed and any(not ok for _, ok in records)):
+        # rewritten: the kept records, each on its own line, and nothing torn
+        assert [json.loads(line) for line in after.split("\n") if line] == [json.loads(line) for line, (_, ok)
+                                                                     in zip(lines, records) if ok or not retry_failed]
+    else:
+        assert after == "".join(line + newline for line in lines) + tail  # untouched
+
+
+def test_resume_records_names_a_line_that_is_not_a_record(tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_text('{"id":"a","ok":true}\n{"no":"id"}\n', encoding="utf-8")
+    with pytest.raises(_sources.SourceError, match=r"out.jsonl:2: no 'id'; is this the output of an earlier batch\?"):
+        _sources.resume_records(path, retry_failed=False, what="an earlier batch")
+    assert _sources.resume_records(tmp_path / "missing.jsonl", retry_failed=True).done == frozenset()

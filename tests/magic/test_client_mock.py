@@ -314,3 +314,17 @@ def test_injected_clients_are_not_closed_but_owned_ones_are() -> None:
     with MagicPromptClient("claude-sonnet-v1", api_key="k") as owned:
         inner = owned._http
     assert inner.is_closed
+
+
+def test_a_refused_fix_is_named_in_the_reask_and_in_the_error() -> None:
+    # "\ud800" parses to a lone surrogate, which UTF-8 cannot store: fix() refuses the caption.
+    # The loop used to re-ask and fail with "does not match the caption model", hiding why.
+    bad = '{"compositional_deconstruction":{"background":"a\\ud800","elements":[]}}'
+    handler, seen = scripted(httpx.Response(200, json=completion(bad)))
+    reason = "/compositional_deconstruction/background holds a lone surrogate, which UTF-8 cannot store"
+    with sync_client(handler, max_reasks=1) as client, pytest.raises(errors.CaptionVerificationError) as info:
+        client.expand("a wall", "1:1")
+    assert f"the fix was refused: {reason}" in str(info.value)
+    assert info.value.diagnostics[0] == f"the fix was refused: {reason}"
+    reask = json.loads(seen[1].content)["messages"][-1]["content"]
+    assert reason in reask

@@ -113,3 +113,73 @@ def test_cli_backend_local_without_a_head_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip() == "error: local: no model; pass --model (a local Ideogram 4 folder with a prompt_enhancer_head)"
     batch = CliRunner().invoke(app, ["expand", "--backend", "local", "--batch", str(tmp_path / "x.jsonl"), "-o", "y"])
     assert batch.exit_code == 2 and "one idea at a time" in batch.stderr
+
+
+# ---------------------------------------------------------------- the library's one-call API routes local
+
+
+def test_expand_with_backend_local_runs_the_local_enhancer() -> None:
+    from captionkit.magic import LOCAL_BACKEND, expand
+
+    pipe = ScriptedEnhancer(fenced(json.dumps(SAMPLE_CAPTION)))
+    result = expand("an espresso", "3:2", backend="local", pipeline=pipe, seed=3)
+    assert result.backend == "local" and result.transport_attempts == 0
+    assert CaptionVerifier().verify_raw(result.text) == []
+    assert [(c["prompt"], c["width"], c["height"], c["seed"]) for c in pipe.calls] == [("an espresso", 3, 2, 3)]
+    # the registry entry routes the same way as its key
+    again = expand("an espresso", "3:2", backend=LOCAL_BACKEND, pipeline=ScriptedEnhancer(json.dumps(SAMPLE_CAPTION)))
+    assert again.backend == "local"
+
+
+def test_aexpand_and_expand_many_route_local_too() -> None:
+    import anyio
+
+    from captionkit.magic import aexpand, expand_many
+
+    one = anyio.run(lambda: aexpand("a kite", "1:1", backend="local", pipeline=ScriptedEnhancer(json.dumps(SAMPLE_CAPTION))))
+    assert one.backend == "local"
+    pipe = ScriptedEnhancer(json.dumps(SAMPLE_CAPTION), "gibberish", json.dumps(SAMPLE_CAPTION))
+    items = anyio.run(lambda: expand_many(["a", {"id": "b", "idea": "b", "aspect": "16:9"}, "c"], "1:1",
+                                          backend="local", pipeline=pipe, max_reasks=0, concurrency=3))
+    assert [it.id for it in items] == ["0", "b", "2"]
+    # one pipeline: the samples ran one at a time, in some order, each idea once
+    assert sorted(c["prompt"] for c in pipe.calls) == ["a", "b", "c"]
+    assert sum(it.ok for it in items) == 2
+    failed = next(it for it in items if not it.ok)
+    assert isinstance(failed.error, errors.CaptionParseError) and failed.error.backend == "local"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"api_key": "k"}, "local: api_key does not apply to the local backend"),
+        ({"base_url": "http://x", "deadline": 5}, "local: base_url, deadline do not apply to the local backend"),
+        ({}, "local: no model"),
+    ],
+)
+def test_expand_local_refuses_server_options_in_one_line(options, message) -> None:
+    from captionkit.magic import expand
+
+    with pytest.raises(errors.ConfigurationError, match=message):
+        expand("a kite", "1:1", backend="local", **options)
+
+
+def test_expand_local_takes_no_http_client() -> None:
+    import httpx
+
+    from captionkit.magic import expand
+
+    with pytest.raises(errors.ConfigurationError, match="takes no http_client"):
+        expand("a kite", "1:1", backend="local", http_client=httpx.Client(), pipeline=ScriptedEnhancer())
+
+
+def test_expand_backend_local_on_the_tiny_pipeline(tiny_with_head: Path) -> None:
+    from captionkit.magic import expand
+
+    try:
+        result = expand("a red kite over a hill", "3:2", backend="local", model=str(tiny_with_head), device="cpu",
+                        dtype="float32", offline=True, compile=False, max_new_tokens=16, max_reasks=0, seed=0)
+    except errors.CaptionRepairError as exc:  # random weights: a typed, one-line error is the honest outcome
+        assert exc.backend == "local" and "\n" not in str(exc)
+    else:
+        assert result.backend == "local" and CaptionVerifier().verify_raw(result.text) == []

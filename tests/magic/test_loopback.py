@@ -75,8 +75,11 @@ def test_boxes_are_stripped_by_default_and_kept_on_request(server, sample) -> No
     with chat(server) as client:
         stripped = client.expand("cafe", "3:2")
         kept = client.expand("cafe", "3:2", strip_bboxes=False)
-    assert "bbox" not in stripped.text and any(c.code == "CK300" for c in stripped.changes)
+    assert "bbox" not in stripped.text
+    # the stripped boxes are not lost: they are kept, by pointer, in the metadata
+    assert stripped.metadata["stripped_bboxes"] == {"/compositional_deconstruction/elements/0/bbox": [540, 180, 840, 520]}
     assert kept.caption.compositional_deconstruction.elements[0].bbox is not None
+    assert "stripped_bboxes" not in kept.metadata
     assert 'Do not include "bbox"' in server.requests[0].json["messages"][1]["content"]
     assert "x-span / y-span = H / W" in server.requests[1].json["messages"][1]["content"]
 

@@ -175,3 +175,75 @@ def test_describe_tool_errors_are_one_line(chat_session, fake, tmp_path) -> None
     text = error_text(chat_session.call("describe", {"image": str(image)}))
     assert text.startswith("describe: openai-compatible: HTTP 422") and "cannot be described" in text
     assert "\n" not in text
+
+
+# ---------------------------------------------------------------- expand on the local backend
+
+
+class _ScriptedEnhancer:
+    """A pipeline whose prompt enhancer writes these replies (as in tests/magic/test_local.py)."""
+
+    prompt_enhancer_head = object()
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.prompts: list[str] = []
+
+    def upsample_prompt(self, prompt: str, **kwargs) -> list[str]:
+        self.prompts.append(prompt)
+        return [self.replies.pop(0)]
+
+
+class _LoadedRenderer:
+    """What LocalMagicPrompt needs of a Renderer: ``load()`` and its ``pipe``."""
+
+    def __init__(self, pipe) -> None:
+        self.pipe = pipe
+
+    def load(self, *args):
+        return self
+
+
+def test_expand_local_uses_the_servers_pipeline() -> None:
+    pipe = _ScriptedEnhancer(fenced(json.dumps(SAMPLE_CAPTION)), "gibberish")
+    for session in connect(ServerConfig(renderer=_LoadedRenderer(pipe), magic_options={"seed": 4, "max_reasks": 0})):
+        tools = {t.name: t for t in session.list_tools().tools}
+        assert "local" in tools["expand"].input_schema["properties"]["backend"]["anyOf"][0]["enum"]
+        result = session.call("expand", {"idea": "an espresso", "aspect": "3:2", "backend": "local"})
+        assert not result.is_error, result.content
+        data = result.structured_content
+        assert data["backend"] == "local" and CaptionVerifier().verify_raw(data["text"]) == []
+        assert pipe.prompts == ["an espresso"]
+        # the model is the server's, never a tool argument (a path from a tool call would load any weights)
+        text = error_text(session.call("expand", {"idea": "a kite", "backend": "local", "model": "/tmp/x"}))
+        assert text.startswith("expand: local: model is the server's")
+        text = error_text(session.call("expand", {"idea": "a kite", "backend": "local"}))
+        assert text.startswith("expand: local: no JSON caption could be extracted") and "\n" not in text
+
+
+def test_expand_local_without_a_pipeline_names_the_fix(mcp_session) -> None:
+    text = error_text(mcp_session.call("expand", {"idea": "a kite", "backend": "local"}))
+    assert text.startswith("expand: local: no model; start the server with --backend local --model FOLDER")
+
+
+def test_expand_local_on_the_tiny_pipeline_as_the_default_backend(tmp_path_factory) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("diffusers")
+    from diffusers import Ideogram4Pipeline, Ideogram4PromptEnhancerHead
+
+    from captionkit.render._tiny import build_tiny_pipeline
+
+    tiny = build_tiny_pipeline(seed=0)
+    head = Ideogram4PromptEnhancerHead(hidden_size=16, vocab_size=len(tiny.tokenizer))
+    folder = tmp_path_factory.mktemp("models") / "tiny-with-enhancer"
+    components = {k: v for k, v in tiny.components.items() if k != "prompt_enhancer_head"}
+    Ideogram4Pipeline(**components, prompt_enhancer_head=head).save_pretrained(folder)
+    config = ServerConfig(backend="local", model=str(folder), magic_options={"max_new_tokens": 16, "max_reasks": 0, "seed": 0},
+                          render_options={"device": "cpu", "dtype": "float32", "offline": True, "compile": False})
+    for session in connect(config):
+        result = session.call("expand", {"idea": "a red kite over a hill", "aspect": "3:2"})
+        if result.is_error:  # random weights write gibberish: a one-line typed failure is the honest outcome
+            assert error_text(result).startswith("expand: local: ") and "\n" not in error_text(result)
+        else:
+            assert result.structured_content["backend"] == "local"
+            assert CaptionVerifier().verify_raw(result.structured_content["text"]) == []

@@ -147,7 +147,7 @@ def test_new_caption_from_a_spec_normalises_colours(mcp_session) -> None:
     [
         ({"template": "poster", "spec": {"background": "b"}}, "give either template or spec"),
         ({"template": "flyer"}, "argument template"),
-        ({"size": "huge"}, "size: expected WIDTHxHEIGHT"),
+        ({"size": "huge"}, "size 'huge': expected WIDTHxHEIGHT (e.g. 1536x1024), W:H (e.g. 16:9) or a frame name"),
         ({"size": "1000x1024"}, "width must be divisible by 16"),
         ({"spec": {"background": "b", "elements": [{"type": "text", "desc": "d"}]}}, "a text element needs 'text'"),
         ({"spec": {"background": "b", "elements": [{"type": "obj", "text": "t", "desc": "d"}]}}, "an obj element has no 'text'"),
@@ -199,6 +199,20 @@ def test_verify_options_select_ignore_size_and_lints(mcp_session) -> None:
     assert not any(d["code"].startswith("CK6") for d in no_lints["diagnostics"])
 
 
+@pytest.mark.parametrize("size", ["banner", "Banner", "4:1", "1600x400", "1600 × 400"])
+def test_sizes_are_read_by_the_one_size_parser(mcp_session, size) -> None:
+    # the tools used to read only WxH and layout preset names: "4:1" was refused, "banner" had its own table
+    round_thing = {"compositional_deconstruction": {"background": "A wall.", "elements": [
+        {"type": "obj", "bbox": [100, 100, 900, 900], "desc": "A round clock face."}]}}
+    from captionkit import verify
+
+    got = mcp_session.call("verify", {"caption": round_thing, "size": size}).structured_content
+    expected = verify(json.dumps(round_thing, separators=(",", ":")), frame=(1600, 400))
+    assert [d["code"] for d in got["diagnostics"]] == expected.codes() and "CK610" in expected.codes()
+    made = mcp_session.call("new_caption", {"template": "poster", "size": size})
+    assert not made.is_error, made.content
+
+
 def test_fix_reports_changes_and_the_fixed_text(mcp_session) -> None:
     messy = 'Sure! ```json\n{"aspect_ratio":"3:2","compositional_deconstruction":{"elements":[{"desc":"A clock.","type":"obj","color_palette":["#fff"]}],"background":"A wall."}}\n```'
     safe = mcp_session.call("fix", {"caption": messy}).structured_content
@@ -209,6 +223,13 @@ def test_fix_reports_changes_and_the_fixed_text(mcp_session) -> None:
     assert unsafe["ok"] is True and unsafe["metadata"] == {"aspect_ratio": "3:2"}
     assert_clean(unsafe["text"])
     assert any(not c["safe"] for c in unsafe["changes"])
+    from captionkit.rules import RULES
+
+    for c in safe["changes"] + unsafe["changes"]:  # each change carries its rule's applicability
+        assert c["applicability"] in [f.applicability for f in RULES[c["code"]].fixes] and c["safe"] is (c["applicability"] == "safe")
+    assert [c["applicability"] for c in unsafe["changes"] if c["code"] == "CK102"] == ["unsafe"]
+    rows = json.loads(mcp_session.read_resource("caption://rules").contents[0].text)
+    assert all(row["fixes"] == RULES[row["code"]].to_dict()["fixes"] for row in rows)
 
 
 def test_fix_converts_pixel_boxes_against_the_size(mcp_session) -> None:

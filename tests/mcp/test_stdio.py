@@ -59,5 +59,5 @@ def test_mcp_command_rejects_bad_options_in_one_line() -> None:
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
         "error: --backend: unknown backend 'gpt-9' (choose one of: ideogram-4-v1, claude-opus-v1, "
-        "claude-sonnet-v1, openai-compatible)"
+        "claude-sonnet-v1, openai-compatible, local)"
     ]
