@@ -126,6 +126,8 @@ class MemoryReport:
         phases: Peak bytes per phase of the last render (``encode``,
             ``denoise``, ``decode``).
         activations: Peak bytes above the weights resident during each phase.
+        second: The guidance split's second GPU (its weights, allocated,
+            reserved and peak), None without a split.
     """
 
     device: str
@@ -140,6 +142,7 @@ class MemoryReport:
     parked: Mapping[str, int] = field(default_factory=dict)
     phases: Mapping[str, int] = field(default_factory=dict)
     activations: Mapping[str, int] = field(default_factory=dict)
+    second: MemoryReport | None = None
 
     @property
     def ram_pressure(self) -> float:
@@ -162,7 +165,10 @@ class MemoryReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain figures for JSON output, pressure included."""
-        out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.__dict__.items()}
+        out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in self.__dict__.items() if k != "second"}
+        if self.second is not None:
+            out["second"] = {k: v for k, v in self.second.to_dict().items() if k.startswith("gpu_") or k in (
+                "device", "weights")}
         out["ram_pressure"] = round(self.ram_pressure, 4)
         out["activations_peak"] = self.activations_peak
         return out
@@ -195,6 +201,11 @@ class MemoryReport:
                 f"{'' if self.weights else self.device + ' '}allocated {self.gpu_allocated / g:.2f} GiB, "
                 f"reserved {self.gpu_reserved / g:.2f} GiB, peak {self.gpu_peak / g:.2f} GiB of {self.gpu_total / g:.1f} GiB"
             )
+        if self.second is not None and self.second.gpu_total:
+            o = self.second
+            inner = ", ".join(f"{k} {v / g:.2f}" for k, v in o.weights.items())
+            parts.append(f"{o.device} weights {sum(o.weights.values()) / g:.2f} GiB ({inner}), allocated "
+                         f"{o.gpu_allocated / g:.2f} GiB, peak {o.gpu_peak / g:.2f} GiB of {o.gpu_total / g:.1f} GiB")
         parts.append(f"process RSS {self.rss / g:.2f} GiB")
         parts.append(
             f"system RAM {self.ram_pressure:.0%} used ({self.ram_available / g:.2f} of {self.ram_total / g:.2f} GiB available)"

@@ -739,6 +739,8 @@ class Renderer:
                 self._cfg = {"cut": guided, "calls": 0} if guided < steps else None
                 if self._split is not None:
                     self._split.reset()
+                    if str(self._split.secondary).startswith("cuda"):
+                        torch.cuda.reset_peak_memory_stats(self._split.secondary)
                 tracker.phase("_prepare")
                 with torch.inference_mode(), warnings.catch_warnings():
                     # transformers' deprecation notices about arguments diffusers passes
@@ -795,18 +797,25 @@ class Renderer:
         """Memory now: weights per component (on the device and parked), activation peaks, reserved, RSS."""
         weights: dict[str, int] = {}
         parked: dict[str, int] = {}
+        second: dict[str, int] = {}
+        placement = self._placement()
         if self.pipe is not None and self.backend == "diffusers":
             kind = str(self.device).split(":", 1)[0]
             for name in COMPONENTS:
                 module = getattr(self.pipe, name, None)
                 if module is None:
                     continue
-                weights[name] = module_bytes(module, kind)
+                # the guidance split's second device holds its components apart (same device type)
+                (second if name in placement else weights)[name] = module_bytes(module, kind)
                 if kind != "cpu":
                     away = module_bytes(module, "cpu")
                     if away:
                         parked[name] = away
-        return memory_report(self.device, weights=weights, parked=parked, tracker=self._tracker)
+        report = memory_report(self.device, weights=weights, parked=parked, tracker=self._tracker)
+        if self.devices and self.devices[1].startswith("cuda"):
+            other = memory_report(self.devices[1], weights=second)
+            report = replace(report, second=other)
+        return report
 
 
 def _logical_numel(p: Any) -> int:

@@ -301,3 +301,25 @@ def test_cli_devices(tiny_model_dir: Path, tmp_path: Path) -> None:
     if not torch.cuda.is_available():
         gpu = cli.invoke(app, ["render", str(src), "--out", str(tmp_path / "d"), "--devices", "0,1", *common])
         assert gpu.exit_code == 2 and "no CUDA GPU" in gpu.stderr and len(gpu.stderr.strip().splitlines()) == 1
+
+
+def test_memory_report_shows_the_second_gpu() -> None:
+    from captionkit.render.memory import MemoryReport
+
+    g = 2**30
+    second = MemoryReport("cuda:1", 18 * g, 19 * g, 20 * g, 140 * g, 0, 1, 1,
+                          weights={"unconditional_transformer": 17 * g})
+    report = MemoryReport("cuda:0", 30 * g, 31 * g, 32 * g, 140 * g, g, 64 * g, 32 * g,
+                          weights={"transformer": 17 * g, "text_encoder": 14 * g}, second=second)
+    text = report.format()
+    assert "cuda:0 weights 31.00 GiB" in text
+    assert "cuda:1 weights 17.00 GiB (unconditional_transformer 17.00), allocated 18.00 GiB, peak 20.00 GiB" in text
+    data = report.to_dict()
+    assert data["second"]["device"] == "cuda:1" and data["second"]["gpu_peak"] == 20 * g
+    assert "second" not in MemoryReport("cpu", 0, 0, 0, 0, 1, 2, 1).to_dict()
+    assert json.loads(json.dumps(data))["second"]["weights"] == {"unconditional_transformer": 17 * g}
+
+
+def test_cpu_pair_memory_has_no_second_gpu(pair) -> None:
+    report = pair.memory()
+    assert report.second is None and report.device == "cpu"
