@@ -562,7 +562,8 @@ def _run(run: DatasetPlan, cluster: _Cluster, options: dict[str, Any], out_dir: 
                 run.done[int(value["index"])].extend(result["entries"])
                 run.save(out_dir)
         forward()
-    except KeyboardInterrupt:
+    except BaseException:
+        # Ctrl-C, or the progress callback raised: the workers stop at their next step
         hub.cancel.remote()
         thread.join(timeout=30)
         raise

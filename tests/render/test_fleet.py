@@ -192,6 +192,35 @@ def test_a_missing_output_is_rendered_again_and_a_conflict_stops_the_run(
                        seeds=[0, 5], **OPTIONS)
 
 
+def test_cancel_stops_the_workers_and_keeps_what_is_finished(runs: dict[str, Any], tiny_model_dir: Path,
+                                                             quick_preset: Preset, tmp_path: Path) -> None:
+    from captionkit.render import CancelToken, Cancelled
+
+    token = CancelToken()
+    steps: list[int] = []
+
+    def on_progress(event: Any) -> None:
+        if event.phase == "step":
+            steps.append(event.item)
+            token.cancel()  # at the first step the driver sees
+
+    out = tmp_path / "cancelled"
+    with pytest.raises(Cancelled):
+        render_dataset(runs["src"], out, model=str(tiny_model_dir), preset=quick_preset, size=SIZE,
+                       seeds=[0, 5], workers=1, on_progress=on_progress, cancel=token, **OPTIONS)
+    assert steps
+    made = sorted(p.name for p in out.glob("*.png"))
+    assert len(made) < 8  # the worker stopped before the end
+    assert not list(out.glob(".*.tmp"))  # no partial file
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert sorted(e["file"] for e in manifest["items"] if e["status"] == "rendered") == made
+    # and a re-run finishes the job, keeping what the cancelled run made
+    result = render_dataset(runs["src"], out, model=str(tiny_model_dir), preset=quick_preset, size=SIZE,
+                            seeds=[0, 5], workers=1, **OPTIONS)
+    assert (result.rendered, result.skipped) == (8 - len(made), len(made))
+    assert _pngs(out) == _pngs(runs["base"] / "ray")
+
+
 def test_a_pipeline_that_cannot_load_stops_the_run_in_one_line(cluster: str, tmp_path: Path,
                                                               quick_preset: Preset) -> None:
     from captionkit.render import RenderError
