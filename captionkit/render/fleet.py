@@ -179,6 +179,8 @@ class RenderWorker:
             self.renderer.load(self._progress)
         except (RenderError, OutputError) as exc:
             self.fatal = str(exc)
+        except Cancelled:
+            pass  # the run was cancelled while this actor loaded; every item it is given returns at once
 
     def _progress(self, event: ProgressEvent) -> None:
         if self.crash_armed and event.phase == "step":
@@ -210,7 +212,8 @@ class RenderWorker:
         attempts = ray.get(self.hub.begin.remote(index))
         if attempts > self.max_attempts:
             it = plan.item
-            why = f"{it.source}: the worker died {attempts - 1} times while rendering it; not tried again"
+            why = (f"{it.source}: the worker rendering it died ({attempts - 1} of {self.max_attempts} tries); "
+                   "not tried again")
             return {"entries": [{"name": it.name, "source": it.source, "rank": 0, "file": output_name(it.name, s),
                                  "seed": s, "status": "failed", "error": why} for s in plan.todo]}
         self.started += 1
