@@ -178,6 +178,8 @@ class RenderWorker:
             self.renderer.load(self._progress)
         except (RenderError, OutputError) as exc:
             self.fatal = str(exc)
+        except Cancelled:
+            pass  # the run was cancelled while this actor loaded; every item it is given returns at once
 
     def _progress(self, event: ProgressEvent) -> None:
         if self.crash_armed and event.phase == "step":
@@ -209,7 +211,8 @@ class RenderWorker:
         attempts = ray.get(self.hub.begin.remote(index))
         if attempts > self.max_attempts:
             it = plan.item
-            why = f"{it.source}: the worker died {attempts - 1} times while rendering it; not tried again"
+            why = (f"{it.source}: the worker rendering it died ({attempts - 1} of {self.max_attempts} tries); "
+                   "not tried again")
             return {"entries": [{"name": it.name, "source": it.source, "rank": 0, "file": output_name(it.name, s),
                                  "seed": s, "status": "failed", "error": why} for s in plan.todo]}
         self.started += 1
@@ -560,7 +563,8 @@ def _run(run: DatasetPlan, cluster: _Cluster, options: dict[str, Any], out_dir: 
                 run.done[int(value["index"])].extend(result["entries"])
                 run.save(out_dir)
         forward()
-    except KeyboardInterrupt:
+    except BaseException:
+        # Ctrl-C, or the progress callback raised: the workers stop at their next step
         hub.cancel.remote()
         thread.join(timeout=30)
         raise

@@ -22,8 +22,8 @@ pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 ray = pytest.importorskip("ray")
 
-from captionkit.render import BatchItem, Preset, read_recipe, render_batch, render_dataset  # noqa: E402
-from captionkit.render.fleet import CRASH_HOOK  # noqa: E402
+from captionkit.render import BatchItem, Preset, read_recipe, render_batch, render_dataset
+from captionkit.render.fleet import CRASH_HOOK
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = (256, 256)
@@ -192,6 +192,53 @@ def test_a_missing_output_is_rendered_again_and_a_conflict_stops_the_run(
                        seeds=[0, 5], **OPTIONS)
 
 
+def test_cancel_stops_the_workers_and_keeps_what_is_finished(runs: dict[str, Any], tiny_model_dir: Path,
+                                                             quick_preset: Preset, tmp_path: Path) -> None:
+    from captionkit.render import Cancelled, CancelToken
+
+    token = CancelToken()
+    steps: list[int] = []
+
+    def on_progress(event: Any) -> None:
+        if event.phase == "step":
+            steps.append(event.item)
+            token.cancel()  # at the first step the driver sees
+
+    out = tmp_path / "cancelled"
+    with pytest.raises(Cancelled):
+        render_dataset(runs["src"], out, model=str(tiny_model_dir), preset=quick_preset, size=SIZE,
+                       seeds=[0, 5], workers=1, on_progress=on_progress, cancel=token, **OPTIONS)
+    assert steps
+    made = sorted(p.name for p in out.glob("*.png"))
+    assert len(made) < 8  # the worker stopped before the end
+    assert not list(out.glob(".*.tmp"))  # no partial file
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert sorted(e["file"] for e in manifest["items"] if e["status"] == "rendered") == made
+    # and a re-run finishes the job, keeping what the cancelled run made
+    result = render_dataset(runs["src"], out, model=str(tiny_model_dir), preset=quick_preset, size=SIZE,
+                            seeds=[0, 5], workers=1, **OPTIONS)
+    assert (result.rendered, result.skipped) == (8 - len(made), len(made))
+    assert _pngs(out) == _pngs(runs["base"] / "ray")
+
+
+def test_an_item_that_keeps_killing_its_worker_is_failed_and_the_rest_render(
+        runs: dict[str, Any], tiny_model_dir: Path, quick_preset: Preset, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # one try per item: the first item the worker starts kills it, and is not tried again
+    monkeypatch.setenv(CRASH_HOOK, f"1:{tmp_path / 'crashed'}")
+    out = tmp_path / "poison"
+    result = render_dataset(runs["src"], out, model=str(tiny_model_dir), preset=quick_preset, size=SIZE,
+                            seeds=[0], workers=1, max_attempts=1, **OPTIONS)
+    poisoned = [e for e in result.entries if e["status"] == "failed" and "died" in e["error"]]
+    assert len(poisoned) == 1 and (tmp_path / "crashed").exists()
+    assert poisoned[0]["error"] == (f"{poisoned[0]['source']}: the worker rendering it died (1 of 1 tries); "
+                                    "not tried again")
+    assert (result.rendered, result.failed) == (3, 2)  # and the rejected caption
+    rendered = sorted(e["file"] for e in result.entries if e["status"] == "rendered")
+    assert sorted(p.name for p in out.glob("*.png")) == rendered
+    assert json.loads((out / "manifest.json").read_text())["items"] == sorted(result.entries, key=lambda e: e["file"])
+
+
 def test_a_pipeline_that_cannot_load_stops_the_run_in_one_line(cluster: str, tmp_path: Path,
                                                               quick_preset: Preset) -> None:
     from captionkit.render import RenderError
@@ -238,7 +285,7 @@ def test_cli_engine_ray_joins_the_cluster_and_matches_the_local_engine(
                                    "--ray-runtime-env", runtime_env]),
                           ("local", [])):
         out = tmp_path / engine
-        proc = subprocess.run([*base, *extra, *flags, "--out", str(out)], capture_output=True, text=True, env=env,
+        proc = subprocess.run([*base, *extra, *flags, "--out", str(out)], check=False, capture_output=True, text=True, env=env,
                               cwd=tmp_path, timeout=600)
         # the rejected caption is reported before anything loads and counted as failed: exit 1
         assert proc.returncode == 1, proc.stderr[-3000:]
@@ -262,7 +309,8 @@ def test_cli_unreachable_cluster_is_one_line(tmp_path: Path, monkeypatch: pytest
     for flags, extra_env in ((["--ray-address", "127.0.0.1:1"], {}), ([], {"RAY_ADDRESS": "ray://127.0.0.1:1"})):
         proc = subprocess.run([sys.executable, "-m", "captionkit", "render", "--engine", "ray", *flags, str(src),
                                "--out", str(tmp_path / "out"), "--model", str(tmp_path), "--device", "cpu",
-                               "--quiet"], capture_output=True, text=True, env={**env, **extra_env}, timeout=120)
+                               "--quiet"], check=False, capture_output=True, text=True, env={**env, **extra_env},
+                              timeout=120)
         assert proc.returncode == 2, proc.stderr[-2000:]
         assert "Traceback" not in proc.stderr
         assert "ray: cannot reach the cluster at " + (flags[1] if flags else "ray://127.0.0.1:1") in proc.stderr
