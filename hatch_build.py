@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCES = ("captionkit/_speedups.c", "captionkit/_speedups_scan.h")
+SOURCES = ("captionkit/_speedups.c", "captionkit/_speedups_scan.h", "captionkit/_speedups_tokens.h")
 
 
 def compile_speedups(root: Path) -> Path | None:
@@ -29,7 +29,7 @@ def compile_speedups(root: Path) -> Path | None:
     target = root / "captionkit" / f"_speedups{suffix}"
     partial = target.with_name(target.name + ".part")
     command = [
-        *shlex.split(ldshared), "-O2", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
+        *shlex.split(ldshared), "-O2", "-fPIC", "-ffp-contract=off", f"-I{sysconfig.get_paths()['include']}",
         str(root / SOURCES[0]), "-o", str(partial),
     ]
     try:

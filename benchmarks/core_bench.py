@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from verify_bench import caption, corrupt, timed  # noqa: E402
 
 import captionkit  # noqa: E402
-from captionkit import compat  # noqa: E402
+from captionkit import _walk, compat  # noqa: E402
 from captionkit.builder import CaptionBuilder  # noqa: E402
 from captionkit.compat import CaptionVerifier  # noqa: E402
 
@@ -54,7 +54,11 @@ LAYOUTS = {
 def corpora(n: int, seed: int = 11) -> dict[str, tuple[list[str], list[str]]]:
     rng = random.Random(seed)
     valid = [caption(rng) for _ in range(n)]
-    faulty = [corrupt(rng, caption(rng)) for _ in range(n)]
+    faulty = []
+    while len(faulty) < n:  # a corruption can leave a caption valid (lowercasing "#000000"): draw again
+        bad = corrupt(rng, caption(rng))
+        if _walk.walk(bad):
+            faulty.append(bad)
     out = {}
     for name, render in LAYOUTS.items():
         # a faulty caption in canonical layout is written as-is (key order kept), like verify_bench

@@ -20,6 +20,11 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
+
+/* The token estimate adds floats in a fixed order and must match Python's float arithmetic bit
+ * for bit: no fused multiply-add (the build passes -ffp-contract=off as well). */
+#pragma STDC FP_CONTRACT OFF
 
 /* The schema's numeric limits. They are not written here: captionkit.compat passes them from
  * captionkit._spec through configure() when it loads this module, and until then locate()
@@ -83,6 +88,182 @@ static int add_span(PyObject **list, Py_ssize_t index, Py_ssize_t start, Py_ssiz
 #include "_speedups_scan.h"
 #undef CHAR_T
 #undef SFX
+
+/* -- the token estimate (captionkit.tokens) ------------------------------------------------ */
+
+/* Character classes as Python's re module sees them in a str pattern (\s; \w is alphanumeric
+ * or '_'; \d is decimal) and as str.isalpha / str.isdigit see them, combined the way the
+ * estimate's pattern uses them. */
+#define TK_SPACE 1u     /* \s */
+#define TK_DECIMAL 4u   /* \d */
+#define TK_ALPHA 8u     /* str.isalpha */
+#define TK_DIGIT 16u    /* str.isdigit */
+#define TK_LETTER 32u   /* [^\W\d_]: a word character that is neither a decimal digit nor '_' */
+#define TK_PUNCT 64u    /* [^\s\w] */
+#define TK_PREFIX 128u  /* [^\r\n\w] */
+
+static unsigned tk_class_of(Py_UCS4 c)
+{
+    unsigned k = 0;
+    int word = Py_UNICODE_ISALNUM(c) || c == '_';
+    int space = Py_UNICODE_ISSPACE(c);
+    int decimal = Py_UNICODE_ISDECIMAL(c);
+    if (space) {
+        k |= TK_SPACE;
+    }
+    if (decimal) {
+        k |= TK_DECIMAL;
+    }
+    if (Py_UNICODE_ISALPHA(c)) {
+        k |= TK_ALPHA;
+    }
+    if (Py_UNICODE_ISDIGIT(c)) {
+        k |= TK_DIGIT;
+    }
+    if (word && !decimal && c != '_') {
+        k |= TK_LETTER;
+    }
+    if (!word && !space) {
+        k |= TK_PUNCT;
+    }
+    if (!word && c != '\r' && c != '\n') {
+        k |= TK_PREFIX;
+    }
+    return k;
+}
+
+static unsigned char tk_latin1[256]; /* filled at module load */
+
+/* The weights, passed from captionkit.tokens by configure_estimate() (never written here). */
+static struct {
+    int configured;
+    double per_digit, per_word, per_long_letter, per_non_ascii_letter, per_glued_word;
+    double per_non_ascii_symbol, per_punct_run;
+    Py_ssize_t long_word, punct_group;
+} tk_weights;
+
+/* Add one increment: to the float total in order (as Python adds them), and its whole
+ * number of hundredths (round-half-even, as Python's round()) to the exact sum. */
+static inline void tk_add(double increment, double *total, long long *exact)
+{
+    *total += increment;
+    *exact += (long long)nearbyint(100.0 * increment);
+}
+
+/* The increments that depend on a count, worked out once for small counts (configure_estimate):
+ * a word of k ASCII letters, k non-ASCII letters, and a run of punctuation with no letters. */
+#define TK_TABLE 64
+static struct {
+    double value;
+    long long hundredths;
+} tk_word[TK_TABLE], tk_non_ascii[TK_TABLE], tk_punct[TK_TABLE], tk_digit, tk_glued;
+
+static void tk_entry(double value, double *out_value, long long *out_hundredths)
+{
+    *out_value = value;
+    *out_hundredths = (long long)nearbyint(100.0 * value);
+}
+
+static inline double tk_word_value(Py_ssize_t ascii_letters)
+{
+    Py_ssize_t longer = ascii_letters - tk_weights.long_word;
+    double extra = tk_weights.per_long_letter * (double)(longer > 0 ? longer : 0);
+    return tk_weights.per_word + extra;
+}
+
+static inline double tk_punct_value(Py_ssize_t non_ascii, Py_ssize_t rest)
+{
+    Py_ssize_t runs = (rest + tk_weights.punct_group - 1) / tk_weights.punct_group;
+    double symbols = tk_weights.per_non_ascii_symbol * (double)non_ascii;
+    double punct = tk_weights.per_punct_run * (double)runs;
+    return symbols + punct;
+}
+
+#define CHAR_T Py_UCS1
+#define SFX _ucs1
+#include "_speedups_tokens.h"
+#undef CHAR_T
+#undef SFX
+
+#define CHAR_T Py_UCS2
+#define SFX _ucs2
+#include "_speedups_tokens.h"
+#undef CHAR_T
+#undef SFX
+
+#define CHAR_T Py_UCS4
+#define SFX _ucs4
+#include "_speedups_tokens.h"
+#undef CHAR_T
+#undef SFX
+
+static PyObject *estimate(PyObject *module, PyObject *text)
+{
+    (void)module;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "estimate() expects a str");
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) {
+        return NULL;
+    }
+#endif
+    if (!tk_weights.configured) {
+        PyErr_SetString(PyExc_RuntimeError, "estimate(): configure_estimate() was not called");
+        return NULL;
+    }
+    double total = 0.0;
+    long long exact = 0;
+    Py_ssize_t pieces = 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    const void *data = PyUnicode_DATA(text);
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        tk_estimate_ucs1((const Py_UCS1 *)data, n, &total, &exact, &pieces);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        tk_estimate_ucs2((const Py_UCS2 *)data, n, &total, &exact, &pieces);
+        break;
+    default:
+        tk_estimate_ucs4((const Py_UCS4 *)data, n, &total, &exact, &pieces);
+        break;
+    }
+    return Py_BuildValue("(Ldn)", exact, total, pieces);
+}
+
+static PyObject *configure_estimate(PyObject *module, PyObject *args)
+{
+    (void)module;
+    double w[7];
+    Py_ssize_t long_word, punct_group;
+    if (!PyArg_ParseTuple(args, "dddddddnn:configure_estimate", &w[0], &w[1], &w[2], &w[3], &w[4], &w[5], &w[6],
+                          &long_word, &punct_group)) {
+        return NULL;
+    }
+    if (long_word < 0 || punct_group < 1) {
+        PyErr_SetString(PyExc_ValueError, "configure_estimate(): a word length below 0 or a group below 1");
+        return NULL;
+    }
+    tk_weights.per_digit = w[0];
+    tk_weights.per_word = w[1];
+    tk_weights.per_long_letter = w[2];
+    tk_weights.per_non_ascii_letter = w[3];
+    tk_weights.per_glued_word = w[4];
+    tk_weights.per_non_ascii_symbol = w[5];
+    tk_weights.per_punct_run = w[6];
+    tk_weights.long_word = long_word;
+    tk_weights.punct_group = punct_group;
+    for (Py_ssize_t k = 0; k < TK_TABLE; k++) {
+        tk_entry(tk_word_value(k), &tk_word[k].value, &tk_word[k].hundredths);
+        tk_entry(tk_weights.per_non_ascii_letter * (double)k, &tk_non_ascii[k].value, &tk_non_ascii[k].hundredths);
+        tk_entry(tk_punct_value(0, k), &tk_punct[k].value, &tk_punct[k].hundredths);
+    }
+    tk_entry(tk_weights.per_digit, &tk_digit.value, &tk_digit.hundredths);
+    tk_entry(tk_weights.per_glued_word, &tk_glued.value, &tk_glued.hundredths);
+    tk_weights.configured = 1;
+    Py_RETURN_NONE;
+}
 
 static PyObject *span_or_none(Py_ssize_t start, Py_ssize_t end)
 {
@@ -172,6 +353,14 @@ static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(bbox_min, bbox_max, style_palette_max, element_palette_max, /)\n--\n\n"
      "Set the schema's limits (from captionkit._spec); locate() answers None until this is called."},
+    {"configure_estimate", configure_estimate, METH_VARARGS,
+     "configure_estimate(per_digit, per_word, per_long_letter, per_non_ascii_letter, per_glued_word,\n"
+     "                   per_non_ascii_symbol, per_punct_run, long_word, punct_group, /)\n--\n\n"
+     "Set the token estimate's weights (from captionkit.tokens); estimate() refuses to run until then."},
+    {"estimate", estimate, METH_O,
+     "estimate(text, /)\n--\n\n"
+     "(hundredths, total, pieces): the token estimate of text as captionkit.tokens computes it: the\n"
+     "exact sum of the pieces' weights in hundredths, the float sum in text order, the piece count."},
     {"locate", locate, METH_O,
      "locate(text, /)\n--\n\n"
      "Where findings may be: True (nowhere), None (undecided), or\n"
@@ -185,5 +374,8 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__speedups(void)
 {
+    for (Py_UCS4 c = 0; c < 256; c++) {
+        tk_latin1[c] = (unsigned char)tk_class_of(c);
+    }
     return PyModule_Create(&module);
 }

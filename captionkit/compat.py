@@ -79,19 +79,11 @@ from typing import Any, ClassVar
 
 import orjson
 
-from captionkit import _spec, _walk
+from captionkit import _accel, _spec, _walk
 from captionkit._fastcheck import MAX_DEPTH, fast_findings, located_findings, plainly_readable
 
-try:  # optional C accelerator (see hatch_build.py); the answers are the same without it
-    from captionkit import _speedups
-except ImportError:  # pragma: no cover - depends on the build
-    _locate = None
-else:  # its limits come from the one spec, like every other route's
-    try:
-        _speedups.configure(_spec.BBOX_MIN, _spec.BBOX_MAX, _spec.STYLE_PALETTE_MAX, _spec.ELEMENT_PALETTE_MAX)
-        _locate = _speedups.locate
-    except (AttributeError, ValueError):  # an extension built from older sources, or limits it cannot read
-        _locate = None
+# the optional C accelerator (see captionkit._accel); the answers are the same without it
+_locate = _accel.speedups.locate if _accel.speedups is not None else None
 
 __all__ = ["MAX_DEPTH", "NON_ASCII_UNICODE_ESCAPE_RE", "CaptionVerifier", "official_loads"]
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
-from captionkit import _spec
+from captionkit import _accel, _spec
 
 if TYPE_CHECKING:  # pragma: no cover
     from captionkit.models import Caption
@@ -86,6 +86,8 @@ _PER_NON_ASCII_LETTER = 0.82
 _PER_GLUED_WORD = 1.6  # a word fused to punctuation, e.g. '":"A'
 _PER_NON_ASCII_SYMBOL = 0.62
 _PER_PUNCT_RUN = 0.7  # per started group of three ASCII punctuation/space chars
+_LONG_WORD = 6  # letters of a word the base weight covers
+_PUNCT_GROUP = 3
 
 _DROP_ASCII_LETTERS = str.maketrans("", "", string.ascii_letters)
 
@@ -176,10 +178,10 @@ def _increments(piece: str) -> tuple[float, ...]:
         non_ascii = len(piece) - len(piece.encode("ascii", "ignore"))
     if not letters:
         rest = len(piece) - non_ascii
-        return (_PER_NON_ASCII_SYMBOL * non_ascii + _PER_PUNCT_RUN * math.ceil(rest / 3),)
+        return (_PER_NON_ASCII_SYMBOL * non_ascii + _PER_PUNCT_RUN * math.ceil(rest / _PUNCT_GROUP),)
     out: list[float] = []
     if ascii_letters:
-        out.append(_PER_WORD + _PER_LONG_LETTER * max(0, ascii_letters - 6))
+        out.append(_PER_WORD + _PER_LONG_LETTER * max(0, ascii_letters - _LONG_WORD))
     if letters > ascii_letters:  # adding 0.0 would change nothing
         out.append(_PER_NON_ASCII_LETTER * (letters - ascii_letters))
     if len(piece.lstrip(" ")) > letters:
@@ -221,6 +223,24 @@ def _sum_in_order(pieces: list[str]) -> float:
     return reduce(add, chain.from_iterable(map(_INCREMENTS.__getitem__, pieces)), 0.0)
 
 
+if _accel.speedups is not None:  # the same pieces and weights, cut and weighed in C
+    _accel.speedups.configure_estimate(
+        _PER_DIGIT, _PER_WORD, _PER_LONG_LETTER, _PER_NON_ASCII_LETTER, _PER_GLUED_WORD, _PER_NON_ASCII_SYMBOL,
+        _PER_PUNCT_RUN, _LONG_WORD, _PUNCT_GROUP,
+    )
+    _c_estimate = _accel.speedups.estimate
+else:
+    _c_estimate = None
+
+
+def _py_weights(text: str) -> tuple[int, float, int]:
+    """``(hundredths, total, pieces)`` by the regular expression alone, as the C accelerator's
+    ``estimate`` answers: the exact sum of the pieces' weights in hundredths, their float sum in
+    text order, and how many pieces there are (for tests and the benchmark)."""
+    pieces = _PIECES.findall(text)
+    return sum(map(_HUNDREDTHS.__getitem__, pieces)), _sum_in_order(pieces), len(pieces)
+
+
 def estimate(text: str) -> float:
     """The calibrated token estimate for ``text`` alone (no wrapper), as a float.
 
@@ -232,18 +252,25 @@ def estimate(text: str) -> float:
     >>> round(estimate("A red kite over a green hill."))
     8
     """
+    if _c_estimate is not None:
+        return _c_estimate(text)[1]
     return _sum_in_order(_PIECES.findall(text))
 
 
 def _estimate_count(text: str) -> TokenCount:
-    pieces = _PIECES.findall(text)
-    exact = sum(map(_HUNDREDTHS.__getitem__, pieces))
     # The estimate is exact/100. Added as floats in text order (as `estimate` does) it can
     # land a hair off, which matters only on a rounding edge: a half for round(), a whole
     # number for the bound's ceil (any other value is at least 1e-4 from one, far beyond
-    # float error below 100,000 pieces). There the floats are added to decide as before.
-    on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or len(pieces) > 100_000
-    raw = _sum_in_order(pieces) if on_edge else exact / 100
+    # float error below 100,000 pieces). There the float sum decides, as before.
+    if _c_estimate is not None:
+        exact, total, count = _c_estimate(text)
+        on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or count > 100_000
+        raw = total if on_edge else exact / 100
+    else:
+        pieces = _PIECES.findall(text)
+        exact = sum(map(_HUNDREDTHS.__getitem__, pieces))
+        on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or len(pieces) > 100_000
+        raw = _sum_in_order(pieces) if on_edge else exact / 100
     count = round(raw) + WRAPPER_TOKENS
     bound = math.ceil(raw * (1 + ESTIMATE_MARGIN)) + WRAPPER_TOKENS
     if bound > len(text) + WRAPPER_TOKENS:  # else under the byte cap already: a character is at least one byte
