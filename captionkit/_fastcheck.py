@@ -312,8 +312,20 @@ def is_canonical_and_valid(text: str) -> bool:
     return canonical_findings(text) == []
 
 
-# Stand-ins for root values the C locator proved clean: the walk finds nothing in them.
-_CLEAN_STYLE = {"aesthetics": "", "lighting": "", "photo": "", "medium": ""}
+# json.loads's own scanner, called on a span that is one JSON value with nothing around it
+_scan_value = json.JSONDecoder().scan_once
+
+
+def _span_value(text: str, start: int, end: int) -> Any:
+    """The value ``json.loads(text[start:end])`` reads, for a span the C locator checked as one JSON value."""
+    span = text[start:end]
+    try:
+        value, stop = _scan_value(span, 0)
+    except StopIteration:
+        raise ValueError from None
+    if stop != len(span):
+        raise ValueError
+    return value
 
 
 def located_findings(
@@ -326,21 +338,23 @@ def located_findings(
     elements that may. Every span is one JSON value (or key) that the locator
     checked as JSON, so ``json.loads`` of it is the value the full parse would
     hold there; the walk words the messages from those values, and everything
-    outside the spans is proven clean.
+    outside the spans is proven clean (a clean style is left out: the walk
+    finds nothing in it).
     """
     unknown, hld, style, elements = found
     root: dict[str, Any] = {}
     try:
         if unknown:
             for start, end in unknown:
-                name = json.loads(text[start:end])
+                name = _span_value(text, start, end)
                 if name in _walk.TOP_LEVEL_KNOWN_KEYS:  # a known key spelled with escapes
                     return None
                 root[name] = None
         if hld is not None:
-            root["high_level_description"] = json.loads(text[hld[0]:hld[1]])
-        root["style_description"] = _CLEAN_STYLE if style is None else json.loads(text[style[0]:style[1]])
-        spans = [(i, json.loads(text[start:end])) for i, start, end in elements or ()]
+            root["high_level_description"] = _span_value(text, *hld)
+        if style is not None:
+            root["style_description"] = _span_value(text, *style)
+        spans = [(i, _span_value(text, start, end)) for i, start, end in elements or ()]
     except (ValueError, RecursionError):
         return None
 

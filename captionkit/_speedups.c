@@ -3,16 +3,26 @@
  * locate(text) reads the str's own buffer (nothing is decoded, converted or
  * allocated) and answers where the official checks may find something:
  *
- * - True: nowhere. The text is minified JSON whose root holds only the known
- *   keys, each value in its canonical form (keys in canonical order, values of
- *   the right type and range, palettes of uppercase hex, box edges in order,
- *   strings json.loads reads the same way).
+ * - True: nowhere, and the text is the canonical form of its caption. It is
+ *   minified JSON whose root holds only the known keys, in canonical order,
+ *   each value in its canonical form (keys in canonical order, values of the
+ *   right type and range, palettes of uppercase hex, box edges in order,
+ *   strings json.loads reads the same way, with only the escapes json.dumps
+ *   writes).
+ * - False: nowhere either, but the text is not in the canonical form: white
+ *   space between tokens (pretty-printed, a final newline), escapes the
+ *   canonical form does not write (\u00e9, \/), or root keys in another order.
  * - A tuple of character spans: unknown root key names, and the high-level
  *   description, style and elements whose canonical form did not match. Each
  *   span was checked as JSON json.loads reads; Python parses only those spans
  *   and words the messages with the official walk.
- * - None: undecided (another layout, a composition out of shape, numbers or
- *   nesting json.loads may refuse); the Python routes decide.
+ * - None: undecided (a composition out of shape, duplicate root keys, numbers
+ *   or nesting json.loads may refuse); the Python routes decide.
+ *
+ * unicode_escapes(text) finds what the official ensure-ASCII check's regular
+ * expression finds (\uXXXX escapes of non-ASCII code points) and estimate(text)
+ * computes the token estimate of captionkit.tokens; both are compared with
+ * their Python twins by tests.
  *
  * Built by hatch_build.py when a C compiler is available; captionkit works
  * the same without it.
@@ -24,7 +34,9 @@
 
 /* The token estimate adds floats in a fixed order and must match Python's float arithmetic bit
  * for bit: no fused multiply-add (the build passes -ffp-contract=off as well). */
+#if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#endif
 
 /* The schema's numeric limits. They are not written here: captionkit.compat passes them from
  * captionkit._spec through configure() when it loads this module, and until then locate()
@@ -54,6 +66,7 @@ struct located {
     PyObject *unknown;  /* list of (start, end) of unknown root key names, or NULL */
     PyObject *elements; /* list of (index, start, end) of suspect elements, or NULL */
     Py_ssize_t hld_start, hld_end, style_start, style_end; /* end -1: clean or absent */
+    int other_form; /* white space, escapes or a root order the canonical form does not have */
 };
 
 /* Append (start, end) or (index, start, end) to *list, creating it on first use. */
@@ -265,6 +278,121 @@ static PyObject *configure_estimate(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* -- the official ensure-ASCII check's escapes ------------------------------------------------ */
+
+#define ESC_KEEP 4 /* the smallest distinct escapes kept: the message shows three, and "..." past them */
+
+/* Find what NON_ASCII_UNICODE_ESCAPE_RE.findall finds: a backslash, 'u' and four hex digits
+ * (either case) naming a code point from U+0080. Such matches cannot overlap (each starts
+ * with the backslash that no hex digit is), so a plain left-to-right scan finds them all.
+ * Counts them, and keeps the ESC_KEEP smallest distinct ones (as sorted() orders str). */
+#define ESCAPES_SCAN(CHAR)                                                                       \
+    do {                                                                                         \
+        const CHAR *s = (const CHAR *)data;                                                      \
+        for (Py_ssize_t i = 0; i + 5 < n; i++) {                                                 \
+            if (sizeof(CHAR) == 1) { /* jump to the next backslash */                            \
+                const void *next = memchr(s + i, '\\', (size_t)(n - 5 - i));                     \
+                if (next == NULL) {                                                              \
+                    break;                                                                       \
+                }                                                                                \
+                i = (const CHAR *)next - s;                                                      \
+            }                                                                                    \
+            if (s[i] != '\\' || s[i + 1] != 'u') {                                               \
+                continue;                                                                        \
+            }                                                                                    \
+            int v = 0, ok = 1;                                                                   \
+            for (int k = 2; k < 6 && ok; k++) {                                                  \
+                Py_UCS4 c = s[i + k];                                                            \
+                if (c >= '0' && c <= '9') {                                                      \
+                    v = v * 16 + (int)(c - '0');                                                 \
+                }                                                                                \
+                else if (c >= 'a' && c <= 'f') {                                                 \
+                    v = v * 16 + (int)(c - 'a') + 10;                                            \
+                }                                                                                \
+                else if (c >= 'A' && c <= 'F') {                                                 \
+                    v = v * 16 + (int)(c - 'A') + 10;                                            \
+                }                                                                                \
+                else {                                                                           \
+                    ok = 0;                                                                      \
+                }                                                                                \
+            }                                                                                    \
+            if (!ok || v < 0x80) {                                                               \
+                continue;                                                                        \
+            }                                                                                    \
+            char seq[6] = {'\\', 'u', (char)s[i + 2], (char)s[i + 3], (char)s[i + 4], (char)s[i + 5]}; \
+            count++;                                                                             \
+            esc_keep(kept, &nkept, seq);                                                         \
+            i += 5;                                                                              \
+        }                                                                                        \
+    } while (0)
+
+static void esc_keep(char kept[ESC_KEEP][6], int *nkept, const char *seq)
+{
+    int at = 0;
+    while (at < *nkept) {
+        int cmp = memcmp(kept[at], seq, 6);
+        if (cmp == 0) {
+            return; /* already kept */
+        }
+        if (cmp > 0) {
+            break;
+        }
+        at++;
+    }
+    if (at >= ESC_KEEP) {
+        return;
+    }
+    int last = *nkept < ESC_KEEP ? *nkept : ESC_KEEP - 1;
+    memmove(kept[at + 1], kept[at], (size_t)(last - at) * 6);
+    memcpy(kept[at], seq, 6);
+    if (*nkept < ESC_KEEP) {
+        (*nkept)++;
+    }
+}
+
+static PyObject *unicode_escapes(PyObject *module, PyObject *text)
+{
+    (void)module;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "unicode_escapes() expects a str");
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) {
+        return NULL;
+    }
+#endif
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t count = 0;
+    char kept[ESC_KEEP][6];
+    int nkept = 0;
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        ESCAPES_SCAN(Py_UCS1);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        ESCAPES_SCAN(Py_UCS2);
+        break;
+    default:
+        ESCAPES_SCAN(Py_UCS4);
+        break;
+    }
+    PyObject *examples = PyList_New(nkept);
+    if (examples == NULL) {
+        return NULL;
+    }
+    for (int k = 0; k < nkept; k++) {
+        PyObject *item = PyUnicode_FromStringAndSize(kept[k], 6);
+        if (item == NULL) {
+            Py_DECREF(examples);
+            return NULL;
+        }
+        PyList_SET_ITEM(examples, k, item);
+    }
+    return Py_BuildValue("(nN)", count, examples);
+}
+
 static PyObject *span_or_none(Py_ssize_t start, Py_ssize_t end)
 {
     if (end < 0) {
@@ -288,7 +416,7 @@ static PyObject *locate(PyObject *module, PyObject *text)
     if (!ck_configured) {
         Py_RETURN_NONE;
     }
-    struct located found = {NULL, NULL, 0, -1, 0, -1};
+    struct located found = {NULL, NULL, 0, -1, 0, -1, 0};
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const void *data = PyUnicode_DATA(text);
     int rc;
@@ -312,7 +440,7 @@ static PyObject *locate(PyObject *module, PyObject *text)
         goto done;
     }
     if (found.unknown == NULL && found.elements == NULL && found.hld_end < 0 && found.style_end < 0) {
-        result = Py_NewRef(Py_True);
+        result = Py_NewRef(found.other_form ? Py_False : Py_True);
         goto done;
     }
     PyObject *hld = span_or_none(found.hld_start, found.hld_end);
@@ -361,9 +489,14 @@ static PyMethodDef methods[] = {
      "estimate(text, /)\n--\n\n"
      "(hundredths, total, pieces): the token estimate of text as captionkit.tokens computes it: the\n"
      "exact sum of the pieces' weights in hundredths, the float sum in text order, the piece count."},
+    {"unicode_escapes", unicode_escapes, METH_O,
+     "unicode_escapes(text, /)\n--\n\n"
+     "(count, smallest): how many \\uXXXX escapes of non-ASCII code points the text holds (as the\n"
+     "official ensure-ASCII check's regular expression finds them), and the four smallest distinct ones, sorted."},
     {"locate", locate, METH_O,
      "locate(text, /)\n--\n\n"
-     "Where findings may be: True (nowhere), None (undecided), or\n"
+     "Where findings may be: True (nowhere, and the text is canonical), False (nowhere, another form),\n"
+     "None (undecided), or\n"
      "(unknown_key_spans, hld_span, style_span, element_spans) with spans as character offsets."},
     {NULL, NULL, 0, NULL},
 };

@@ -91,17 +91,40 @@ def _parse(text: str) -> tuple[Any, list[Diagnostic], bool]:
     return value, diags, True
 
 
-def proven_canonical_and_clean(text: str) -> bool:
-    """True when ``text`` is, up to trailing line breaks, the canonical form of a caption that the
-    official checks accept: the same proof ``compat.CaptionVerifier.verify_raw`` starts from.
+def clean_form(text: str) -> bool | None:
+    """What the fast proofs say of caption text, before any parse.
 
-    Canonical text holds no duplicate keys (they would not survive the re-serialisation the
-    proof compares against), so a proven text needs only captionkit's own rules on top.
+    ``True``: the text is, up to one final ``"\\n"``, the canonical form of a
+    caption the official checks accept (the proof ``compat.CaptionVerifier.verify_raw``
+    starts from). ``False``: the text is such a caption in another form (white
+    space, escapes the canonical form does not write, another root order).
+    ``None``: not proven either way; the full parse and walk decide.
+
+    A proven text holds no duplicate keys (the proofs read each key of a fixed
+    schema once) and no value the official checks flag, so it needs only
+    captionkit's own rules on top. Without the C accelerator only the
+    canonical form is proven (``False`` is never answered).
     """
-    core = text.rstrip("\r\n")
+    core = text[:-1] if text.endswith("\n") else text
     if _locate is not None:
-        return _locate(core) is True
-    return canonical_findings(core) == []
+        found = _locate(core)
+        return found if found is True or found is False else None
+    return True if canonical_findings(core) == [] else None
+
+
+def proven_canonical_and_clean(text: str) -> bool:
+    """True when ``text`` is, up to one final ``"\\n"``, the canonical form of a caption that the
+    official checks accept (see :func:`clean_form`)."""
+    return clean_form(text) is True
+
+
+def _proven_value(text: str) -> Any:
+    """The value of a text :func:`clean_form` proved: orjson reads it exactly as json.loads does
+    (no huge integers, no NaN, no duplicate keys), except that it refuses lone surrogates."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _iter_objects(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
@@ -217,21 +240,25 @@ def _diagnostics(
         text = source
         for official in ensure_ascii_findings(text):
             yield _diag("CK001", (), _human(official), official)
-        if text[-2:] not in ("\n\n", "\r\n") and not text.endswith("\r") and proven_canonical_and_clean(text):
-            # (stored canonical text ends in at most one "\n": more, or a "\r", is CK408 below)
-            # No official finding, no duplicate key, canonical: only captionkit's own rules remain.
-            # orjson reads such text exactly as json.loads does (no huge integers, no NaN),
-            # except that it refuses lone surrogates, which json.loads keeps.
-            try:
-                value = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                value = json.loads(text)
-            checked.value, checked.canonical = value, text.rstrip("\r\n")
+        form = clean_form(text)
+        if form is not None:
+            # No official finding, no duplicate key: only captionkit's own rules remain.
+            value = _proven_value(text)
+            checked.value = value
             yield from _strict(value)
+            if form:  # the canonical form, up to one final "\n"
+                canonical = text[:-1] if text.endswith("\n") else text
+                checked.canonical = canonical
+            else:
+                canonical = dumps(value)
+                if is_stored_canonical(text, canonical):
+                    checked.canonical = canonical
+                else:
+                    yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
             if lints:
                 yield from lint(value, frame=frame)
             if tokens:
-                yield from _token_checks(checked.canonical)
+                yield from _token_checks(canonical)
             return
         value, parse_diags, ok = _parse(text)
         yield from parse_diags

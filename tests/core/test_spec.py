@@ -89,7 +89,7 @@ def test_one_limit_changed_in_the_spec_changes_every_route(tmp_path: Path) -> No
 
 def test_c_accelerator_key_names_are_the_spec_keys() -> None:
     header = (PACKAGE / "_speedups_scan.h").read_text(encoding="utf-8")
-    literals = re.findall(r'LIT\("((?:[^"\\]|\\.)*)"\)', header)
+    literals = re.findall(r'(?:LIT|TOK|KEY|MEMBER)\("((?:[^"\\]|\\.)*)"\)', header)
     names = set()
     for literal in literals:
         names.update(re.findall(r'\\"([A-Za-z_#]+)\\"', literal))

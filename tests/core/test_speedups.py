@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from captionkit import compat
+from captionkit._json import dumps
 from captionkit._fastcheck import located_findings
 from captionkit.strategies import caption_texts, mutants
 
@@ -40,8 +41,9 @@ def test_what_it_proves_and_points_at_agrees_with_the_reference(data, layout):
     text = json.dumps(data, ensure_ascii=(layout == "ascii"), separators=(",", ":"))
     found = locate(text)
     expected = [m for m in ref(text) if not m.startswith("raw text:")]
-    if found is True:
+    if found is True or found is False:
         assert expected == []
+        assert found is (text == dumps(json.loads(text)))  # True only for the canonical form
     elif found is not None:
         got = located_findings(text, found)
         assert got is None or got == expected
@@ -78,8 +80,6 @@ GOOD = '"compositional_deconstruction":{"background":"b","elements":[{"type":"ob
 @pytest.mark.parametrize(
     "text",
     [
-        "{" + GOOD + " }",  # whitespace: another layout
-        " {" + GOOD + "}",
         "{" + GOOD + "}x",
         "{}",
         '{"high_level_description":"h"}',
@@ -89,7 +89,6 @@ GOOD = '"compositional_deconstruction":{"background":"b","elements":[{"type":"ob
         '{"x":' + "[" * 201 + "]" * 201 + "," + GOOD + "}",
         '{"high_level_description":"a","high_level_description":"b",' + GOOD + "}",
         '{"compositional_deconstruction":{"elements":[],"background":"b"}}',
-        '{"compositional_deconstruction":{"background":"b","elements":[{"type":"obj","desc":"d"} ]}}',
         '{"compositional_deconstruction":{"background":"b\x01","elements":[]}}',
         '{"compositional_deconstruction":{"background":"b\\x","elements":[]}}',
     ],
@@ -157,7 +156,7 @@ def test_character_edits_of_canonical_text(text, edits):
     except (TypeError, ValueError, RecursionError):
         return  # the official verifier crashes on this text
     found = locate(text)
-    if found is True:
+    if found is True or found is False:
         assert [m for m in expected if not m.startswith("raw text:")] == []
     assert compat.CaptionVerifier().verify_raw(text) == expected
 
@@ -175,7 +174,7 @@ def test_it_answers_only_for_texts_json_loads_reads(text):
         return  # an unhashable element type: the official crash compat documents
     assert outcome == "ok", official
     expected = [m.replace("frozenset({'obj', 'text'})", FIXED) for m in official if not m.startswith("raw text:")]
-    if found is True:
+    if found is True or found is False:
         assert expected == []
     else:
         assert located_findings(text, found) in (None, expected)
