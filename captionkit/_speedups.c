@@ -210,9 +210,14 @@ static inline double tk_punct_value(Py_ssize_t non_ascii, Py_ssize_t rest)
 #undef CHAR_T
 #undef SFX
 
-static PyObject *estimate(PyObject *module, PyObject *text)
+static PyObject *estimate(PyObject *module, PyObject *args)
 {
     (void)module;
+    PyObject *text;
+    int with_total = 0;
+    if (!PyArg_ParseTuple(args, "O|p:estimate", &text, &with_total)) {
+        return NULL;
+    }
     if (!PyUnicode_Check(text)) {
         PyErr_SetString(PyExc_TypeError, "estimate() expects a str");
         return NULL;
@@ -233,14 +238,17 @@ static PyObject *estimate(PyObject *module, PyObject *text)
     const void *data = PyUnicode_DATA(text);
     switch (PyUnicode_KIND(text)) {
     case PyUnicode_1BYTE_KIND:
-        tk_estimate_ucs1((const Py_UCS1 *)data, n, &total, &exact, &pieces);
+        tk_estimate_ucs1((const Py_UCS1 *)data, n, with_total, &total, &exact, &pieces);
         break;
     case PyUnicode_2BYTE_KIND:
-        tk_estimate_ucs2((const Py_UCS2 *)data, n, &total, &exact, &pieces);
+        tk_estimate_ucs2((const Py_UCS2 *)data, n, with_total, &total, &exact, &pieces);
         break;
     default:
-        tk_estimate_ucs4((const Py_UCS4 *)data, n, &total, &exact, &pieces);
+        tk_estimate_ucs4((const Py_UCS4 *)data, n, with_total, &total, &exact, &pieces);
         break;
+    }
+    if (!with_total) {
+        return Py_BuildValue("(LOn)", exact, Py_None, pieces);
     }
     return Py_BuildValue("(Ldn)", exact, total, pieces);
 }
@@ -275,6 +283,190 @@ static PyObject *configure_estimate(PyObject *module, PyObject *args)
     tk_entry(tk_weights.per_digit, &tk_digit.value, &tk_digit.hundredths);
     tk_entry(tk_weights.per_glued_word, &tk_glued.value, &tk_glued.hundredths);
     tk_weights.configured = 1;
+    Py_RETURN_NONE;
+}
+
+/* -- facts about prose for captionkit's lints (captionkit.rules.content) ------------------------ */
+
+/* The lints' trigger words, set by configure_words() from captionkit.rules.content: ASCII
+ * lowercase letters and digits, at most 64 words of at most WORD_MAX characters. */
+#define WORD_MAX 24
+#define WORDS_MAX 64
+static struct {
+    int count;
+    Py_ssize_t len[WORDS_MAX];
+    char text[WORDS_MAX][WORD_MAX];
+} pw_vocabulary;
+
+/* The words by length and first character ('a'..'z', '0'..'9'): bits of the candidates. */
+static unsigned long long pw_index[WORD_MAX + 1][36];
+
+static inline int pw_slot(char c)
+{
+    return c >= 'a' ? c - 'a' : 26 + (c - '0');
+}
+
+/* The word bit of a run of lowercase ASCII letters and digits, or 0. */
+static unsigned long long pw_lookup(const char *run, Py_ssize_t len)
+{
+    unsigned long long candidates = pw_index[len][pw_slot(run[0])];
+    while (candidates) {
+        int w = __builtin_ctzll(candidates);
+        if (memcmp(pw_vocabulary.text[w], run, (size_t)len) == 0) {
+            return 1ull << w;
+        }
+        candidates &= candidates - 1;
+    }
+    return 0;
+}
+
+/* Scan one string: its number of words as str.split() counts them (runs of characters that
+ * are not white space), and the bits of the trigger words among its runs of ASCII letters and
+ * digits after str.lower(), as rules.content._tokens cuts them. Characters that str.lower()
+ * turns into ASCII letters: U+212A (the Kelvin sign, to 'k') is read as 'k'; U+0130 (to 'i'
+ * and a combining dot) and the two that re.IGNORECASE matches with ASCII letters (U+0131,
+ * U+017F) make every bit set: every pattern then runs. */
+#define PROSE_SCAN(CHAR)                                                                         \
+    do {                                                                                         \
+        const CHAR *s = (const CHAR *)data;                                                      \
+        Py_ssize_t i = 0;                                                                        \
+        while (i < n) {                                                                          \
+            Py_UCS4 c = s[i];                                                                    \
+            if (pw_space(c)) {                                                                   \
+                i++;                                                                             \
+                continue;                                                                        \
+            }                                                                                    \
+            words++; /* a run of characters that are not white space */                         \
+            while (i < n && !pw_space(c = s[i])) {                                               \
+                char low = pw_low(c);                                                            \
+                if (!low) {                                                                      \
+                    if (c == 0x130 || c == 0x131 || c == 0x17F) {                                \
+                        everything = 1;                                                          \
+                    }                                                                            \
+                    i++;                                                                         \
+                    continue;                                                                    \
+                }                                                                                \
+                char run[WORD_MAX];                                                              \
+                Py_ssize_t len = 0;                                                              \
+                do { /* a run of ASCII letters and digits, lowercased */                         \
+                    if (len < WORD_MAX) {                                                        \
+                        run[len] = low;                                                          \
+                    }                                                                            \
+                    len++;                                                                       \
+                    i++;                                                                         \
+                } while (i < n && (low = pw_low(s[i])) != 0);                                    \
+                if (len <= WORD_MAX) {                                                           \
+                    bits |= pw_lookup(run, len);                                                 \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+    } while (0)
+
+/* str.isspace() of one character */
+static inline int pw_space(Py_UCS4 c)
+{
+    return c < 256 ? (tk_latin1[c] & TK_SPACE) != 0 : Py_UNICODE_ISSPACE(c);
+}
+
+/* The character an ASCII letter or digit lowercases to (U+212A, the Kelvin sign, to 'k'), or 0. */
+static char pw_ascii_low[128];
+
+static inline char pw_low(Py_UCS4 c)
+{
+    return c < 128 ? pw_ascii_low[c] : c == 0x212A ? 'k' : 0;
+}
+
+static PyObject *prose_facts(PyObject *module, PyObject *strings)
+{
+    (void)module;
+    if (!PyList_Check(strings)) {
+        PyErr_SetString(PyExc_TypeError, "prose_facts() expects a list of str");
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(strings);
+    PyObject *counts = PyList_New(count);
+    PyObject *masks = counts ? PyList_New(count) : NULL;
+    if (masks == NULL) {
+        Py_XDECREF(counts);
+        return NULL;
+    }
+    unsigned long long all = pw_vocabulary.count >= 64 ? ~0ull : (1ull << pw_vocabulary.count) - 1;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *text = PyList_GET_ITEM(strings, k);
+        if (!PyUnicode_Check(text)) {
+            PyErr_SetString(PyExc_TypeError, "prose_facts() expects a list of str");
+            goto fail;
+        }
+#if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(text) < 0) {
+            goto fail;
+        }
+#endif
+        Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+        const void *data = PyUnicode_DATA(text);
+        Py_ssize_t words = 0;
+        unsigned long long bits = 0;
+        int everything = 0;
+        switch (PyUnicode_KIND(text)) {
+        case PyUnicode_1BYTE_KIND:
+            PROSE_SCAN(Py_UCS1);
+            break;
+        case PyUnicode_2BYTE_KIND:
+            PROSE_SCAN(Py_UCS2);
+            break;
+        default:
+            PROSE_SCAN(Py_UCS4);
+            break;
+        }
+        PyObject *w = PyLong_FromSsize_t(words);
+        PyObject *m = w ? PyLong_FromUnsignedLongLong(everything ? all : bits) : NULL;
+        if (m == NULL) {
+            Py_XDECREF(w);
+            goto fail;
+        }
+        PyList_SET_ITEM(counts, k, w);
+        PyList_SET_ITEM(masks, k, m);
+    }
+    return Py_BuildValue("(NN)", counts, masks);
+fail:
+    Py_DECREF(counts);
+    Py_DECREF(masks);
+    return NULL;
+}
+
+static PyObject *configure_words(PyObject *module, PyObject *vocabulary)
+{
+    (void)module;
+    if (!PyTuple_Check(vocabulary) || PyTuple_GET_SIZE(vocabulary) > WORDS_MAX) {
+        PyErr_SetString(PyExc_ValueError, "configure_words() expects a tuple of at most 64 str");
+        return NULL;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(vocabulary);
+    for (Py_ssize_t w = 0; w < count; w++) {
+        PyObject *word = PyTuple_GET_ITEM(vocabulary, w);
+        Py_ssize_t len;
+        const char *utf8 = PyUnicode_Check(word) ? PyUnicode_AsUTF8AndSize(word, &len) : NULL;
+        if (utf8 == NULL || len < 1 || len > WORD_MAX) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_ValueError, "configure_words(): each word is 1 to 24 ASCII letters or digits");
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < len; i++) {
+            if (!((utf8[i] >= 'a' && utf8[i] <= 'z') || (utf8[i] >= '0' && utf8[i] <= '9'))) {
+                PyErr_SetString(PyExc_ValueError, "configure_words(): each word is 1 to 24 ASCII letters or digits");
+                return NULL;
+            }
+        }
+    }
+    memset(pw_index, 0, sizeof(pw_index));
+    for (Py_ssize_t w = 0; w < count; w++) {
+        Py_ssize_t len;
+        const char *utf8 = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(vocabulary, w), &len);
+        pw_vocabulary.len[w] = len;
+        memcpy(pw_vocabulary.text[w], utf8, (size_t)len);
+        pw_index[len][pw_slot(utf8[0])] |= 1ull << w;
+    }
+    pw_vocabulary.count = (int)count;
     Py_RETURN_NONE;
 }
 
@@ -485,10 +677,18 @@ static PyMethodDef methods[] = {
      "configure_estimate(per_digit, per_word, per_long_letter, per_non_ascii_letter, per_glued_word,\n"
      "                   per_non_ascii_symbol, per_punct_run, long_word, punct_group, /)\n--\n\n"
      "Set the token estimate's weights (from captionkit.tokens); estimate() refuses to run until then."},
-    {"estimate", estimate, METH_O,
-     "estimate(text, /)\n--\n\n"
+    {"estimate", estimate, METH_VARARGS,
+     "estimate(text, with_total=False, /)\n--\n\n"
      "(hundredths, total, pieces): the token estimate of text as captionkit.tokens computes it: the\n"
-     "exact sum of the pieces' weights in hundredths, the float sum in text order, the piece count."},
+     "exact sum of the pieces' weights in hundredths, the float sum in text order (None unless\n"
+     "with_total: adding floats one after another costs), the piece count."},
+    {"configure_words", configure_words, METH_O,
+     "configure_words(vocabulary, /)\n--\n\n"
+     "Set the lints' trigger words (a tuple of at most 64 lowercase ASCII words; bit k is word k)."},
+    {"prose_facts", prose_facts, METH_O,
+     "prose_facts(strings, /)\n--\n\n"
+     "(word_counts, masks): len(s.split()) of each string, and the bits of the trigger words among\n"
+     "its lowercased ASCII letter-and-digit runs (every bit where a letter folds to ASCII)."},
     {"unicode_escapes", unicode_escapes, METH_O,
      "unicode_escapes(text, /)\n--\n\n"
      "(count, smallest): how many \\uXXXX escapes of non-ASCII code points the text holds (as the\n"
@@ -509,6 +709,9 @@ PyMODINIT_FUNC PyInit__speedups(void)
 {
     for (Py_UCS4 c = 0; c < 256; c++) {
         tk_latin1[c] = (unsigned char)tk_class_of(c);
+    }
+    for (int c = 0; c < 128; c++) {
+        pw_ascii_low[c] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : 0);
     }
     return PyModule_Create(&module);
 }

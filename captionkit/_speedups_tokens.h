@@ -35,7 +35,7 @@ static inline unsigned FN(tk_class)(const CHAR_T *s, Py_ssize_t i)
 }
 
 #define CLS(i) FN(tk_class)(s, (i))
-#define ADD(entry) (total += (entry).value, exact += (entry).hundredths)
+#define ADD(entry) (exact += (entry).hundredths, with_total ? (void)(total += (entry).value) : (void)0)
 
 /* A piece without letters or digits: its length, and how many of its characters are not ASCII. */
 #define ADD_PLAIN(len, non_ascii)                                            \
@@ -49,7 +49,7 @@ static inline unsigned FN(tk_class)(const CHAR_T *s, Py_ssize_t i)
         }                                                                    \
     } while (0)
 
-static void FN(tk_estimate)(const CHAR_T *s, Py_ssize_t n, double *total_out, long long *exact_out,
+static void FN(tk_estimate)(const CHAR_T *s, Py_ssize_t n, int with_total, double *total_out, long long *exact_out,
                             Py_ssize_t *pieces_out)
 {
     double total = 0.0;

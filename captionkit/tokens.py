@@ -52,6 +52,7 @@ __all__ = [
     "count_tokens_many",
     "estimate",
     "find_tokenizer",
+    "over_budget",
     "wrap_prompt",
 ]
 
@@ -123,7 +124,7 @@ class TokenCount:
         >>> TokenCount(count=2049, exact=True, method="tokenizer", upper_bound=2049).over_limit
         True
         """
-        return self.count > self.limit
+        return _status(self.count, self.upper_bound, self.limit) == "over"
 
     @property
     def near_limit(self) -> bool:
@@ -132,7 +133,7 @@ class TokenCount:
         >>> TokenCount(count=1800, exact=False, method="estimate", upper_bound=2000).near_limit
         True
         """
-        return not self.over_limit and self.upper_bound >= round(self.limit * TOKEN_WARN / TOKEN_LIMIT)
+        return _status(self.count, self.upper_bound, self.limit) == "near"
 
     @property
     def status(self) -> Literal["ok", "near", "over"]:
@@ -141,12 +142,19 @@ class TokenCount:
         >>> TokenCount(count=200, exact=True, method="tokenizer", upper_bound=200).status
         'ok'
         """
-        return "over" if self.over_limit else "near" if self.near_limit else "ok"
+        return _status(self.count, self.upper_bound, self.limit)
 
     def __str__(self) -> str:
         if self.exact:
             return f"{self.count} / {self.limit} tokens (exact)"
         return f"~{self.count} / {self.limit} tokens (estimate, at most {self.upper_bound})"
+
+
+def _status(count: int, upper_bound: int, limit: int) -> Literal["ok", "near", "over"]:
+    """Over when ``count`` is above ``limit``; near when ``upper_bound`` reaches 90% of it; else ok."""
+    if count > limit:
+        return "over"
+    return "near" if upper_bound >= round(limit * TOKEN_WARN / TOKEN_LIMIT) else "ok"
 
 
 def wrap_prompt(text: str) -> str:
@@ -253,19 +261,25 @@ def estimate(text: str) -> float:
     8
     """
     if _c_estimate is not None:
-        return _c_estimate(text)[1]
+        return _c_estimate(text, True)[1]
     return _sum_in_order(_PIECES.findall(text))
 
 
 def _estimate_count(text: str) -> TokenCount:
+    count, bound = _estimate_numbers(text)
+    return TokenCount(count=count, exact=False, method="estimate", upper_bound=bound, detail=_ESTIMATE_DETAIL)
+
+
+def _estimate_numbers(text: str) -> tuple[int, int]:
+    """``(count, upper_bound)`` of the estimate, chat wrapper included."""
     # The estimate is exact/100. Added as floats in text order (as `estimate` does) it can
     # land a hair off, which matters only on a rounding edge: a half for round(), a whole
     # number for the bound's ceil (any other value is at least 1e-4 from one, far beyond
     # float error below 100,000 pieces). There the float sum decides, as before.
     if _c_estimate is not None:
-        exact, total, count = _c_estimate(text)
+        exact, _, count = _c_estimate(text)
         on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or count > 100_000
-        raw = total if on_edge else exact / 100
+        raw = _c_estimate(text, True)[1] if on_edge else exact / 100
     else:
         pieces = _PIECES.findall(text)
         exact = sum(map(_HUNDREDTHS.__getitem__, pieces))
@@ -275,13 +289,26 @@ def _estimate_count(text: str) -> TokenCount:
     bound = math.ceil(raw * (1 + ESTIMATE_MARGIN)) + WRAPPER_TOKENS
     if bound > len(text) + WRAPPER_TOKENS:  # else under the byte cap already: a character is at least one byte
         bound = min(bound, len(text.encode("utf-8", "surrogatepass")) + WRAPPER_TOKENS)
-    return TokenCount(
-        count=min(count, bound),
-        exact=False,
-        method="estimate",
-        upper_bound=bound,
-        detail=_ESTIMATE_DETAIL,
-    )
+    return min(count, bound), bound
+
+
+def over_budget(text: str) -> TokenCount | None:
+    """The count of ``text`` when it is near or over the limit, else ``None``.
+
+    Counted as :func:`count_tokens` counts a prompt string (a local tokenizer when
+    one is found, else the estimate), with no :class:`TokenCount` built for the
+    usual case of a caption well within the budget.
+
+    >>> over_budget("A red kite.") is None
+    True
+    """
+    if find_tokenizer() is None:
+        count, bound = _estimate_numbers(text)
+        if _status(count, bound, TOKEN_LIMIT) == "ok":
+            return None
+        return TokenCount(count=count, exact=False, method="estimate", upper_bound=bound, detail=_ESTIMATE_DETAIL)
+    counted = count_tokens(text)
+    return None if counted.status == "ok" else counted
 
 
 _ESTIMATE_DETAIL = f"calibrated estimate, +{ESTIMATE_MARGIN:.0%} bound"
@@ -319,15 +346,28 @@ def find_tokenizer() -> Path | None:
     >>> found is None or found.name == "tokenizer.json"
     True
     """
-    key = tuple(os.environ.get(name) for name in _DISCOVERY_ENV)
-    found = _discover(key)
+    found = _discover(_environment_key())
     if found is not None and not found.is_file():
         _discover.cache_clear()
-        found = _discover(key)
+        found = _discover(_environment_key())
     return found
 
 
 _DISCOVERY_ENV = ("CAPTIONKIT_TOKENIZER", "HF_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME", "HOME")
+_DISCOVERY_ENV_BYTES = tuple(name.encode("ascii") for name in _DISCOVERY_ENV)
+
+
+def _environment_key() -> tuple[Any, ...]:
+    """The values of the variables discovery reads: the key of its cache, read on every call.
+
+    On POSIX, ``os.environ`` keeps the environment in a dict of bytes (``_data``), which
+    every change through ``os.environ`` updates; reading it there costs a tenth of
+    ``os.environ.get`` (which encodes and decodes), and a verifier asks on every caption.
+    """
+    data = getattr(os.environ, "_data", None)
+    if os.name == "posix" and type(data) is dict:
+        return tuple(map(data.get, _DISCOVERY_ENV_BYTES))
+    return tuple(map(os.environ.get, _DISCOVERY_ENV))
 
 
 @lru_cache(maxsize=8)

@@ -28,6 +28,7 @@ from captionkit.compat import _locate, ensure_ascii_findings, official_loads
 from captionkit.diagnostics import Diagnostic, Report, Severity
 from captionkit.rules import RULES, official_diagnostic
 from captionkit.rules.content import lint
+from captionkit.tokens import over_budget
 
 __all__ = ["is_valid", "iter_diagnostics", "verify"]
 
@@ -202,10 +203,43 @@ def _strict(value: Any) -> Iterator[Diagnostic]:
         yield from _palette_dups(elem.get("color_palette"), (*base, "color_palette"))
 
 
-def _token_checks(canonical: str) -> Iterator[Diagnostic]:
-    from captionkit.tokens import count_tokens
+def _strict_finds_nothing(value: dict[str, Any], canonical_order: bool) -> bool:
+    """True only when :func:`_strict` finds nothing in ``value``, a caption :func:`clean_form` proved.
 
-    count = count_tokens(canonical)
+    Such a value has the schema's shape (prose values are strings, palettes are lists of
+    uppercase hex, boxes four JSON integers): what is left to look at is looked at in bulk.
+    ``False`` says only "maybe": :func:`_strict` then decides and words every finding.
+    """
+    if not canonical_order and [k for k in value if k in _walk.TOP_LEVEL_KNOWN_KEYS] != [
+        k for k in _walk.ROOT_KEY_ORDER if k in value
+    ]:
+        return False
+    cd = value["compositional_deconstruction"]
+    elements = cd["elements"]
+    if not elements:
+        return False
+    prose = [cd["background"], *[e["desc"] for e in elements]]
+    prose += [e["text"] for e in elements if "text" in e]
+    if "high_level_description" in value:
+        prose.append(value["high_level_description"])
+    sd = value.get("style_description")
+    palettes = [e["color_palette"] for e in elements if "color_palette" in e]
+    if sd is not None:
+        prose += [sd[k] for k in _STYLE_PROSE if k in sd]
+        if "color_palette" in sd:
+            palettes.append(sd["color_palette"])
+    # str.strip() hands back the string itself when there is nothing to strip: no copies
+    if not all(map(str.strip, prose)):
+        return False
+    if any(len(set(p)) != len(p) for p in palettes):  # uppercase hex: a repeat is an equal string
+        return False
+    return not any(b[0] == b[2] or b[1] == b[3] for b in [e["bbox"] for e in elements if "bbox" in e])
+
+
+def _token_checks(canonical: str) -> Iterator[Diagnostic]:
+    count = over_budget(canonical)
+    if count is None:
+        return
     if count.status == "over":
         yield _diag("CK501", (), f"{count}: over the limit")
     elif count.status == "near":
@@ -245,7 +279,8 @@ def _diagnostics(
             # No official finding, no duplicate key: only captionkit's own rules remain.
             value = _proven_value(text)
             checked.value = value
-            yield from _strict(value)
+            if not _strict_finds_nothing(value, form):
+                yield from _strict(value)
             if form:  # the canonical form, up to one final "\n"
                 canonical = text[:-1] if text.endswith("\n") else text
                 checked.canonical = canonical
