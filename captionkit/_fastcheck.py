@@ -46,7 +46,8 @@ from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 from captionkit import _spec, _walk
 
 __all__ = [
-    "MAX_DEPTH", "canonical_findings", "fast_findings", "is_canonical_and_valid", "located_findings", "plainly_readable",
+    "MAX_DEPTH", "canonical_findings", "fast_findings", "is_canonical_and_valid", "located_findings", "located_walk",
+    "plainly_readable",
 ]
 
 #: The deepest nesting compat reads; deeper texts get the documented warning (see :mod:`captionkit.compat`).
@@ -329,9 +330,20 @@ def _span_value(text: str, start: int, end: int) -> Any:
 
 
 def located_findings(
-    text: str, found: tuple[Any, Any, Any, Any], types: str = _walk.ELEMENT_TYPES_REPR
+    text: str, found: tuple[Any, ...], types: str = _walk.ELEMENT_TYPES_REPR
 ) -> list[str] | None:
     """The official warnings from what ``_speedups.locate`` found, or ``None`` when undecided.
+
+    See :func:`located_walk`; this is its messages.
+    """
+    findings = located_walk(text, found, types)
+    return None if findings is None else [message for _, _, message in findings]
+
+
+def located_walk(
+    text: str, found: tuple[Any, ...], types: str = _walk.ELEMENT_TYPES_REPR
+) -> list[_walk.Finding] | None:
+    """The official walk's findings from what ``_speedups.locate`` found, or ``None`` when undecided.
 
     ``found`` holds character spans of ``text``: unknown root key names, the
     high-level description and the style when they may hold findings, and the
@@ -341,7 +353,7 @@ def located_findings(
     outside the spans is proven clean (a clean style is left out: the walk
     finds nothing in it).
     """
-    unknown, hld, style, elements = found
+    unknown, hld, style, elements = found[:4]
     root: dict[str, Any] = {}
     try:
         if unknown:
@@ -363,4 +375,4 @@ def located_findings(
             _walk._element(element, i, False, out, types)
 
     root["compositional_deconstruction"] = None
-    return [message for _, _, message in _walk.walk(root, composition=composition)]
+    return _walk.walk(root, composition=composition)

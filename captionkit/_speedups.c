@@ -15,7 +15,8 @@
  * - A tuple of character spans: unknown root key names, and the high-level
  *   description, style and elements whose canonical form did not match. Each
  *   span was checked as JSON json.loads reads; Python parses only those spans
- *   and words the messages with the official walk.
+ *   and words the messages with the official walk. Its last item says whether
+ *   a key may repeat anywhere (False: every object's keys were seen distinct).
  * - None: undecided (a composition out of shape, duplicate root keys, numbers
  *   or nesting json.loads may refuse); the Python routes decide.
  *
@@ -67,6 +68,7 @@ struct located {
     PyObject *elements; /* list of (index, start, end) of suspect elements, or NULL */
     Py_ssize_t hld_start, hld_end, style_start, style_end; /* end -1: clean or absent */
     int other_form; /* white space, escapes or a root order the canonical form does not have */
+    int duplicates; /* a key may repeat in an object the scan skipped (a suspect or an unknown value) */
 };
 
 /* Append (start, end) or (index, start, end) to *list, creating it on first use. */
@@ -608,7 +610,7 @@ static PyObject *locate(PyObject *module, PyObject *text)
     if (!ck_configured) {
         Py_RETURN_NONE;
     }
-    struct located found = {NULL, NULL, 0, -1, 0, -1, 0};
+    struct located found = {NULL, NULL, 0, -1, 0, -1, 0, 0};
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const void *data = PyUnicode_DATA(text);
     int rc;
@@ -638,8 +640,8 @@ static PyObject *locate(PyObject *module, PyObject *text)
     PyObject *hld = span_or_none(found.hld_start, found.hld_end);
     PyObject *style = hld ? span_or_none(found.style_start, found.style_end) : NULL;
     if (style != NULL) {
-        result = Py_BuildValue("(OOOO)", found.unknown ? found.unknown : Py_None, hld, style,
-                               found.elements ? found.elements : Py_None);
+        result = Py_BuildValue("(OOOOO)", found.unknown ? found.unknown : Py_None, hld, style,
+                               found.elements ? found.elements : Py_None, found.duplicates ? Py_True : Py_False);
     }
     Py_XDECREF(hld);
     Py_XDECREF(style);
@@ -697,7 +699,8 @@ static PyMethodDef methods[] = {
      "locate(text, /)\n--\n\n"
      "Where findings may be: True (nowhere, and the text is canonical), False (nowhere, another form),\n"
      "None (undecided), or\n"
-     "(unknown_key_spans, hld_span, style_span, element_spans) with spans as character offsets."},
+     "(unknown_key_spans, hld_span, style_span, element_spans, maybe_repeated_keys) with spans as\n"
+     "character offsets; the flag is False when no object of the text can repeat a key."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -292,6 +292,39 @@ static int FN(element)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, struct lo
     return TOK("}");
 }
 
+#define KEYS_KEPT 16 /* an object's key names compared for repeats; past this many, a repeat is assumed */
+
+/* Note the key s[start:end] (quotes included) of an object whose earlier keys are keys[0..*count):
+ * a key equal to an earlier one, or one that escapes may make equal to another, or one past
+ * KEYS_KEPT, sets found->duplicates ("a key may repeat": json.loads keeps the last value). */
+static void FN(note_key)(const CHAR_T *s, struct located *f, Py_ssize_t keys[][2], int *count, Py_ssize_t start,
+                         Py_ssize_t end)
+{
+    if (f->duplicates) {
+        return;
+    }
+    if (*count >= KEYS_KEPT) {
+        f->duplicates = 1;
+        return;
+    }
+    for (Py_ssize_t i = start; i < end; i++) {
+        if (s[i] == '\\') {
+            f->duplicates = 1;
+            return;
+        }
+    }
+    for (int k = 0; k < *count; k++) {
+        if (keys[k][1] - keys[k][0] == end - start
+            && memcmp(s + keys[k][0], s + start, (size_t)(end - start) * sizeof(CHAR_T)) == 0) {
+            f->duplicates = 1;
+            return;
+        }
+    }
+    keys[*count][0] = start;
+    keys[*count][1] = end;
+    (*count)++;
+}
+
 /* Any JSON value json.loads reads the same way; NaN, Infinity, integers of more than
  * SKIP_MAX_DIGITS digits and nesting deeper than SKIP_MAX_DEPTH are refused (the
  * Python routes decide those). */
@@ -317,12 +350,16 @@ static int FN(skip)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, struct locat
             *pos += 1;
             return 1;
         }
+        Py_ssize_t keys[KEYS_KEPT][2];
+        int nkeys = 0;
         for (;;) {
             if (c == '{') {
                 WS();
+                Py_ssize_t key_start = *pos;
                 if (!FN(string)(s, n, pos, f)) {
                     return 0;
                 }
+                FN(note_key)(s, f, keys, &nkeys, key_start, *pos);
                 if (!TOK(":")) {
                     return 0;
                 }
@@ -427,6 +464,8 @@ static int FN(locate)(const CHAR_T *s, Py_ssize_t n, struct located *found)
     Py_ssize_t *pos = &start;
     struct located *f = found;
     int seen_hld = 0, seen_style = 0, seen_cd = 0;
+    Py_ssize_t unknown_keys[KEYS_KEPT][2];
+    int nunknown = 0;
     int rank = 0; /* the canonical rank of the last known root key: their order must not go back */
     if (!TOK("{") || TOK("}")) {
         return 0;
@@ -491,6 +530,7 @@ static int FN(locate)(const CHAR_T *s, Py_ssize_t n, struct located *found)
             if (!add_span(&found->unknown, -1, key_start, *pos)) {
                 return -1;
             }
+            FN(note_key)(s, f, unknown_keys, &nunknown, key_start, *pos);
             if (!TOK(":") || !FN(skip)(s, n, pos, f, 0)) {
                 return 0;
             }
@@ -506,6 +546,7 @@ static int FN(locate)(const CHAR_T *s, Py_ssize_t n, struct located *found)
     return seen_cd && *pos == n;
 }
 
+#undef KEYS_KEPT
 #undef LIT
 #undef TOK
 #undef KEY

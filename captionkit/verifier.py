@@ -21,7 +21,7 @@ import orjson
 
 from captionkit import _walk
 from captionkit._extract import LENIENT, extract_json
-from captionkit._fastcheck import canonical_findings
+from captionkit._fastcheck import canonical_findings, located_walk
 from captionkit._frames import frame_size
 from captionkit._json import dumps, is_stored_canonical
 from captionkit.compat import _locate, ensure_ascii_findings, official_loads
@@ -106,11 +106,19 @@ def clean_form(text: str) -> bool | None:
     captionkit's own rules on top. Without the C accelerator only the
     canonical form is proven (``False`` is never answered).
     """
+    return _prove(text)[0]
+
+
+def _prove(text: str) -> tuple[bool | None, tuple[Any, ...] | None]:
+    """``(form, spans)``: :func:`clean_form`'s answer, and where it is ``None``, what the C
+    locator pointed at (its tuple of suspect spans), if it could read the text."""
     core = text[:-1] if text.endswith("\n") else text
     if _locate is not None:
         found = _locate(core)
-        return found if found is True or found is False else None
-    return True if canonical_findings(core) == [] else None
+        if found is True or found is False:
+            return found, None
+        return None, found
+    return (True if canonical_findings(core) == [] else None), None
 
 
 def proven_canonical_and_clean(text: str) -> bool:
@@ -159,8 +167,24 @@ def _palette_dups(palette: Any, path: tuple[Any, ...]) -> Iterator[Diagnostic]:
                 seen.add(key)
 
 
+def _no_repeats(palette: Any) -> bool:
+    """True only when :func:`_palette_dups` finds nothing in ``palette`` (in bulk: one join, one set)."""
+    if type(palette) is not list:
+        return not isinstance(palette, list)
+    try:
+        joined = "".join(palette)
+    except TypeError:  # an entry that is not a string: the check itself decides
+        return False
+    # unchanged by upper(): every entry is its own upper-case key, so a repeat is an equal entry
+    return joined == joined.upper() and len(set(palette)) == len(palette)
+
+
 def _strict(value: Any) -> Iterator[Diagnostic]:
-    """captionkit's own checks beyond the verifier; defensive about any shape."""
+    """captionkit's own checks beyond the verifier; defensive about any shape.
+
+    The usual values (strings with text, lists of four ints, palettes without repeats) are
+    looked at directly; anything else goes to the helpers that word the findings.
+    """
     if not isinstance(value, dict):
         return
     known = [k for k in value if k in _walk.TOP_LEVEL_KNOWN_KEYS]
@@ -174,8 +198,12 @@ def _strict(value: Any) -> Iterator[Diagnostic]:
     if isinstance(sd, dict):
         for key in _STYLE_PROSE:
             if key in sd:
-                yield from _prose(sd[key], ("style_description", key), key)
-        yield from _palette_dups(sd.get("color_palette"), ("style_description", "color_palette"))
+                prose = sd[key]
+                if type(prose) is not str or not prose.strip():
+                    yield from _prose(prose, ("style_description", key), key)
+        palette = sd.get("color_palette")
+        if not _no_repeats(palette):
+            yield from _palette_dups(palette, ("style_description", "color_palette"))
     cd = value.get("compositional_deconstruction")
     if not isinstance(cd, dict):
         return
@@ -190,17 +218,28 @@ def _strict(value: Any) -> Iterator[Diagnostic]:
     for i, elem in enumerate(elements):
         if not isinstance(elem, dict):
             continue
-        base = ("compositional_deconstruction", "elements", i)
-        for key in ("text", "desc"):
-            if key in elem and (key == "desc" or elem.get("type") == "text"):
-                yield from _prose(elem[key], (*base, key), key)
+        if "text" in elem and elem.get("type") == "text":
+            prose = elem["text"]
+            if type(prose) is not str or not prose.strip():
+                yield from _prose(prose, ("compositional_deconstruction", "elements", i, "text"), "text")
+        if "desc" in elem:
+            prose = elem["desc"]
+            if type(prose) is not str or not prose.strip():
+                yield from _prose(prose, ("compositional_deconstruction", "elements", i, "desc"), "desc")
         bbox = elem.get("bbox")
-        if isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int) for v in bbox):
+        if type(bbox) is list and len(bbox) == 4 and all(type(v) is int for v in bbox):
+            if bbox[0] == bbox[2] or bbox[1] == bbox[3]:  # plain ints: no booleans among them
+                yield _diag("CK404", ("compositional_deconstruction", "elements", i, "bbox"),
+                            f"bbox {bbox!r} has zero width or height")
+        elif isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int) for v in bbox):
+            base = ("compositional_deconstruction", "elements", i)
             if any(isinstance(v, bool) for v in bbox):
                 yield _diag("CK403", (*base, "bbox"), f"bbox holds booleans: {bbox!r}")
             elif bbox[0] == bbox[2] or bbox[1] == bbox[3]:
                 yield _diag("CK404", (*base, "bbox"), f"bbox {bbox!r} has zero width or height")
-        yield from _palette_dups(elem.get("color_palette"), (*base, "color_palette"))
+        palette = elem.get("color_palette")
+        if not _no_repeats(palette):
+            yield from _palette_dups(palette, ("compositional_deconstruction", "elements", i, "color_palette"))
 
 
 def _strict_finds_nothing(value: dict[str, Any], canonical_order: bool) -> bool:
@@ -274,7 +313,7 @@ def _diagnostics(
         text = source
         for official in ensure_ascii_findings(text):
             yield _diag("CK001", (), _human(official), official)
-        form = clean_form(text)
+        form, spans = _prove(text)
         if form is not None:
             # No official finding, no duplicate key: only captionkit's own rules remain.
             value = _proven_value(text)
@@ -295,17 +334,32 @@ def _diagnostics(
             if tokens:
                 yield from _token_checks(canonical)
             return
-        value, parse_diags, ok = _parse(text)
-        yield from parse_diags
-        repeated = any(d.code == "CK407" for d in parse_diags)
-        if not ok:
-            return
+        findings = None
+        if spans is not None and not spans[4]:
+            # JSON the locator read through, in which no object repeats a key: the plain parse
+            # reads what the tracking one would (and finds no CK407), and the walk needs to look
+            # only at the values the locator pointed at.
+            try:
+                value = official_loads(text)
+            except (ValueError, RecursionError):
+                spans = None
+            else:
+                findings = located_walk(text, spans)
+        if spans is None or spans[4]:
+            value, parse_diags, ok = _parse(text)
+            yield from parse_diags
+            repeated = any(d.code == "CK407" for d in parse_diags)
+            if not ok:
+                return
     elif hasattr(source, "to_dict") and hasattr(source, "compositional_deconstruction"):
         value = source.to_dict()
+        findings = None
     else:
         value = source
+        findings = None
     checked.value = value
-    findings = _walk.walk(value)
+    if findings is None:
+        findings = _walk.walk(value)
     for code, path, official in findings:
         yield official_diagnostic(code, path, official)
     yield from _strict(value)

@@ -217,7 +217,7 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
         repeats = len(set(descs)) != len(descs)
     except TypeError:  # a desc that is not hashable (the official checks let any value through)
         repeats = True
-    text_boxes: list[tuple[int, list[int]]] = []
+    text_boxes: list[tuple[int, tuple[int, int, int, int]]] = []
     seen: dict[str, list[int]] = {}  # desc -> indices of the elements not repeating another
     for i, elem in enumerate(elements):
         kind = elem["type"]
@@ -249,9 +249,16 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
         if kind == "text":
             text = elem.get("text")
             if isinstance(text, str) and isinstance(desc, str):
-                folded = desc.casefold()
+                folded = None  # desc.casefold(), made when a line can be in it
                 for line in (s.strip() for s in text.split("\n")):
-                    if len(line) >= 3 and line.casefold() in folded:
+                    if len(line) < 3:
+                        continue
+                    wanted = line.casefold()
+                    if not wanted.isascii() and desc.isascii():
+                        continue  # (a casefolded ASCII desc is ASCII: it cannot hold this line)
+                    if folded is None:
+                        folded = desc.casefold()
+                    if wanted in folded:
                         yield _d("CK607", (*base, "desc"),
                                  f"desc repeats the literal text '{line}'; describe the lettering instead")
                         break
@@ -268,11 +275,16 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
         if isinstance(bbox, list):
             if kind == "text":
                 top, left, bottom, right = bbox
-                for j, other in text_boxes:  # _overlap(bbox, other), written out: this loop is the hot one
-                    if min(bottom, other[2]) > max(top, other[0]) and min(right, other[3]) > max(left, other[1]):
+                for j, (o_top, o_left, o_bottom, o_right) in text_boxes:
+                    # _overlap(bbox, other) written out (min(a, b) > max(c, d): each of a, b above each of
+                    # c, d): this loop is the hot one
+                    if (
+                        bottom > top and bottom > o_top and o_bottom > top and o_bottom > o_top
+                        and right > left and right > o_left and o_right > left and o_right > o_left
+                    ):
                         yield _d("CK609", (*base, "bbox"), f"text box overlaps the text box of element {j}")
                         break
-                text_boxes.append((i, bbox))
+                text_boxes.append((i, (top, left, bottom, right)))
             # the desc leads with identity, so only a shape word among its first words names the object's shape
             lead = " ".join(desc.split()[:4]) if width_height and isinstance(desc, str) else ""
             if width_height and kind == "obj" and _SQUARE_WORDS.search(lead):

@@ -115,3 +115,51 @@ def test_c_facts_on_every_white_space_and_every_trigger_word() -> None:
     assert _accel.speedups.prose_facts([text]) == ([len(text.split())], [content._ALL])
     for word in content._VOCABULARY:
         assert _accel.speedups.prose_facts([f"x-{word.decode()}-y"])[1] == [content._mask_of([word.decode()])]
+
+
+# -- the lints equal their first, plain form (every check on every element) --------------------------
+
+from lint_reference import reference_lint  # noqa: E402
+
+_GRID = st.integers(0, 4).map(lambda k: k * 250)
+
+
+@st.composite
+def _boxes(draw: st.DrawFn) -> list[int]:
+    y0, y1 = sorted((draw(_GRID), draw(_GRID)))
+    x0, x1 = sorted((draw(_GRID), draw(_GRID)))
+    return [y0, x0, y1, x1]
+
+
+@st.composite
+def _busy(draw: st.DrawFn) -> dict:
+    data = draw(_linted())
+    for element in data["compositional_deconstruction"]["elements"]:
+        if draw(st.booleans()):
+            element["bbox"] = draw(_boxes())  # a coarse grid: boxes overlap, touch, or have no area
+        if element["type"] == "text" and draw(st.booleans()):
+            line = draw(st.sampled_from(["OPEN", "Café", "夜市", "ab", "\u212aelvin", "STRASSE", "ǅ"]))
+            element["text"] = draw(st.sampled_from([line, f"{line}\nx", f" {line.lower()} \n{line}"]))
+            element["desc"] = draw(st.sampled_from([f"the word {line.upper()}", element["desc"], "strasse sign"]))
+        if draw(st.integers(0, 5)) == 0:
+            element["desc"] = " ".join(["word"] * draw(st.integers(20, 65)))  # around the length limits
+        if draw(st.integers(0, 3)) == 0:  # the shell, and shapes that must be square on the frame
+            element["desc"] = draw(st.sampled_from(
+                ["The sky, pale blue.", "  a Wall of brick", "ground", "A round clock face.", "Square tile, blue.",
+                 "a disc", "An orb", "The skyline at dusk."]))
+    if draw(st.booleans()):
+        data["high_level_description"] = " ".join(["word"] * draw(st.integers(45, 55)))
+    sd = data.get("style_description")
+    if sd is not None and draw(st.booleans()):
+        sd["lighting"] = draw(st.sampled_from(["warm", "warm lamp light", "Warm, from the low sun", "cold"]))
+        if "photo" in sd:
+            sd["medium"] = draw(st.sampled_from(["photograph", "illustration", "Photo print"]))
+    return data
+
+
+@given(_busy(), st.sampled_from([None, "1536x1024", "1024x1024", "portrait"]))
+def test_lint_equals_its_plain_form(data: dict, frame: str | None) -> None:
+    def rows(diagnostics):
+        return [(d.code, d.path, d.message, d.severity) for d in diagnostics]
+
+    assert rows(content.lint(data, frame=frame)) == rows(reference_lint(data, frame=frame))

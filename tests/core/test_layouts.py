@@ -160,12 +160,12 @@ def _report(text: str, **kwargs) -> list[tuple]:
 
 def _slow_report(text: str, **kwargs) -> list[tuple]:
     """The report by the full parse and walk alone (every proof switched off)."""
-    proof = verifier.clean_form
-    verifier.clean_form = lambda text: None
+    proof = verifier._prove
+    verifier._prove = lambda text: (None, None)
     try:
         return _report(text, **kwargs)
     finally:
-        verifier.clean_form = proof
+        verifier._prove = proof
 
 
 @SETTINGS
@@ -173,3 +173,37 @@ def _slow_report(text: str, **kwargs) -> list[tuple]:
 def test_verify_gives_the_same_report_by_either_route_in_every_layout(data, layout, lints, frame):
     text = LAYOUTS[layout](data)
     assert _report(text, lints=lints, frame=frame) == _slow_report(text, lints=lints, frame=frame)
+
+
+# -- repeated keys: the locator says where none can be, and verify() then skips the tracking parse --
+
+_REPEATS = [
+    ('{', '{"z":{"a":1,"a":2},'),  # inside an unknown root value
+    ('{', '{"z":1,"z":[{"b":[],"c":{"d":0,"d":1}}],'),  # an unknown key twice, and a repeat deeper down
+    ('{', '{"z":1,"\\u007a":2,'),  # the same unknown key, spelled with an escape
+    ('{"type":', '{"q":1,"q":2,"type":'),  # inside an element (now suspect)
+    ('{"type":', '{"q":1,"\\u0071":2,"type":'),
+    ('{"type":', '{"q":{"r":1,"s":2},"type":'),  # no repeat: distinct keys only
+    ('{', '{"z":{"a":1,"b":2},'),
+]
+
+
+@SETTINGS
+@given(_captions, st.sampled_from(_REPEATS), st.sampled_from(["compact as given", "pretty indent 2"]))
+def test_no_repeated_key_where_the_locator_says_none_can_be(data, insertion, layout):
+    from captionkit._json import parse_tracked
+
+    text = LAYOUTS[layout](data)
+    if layout != "compact as given":
+        text = json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":"))
+    old, new = insertion
+    text = text.replace(old, new, 1)
+    try:
+        repeats = parse_tracked(text).duplicates
+    except ValueError:
+        return
+    if _accel.speedups is not None:
+        found = _accel.speedups.locate(text)
+        if isinstance(found, tuple) and found[4] is False:
+            assert repeats == ()
+    assert _report(text) == _slow_report(text)

@@ -57,7 +57,8 @@ def test_spans_point_at_the_suspect_values():
         '"compositional_deconstruction":{"background":"b","elements":['
         '{"type":"obj","desc":"fine"},{"type":"obj","bbox":[9,0,1,5],"desc":"d"},{"desc":"d","type":"text","text":"t"}]}}'
     )
-    unknown, hld, style, elements = locate(text)
+    unknown, hld, style, elements, repeats = locate(text)
+    assert repeats is False
     assert [text[a:b] for a, b in unknown] == ['"aspect_ratio"']
     assert text[hld[0]:hld[1]] == "7"
     assert text[style[0]:style[1]].startswith('{"aesthetics"') and text[style[0]:style[1]].endswith('"]}')
@@ -123,6 +124,7 @@ def test_every_string_width(width):
     assert locate(text) is True
     faulty = text.replace('"desc":"d"}', '"desc":"d","color_palette":["#fff"]}')
     (index, start, end), = locate(faulty)[3]
+    assert locate(faulty)[4] is False
     assert (index, faulty[start:end]) == (0, '{"type":"text","text":"%s","desc":"d","color_palette":["#fff"]}' % width)
     bad = text.replace('"type":"text","text"', '"type":"text","txt"')
     assert compat.CaptionVerifier().verify_raw(bad) == ref(bad) != []
