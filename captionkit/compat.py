@@ -80,7 +80,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from captionkit import _accel, _spec, _walk
+from captionkit import _accel, _walk
 from captionkit._fastcheck import MAX_DEPTH, fast_findings, located_findings, plainly_readable
 
 # the optional C accelerator (see captionkit._accel); the answers are the same without it

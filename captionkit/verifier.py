@@ -112,7 +112,7 @@ def clean_form(text: str) -> bool | None:
 def _prove(text: str) -> tuple[bool | None, tuple[Any, ...] | None]:
     """``(form, spans)``: :func:`clean_form`'s answer, and where it is ``None``, what the C
     locator pointed at (its tuple of suspect spans), if it could read the text."""
-    core = text[:-1] if text.endswith("\n") else text
+    core = text.removesuffix("\n")
     if _locate is not None:
         found = _locate(core)
         if found is True or found is False:
@@ -321,7 +321,7 @@ def _diagnostics(
             if not _strict_finds_nothing(value, form):
                 yield from _strict(value)
             if form:  # the canonical form, up to one final "\n"
-                canonical = text[:-1] if text.endswith("\n") else text
+                canonical = text.removesuffix("\n")
                 checked.canonical = canonical
             else:
                 canonical = dumps(value)
