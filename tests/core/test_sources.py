@@ -206,3 +206,28 @@ def test_unreadable_file_is_one_source_with_its_problem(tmp_path, content, needl
 def test_stdin_is_one_caption(monkeypatch):
     r = run("verify", "-", input=LINE + "\n")
     assert r.exit_code == 0 and "<stdin>: ~" in r.stderr
+
+
+# -- a JSONL file read line by line gives what decoding it whole and cutting it gives ----------------
+
+from hypothesis import given as _given  # noqa: E402
+from hypothesis import strategies as _st  # noqa: E402
+
+_PIECES = _st.sampled_from([b"\n", b"\r\n", b"\r", b" ", b"\t", b"[]", b'{"a":1}', "é夜🌧\u2028".encode(), b"\xff",
+                            b"\xed\xa0\x80", "\ufeff".encode(), b'{"id": "k", "ok": true, "caption": {"b": 2}}',
+                            b'{"id": "k", "ok": false}', b"x"])
+
+
+@_given(_st.lists(_PIECES, max_size=30).map(b"".join))
+def test_jsonl_read_line_by_line_equals_the_whole_text_cut(tmp_path_factory, data):
+    from captionkit._sources import SourceError, Source, decode, iter_sources, iter_text
+
+    path = tmp_path_factory.mktemp("jsonl") / "lines.jsonl"
+    path.write_bytes(data)
+    try:
+        text = decode(data, str(path), universal_newlines=False)
+    except SourceError as exc:
+        expected = [Source(str(path), None, path, problem=str(exc).removeprefix(f"{path}: "))]
+    else:
+        expected = list(iter_text(str(path), text, path=path, jsonl=True))
+    assert list(iter_sources([path])) == expected
