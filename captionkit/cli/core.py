@@ -6,11 +6,13 @@ import difflib
 import json
 from enum import Enum
 from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any, Optional
 
 import typer
 
 from captionkit._sources import Source, iter_sources
+from captionkit.cli._verify import Output, Stop, rewrite_jsonl, run_verify
 from captionkit.cli._common import (
     EXIT_CLEAN,
     EXIT_ERROR,
@@ -48,8 +50,6 @@ def verify_cmd(
     apply_fixes: Annotated[bool, typer.Option("--fix", help="Apply the safe fixes in place (atomically), then report what remains.")] = False,
 ) -> None:
     """Check captions; exit 0 clean, 1 findings, 2 usage or I/O error."""
-    from captionkit.cli._verify import Output, Stop, run_verify
-
     out = Output(lambda text: typer.echo(text, nl=False), lambda text: typer.echo(text, nl=False, err=True))
     try:
         try:
@@ -62,22 +62,20 @@ def verify_cmd(
     raise typer.Exit(code)
 
 
-def _rewrite_jsonl(edits: dict[Path, dict[int, str]]) -> tuple[list[Path], bool]:
+def _rewrite_jsonl(edits: dict[Path, dict[int, str]], report: Callable[[str], None] = err) -> tuple[list[Path], bool]:
     """Replace edited lines of JSONL files (1-based line -> new text), atomically.
 
-    Returns the files whose content changed, and whether a write failed (reported).
+    Returns the files whose content changed, and whether a write failed (reported through ``report``).
     """
-    from captionkit.cli._verify import rewrite_jsonl
-
-    return rewrite_jsonl(edits, err)
+    return rewrite_jsonl(edits, report)
 
 
-def _write(path: Path, text: str) -> bool:
+def _write(path: Path, text: str, report: Callable[[str], None] = err) -> bool:
     """Write one output in place; report a failure in one line and go on with the others."""
     try:
         write_atomic(path, text)
     except OutputError as exc:
-        err(f"error: {exc}")
+        report(f"error: {exc}")
         return False
     return True
 
@@ -141,66 +139,92 @@ def fix_cmd(
     io_error = False
     count = 0
     jsonl_edits: dict[Path, dict[int, str]] = {}
-    for src in iter_sources(paths):
-        count += 1
-        if src.text is None:
-            if src.record:
-                remaining = True
-                err(f"{src.label}: {src.problem}; left unchanged")
+    out = Output(lambda text: typer.echo(text, nl=False), lambda text: typer.echo(text, nl=False, err=True))
+    try:
+        for src in iter_sources(paths):
+            count += 1
+            if src.text is None:
+                if src.record:
+                    remaining = True
+                    out.err(f"{src.label}: {src.problem}; left unchanged")
+                    continue
+                io_error = True
+                out.err(f"error: {src.label}: {src.problem}")
                 continue
+            if in_place and src.path is not None:
+                sweep(src.path)
+            unchanged = _unchanged_by_fix(src.text) if box_format is None else None
+            if unchanged is not None:
+                text, errors = src.text.removesuffix("\n"), unchanged.errors
+            else:
+                try:
+                    # only the errors left matter here: the lints (never errors) and a typed model are not needed
+                    result = fix(src.text, unsafe=unsafe_fixes, box_format=box_format, frame=frame,
+                                 verify_result=False)
+                except BoxConventionError as exc:
+                    # refused: the boxes cannot be in the declared convention; the input stays as it is
+                    io_error = True
+                    out.err(f"error: {src.label}: {exc}")
+                    continue
+                except Exception as exc:  # a bug must not cost the file or end the run: one line, exit 2
+                    io_error = True
+                    first = str(exc).splitlines()[0] if str(exc) else ""
+                    out.err(f"error: {src.label}: internal error ({type(exc).__name__}: {first}); left unchanged")
+                    continue
+                for change in result.changes:
+                    out.err(f"{src.label}: {change}")
+                if result.text is None:
+                    remaining = True
+                    out.err(f"{src.label}: left unchanged: {result.problem}")
+                    continue
+                text = result.text
+                errors = verify(text, lints=False).errors
+            if errors:
+                remaining = True
+                for d in errors:
+                    out.err(f"{src.label}: {d.pointer or '/'}: {d.code} {d.message} (not fixed)")
+            body = src.wrap(text)
+            new = body if src.line is not None else body + "\n"
+            old = src.raw if src.raw is not None else src.text
+            if diff:
+                out.line("".join(difflib.unified_diff(
+                    _diff_lines(old) if src.line is None else [old + "\n"],
+                    _diff_lines(new) if src.line is None else [new + "\n"],
+                    fromfile=src.label, tofile=src.label)), nl=False)
+            elif stdout or src.path is None:
+                out.line(new, nl=src.line is not None)
+            elif errors:
+                if new != old:
+                    out.err(f"{src.label}: left unchanged: {len(errors)} error(s) remain after the fixes "
+                            "(files are rewritten only into valid captions; --diff shows the partial repair)")
+            elif src.line is not None:
+                if body != old:
+                    jsonl_edits.setdefault(src.path, {})[src.line] = body
+            elif new != old and not _write(src.path, new, out.err):
+                io_error = True
+        if _rewrite_jsonl(jsonl_edits, out.err)[1]:
             io_error = True
-            err(f"error: {src.label}: {src.problem}")
-            continue
-        if in_place and src.path is not None:
-            sweep(src.path)
-        try:
-            # only the errors left matter here: the lints (never errors) and a typed model are not needed
-            result = fix(src.text, unsafe=unsafe_fixes, box_format=box_format, frame=frame, verify_result=False)
-        except BoxConventionError as exc:
-            # refused: the boxes cannot be in the declared convention; the input stays as it is
-            io_error = True
-            err(f"error: {src.label}: {exc}")
-            continue
-        except Exception as exc:  # a bug must not cost the file or end the run: one line, exit 2
-            io_error = True
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            err(f"error: {src.label}: internal error ({type(exc).__name__}: {first}); left unchanged")
-            continue
-        for change in result.changes:
-            err(f"{src.label}: {change}")
-        if result.text is None:
-            remaining = True
-            err(f"{src.label}: left unchanged: {result.problem}")
-            continue
-        errors = verify(result.text, lints=False).errors
-        if errors:
-            remaining = True
-            for d in errors:
-                err(f"{src.label}: {d.pointer or '/'}: {d.code} {d.message} (not fixed)")
-        body = src.wrap(result.text)
-        new = body if src.line is not None else body + "\n"
-        old = src.raw if src.raw is not None else src.text
-        if diff:
-            typer.echo("".join(difflib.unified_diff(
-                _diff_lines(old) if src.line is None else [old + "\n"],
-                _diff_lines(new) if src.line is None else [new + "\n"],
-                fromfile=src.label, tofile=src.label)), nl=False)
-        elif stdout or src.path is None:
-            typer.echo(new, nl=src.line is not None)
-        elif errors:
-            if new != old:
-                err(f"{src.label}: left unchanged: {len(errors)} error(s) remain after the fixes "
-                    "(files are rewritten only into valid captions; --diff shows the partial repair)")
-        elif src.line is not None:
-            if body != old:
-                jsonl_edits.setdefault(src.path, {})[src.line] = body
-        elif new != old and not _write(src.path, new):
-            io_error = True
-    if _rewrite_jsonl(jsonl_edits)[1]:
-        io_error = True
+    finally:
+        out.flush()
     if count == 0:
         fail("no .json or .jsonl files found in the given paths")
     raise typer.Exit(EXIT_ERROR if io_error else EXIT_FINDINGS if remaining else EXIT_CLEAN)
+
+
+def _unchanged_by_fix(text: str) -> Any:
+    """The report of ``verify(text, lints=False)`` when :func:`captionkit.fix` would hand ``text`` back
+    unchanged (less a final newline), else ``None``.
+
+    That is so for the canonical form of a caption the official checks accept and whose palettes
+    repeat no colour: every fix, safe or unsafe, answers a finding such a caption cannot have
+    (a test holds ``fix`` to this). The checks then run once, by the fast proofs.
+    """
+    from captionkit.verifier import check
+
+    report, checked = check(text, lints=False)
+    if checked.canonical == text.removesuffix("\n") and not any(d.code == "CK405" for d in report):
+        return report
+    return None
 
 
 def fmt_cmd(
