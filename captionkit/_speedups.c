@@ -291,36 +291,38 @@ static PyObject *configure_estimate(PyObject *module, PyObject *args)
 /* -- facts about prose for captionkit's lints (captionkit.rules.content) ------------------------ */
 
 /* The lints' trigger words, set by configure_words() from captionkit.rules.content: ASCII
- * lowercase letters and digits, at most 64 words of at most WORD_MAX characters. */
+ * lowercase letters and digits, at most 64 words of at most WORD_MAX characters. A word is
+ * found by a 64-bit hash of its characters in a table of PW_SLOTS slots: the scan hashes every
+ * run as it goes and looks the hash up where the run ends, with no branch on the text. Two
+ * different runs could share a hash; a run taken for a trigger word it is not would only make
+ * a pattern run that then finds nothing (a trigger word only ever means "look"). */
 #define WORD_MAX 24
 #define WORDS_MAX 64
+#define PW_SLOTS 4096
+#define PW_OFFSET 1469598103934665603ull
+#define PW_PRIME 1099511628211ull
+
 static struct {
     int count;
-    Py_ssize_t len[WORDS_MAX];
-    char text[WORDS_MAX][WORD_MAX];
-} pw_vocabulary;
+    unsigned long long seed;
+    unsigned long long hash[PW_SLOTS];
+    unsigned long long bit[PW_SLOTS];
+} pw_table;
 
-/* The words by length and first character ('a'..'z', '0'..'9'): bits of the candidates. */
-static unsigned long long pw_index[WORD_MAX + 1][36];
-
-static inline int pw_slot(char c)
+static inline unsigned long long pw_step(unsigned long long h, unsigned char low)
 {
-    return c >= 'a' ? c - 'a' : 26 + (c - '0');
+    return (h ^ low) * PW_PRIME;
 }
 
-/* The word bit of a run of lowercase ASCII letters and digits, or 0. */
-static unsigned long long pw_lookup(const char *run, Py_ssize_t len)
+static inline size_t pw_slot_of(unsigned long long h)
 {
-    unsigned long long candidates = pw_index[len][pw_slot(run[0])];
-    while (candidates) {
-        int w = __builtin_ctzll(candidates);
-        if (memcmp(pw_vocabulary.text[w], run, (size_t)len) == 0) {
-            return 1ull << w;
-        }
-        candidates &= candidates - 1;
-    }
-    return 0;
+    return (size_t)((h ^ (h >> 29)) & (PW_SLOTS - 1));
 }
+
+/* Per Latin-1 character: what it lowercases to if that is an ASCII letter or digit (else 0),
+ * and whether it is white space (str.isspace). */
+static unsigned char pw_low256[256];
+static unsigned char pw_space256[256];
 
 /* Scan one string: its number of words as str.split() counts them (runs of characters that
  * are not white space), and the bits of the trigger words among its runs of ASCII letters and
@@ -331,52 +333,32 @@ static unsigned long long pw_lookup(const char *run, Py_ssize_t len)
 #define PROSE_SCAN(CHAR)                                                                         \
     do {                                                                                         \
         const CHAR *s = (const CHAR *)data;                                                      \
-        Py_ssize_t i = 0;                                                                        \
-        while (i < n) {                                                                          \
-            Py_UCS4 c = s[i];                                                                    \
-            if (pw_space(c)) {                                                                   \
-                i++;                                                                             \
-                continue;                                                                        \
+        unsigned long long h = pw_table.seed;                                                    \
+        unsigned prev_space = 1, prev_run = 0;                                                   \
+        for (Py_ssize_t i = 0; i <= n; i++) {                                                    \
+            Py_UCS4 c = i < n ? s[i] : ' ';                                                      \
+            unsigned char low;                                                                   \
+            unsigned space;                                                                      \
+            if (sizeof(CHAR) == 1 || c < 256) {                                                  \
+                low = pw_low256[c];                                                              \
+                space = pw_space256[c];                                                          \
             }                                                                                    \
-            words++; /* a run of characters that are not white space */                         \
-            while (i < n && !pw_space(c = s[i])) {                                               \
-                char low = pw_low(c);                                                            \
-                if (!low) {                                                                      \
-                    if (c == 0x130 || c == 0x131 || c == 0x17F) {                                \
-                        everything = 1;                                                          \
-                    }                                                                            \
-                    i++;                                                                         \
-                    continue;                                                                    \
-                }                                                                                \
-                char run[WORD_MAX];                                                              \
-                Py_ssize_t len = 0;                                                              \
-                do { /* a run of ASCII letters and digits, lowercased */                         \
-                    if (len < WORD_MAX) {                                                        \
-                        run[len] = low;                                                          \
-                    }                                                                            \
-                    len++;                                                                       \
-                    i++;                                                                         \
-                } while (i < n && (low = pw_low(s[i])) != 0);                                    \
-                if (len <= WORD_MAX) {                                                           \
-                    bits |= pw_lookup(run, len);                                                 \
-                }                                                                                \
+            else {                                                                               \
+                low = c == 0x212A ? 'k' : 0;                                                     \
+                space = Py_UNICODE_ISSPACE(c) ? 1 : 0;                                           \
+                everything |= c == 0x130 || c == 0x131 || c == 0x17F;                            \
             }                                                                                    \
+            unsigned run = low != 0;                                                             \
+            words += prev_space & (space ^ 1);                                                   \
+            prev_space = space;                                                                  \
+            /* where a run ends, look its hash up (a mask instead of a branch) */                \
+            size_t slot = pw_slot_of(h);                                                         \
+            unsigned long long ends = 0ull - (unsigned long long)(prev_run & (run ^ 1) & (pw_table.hash[slot] == h)); \
+            bits |= pw_table.bit[slot] & ends;                                                   \
+            h = run ? pw_step(prev_run ? h : pw_table.seed, low) : pw_table.seed;                \
+            prev_run = run;                                                                      \
         }                                                                                        \
     } while (0)
-
-/* str.isspace() of one character */
-static inline int pw_space(Py_UCS4 c)
-{
-    return c < 256 ? (tk_latin1[c] & TK_SPACE) != 0 : Py_UNICODE_ISSPACE(c);
-}
-
-/* The character an ASCII letter or digit lowercases to (U+212A, the Kelvin sign, to 'k'), or 0. */
-static char pw_ascii_low[128];
-
-static inline char pw_low(Py_UCS4 c)
-{
-    return c < 128 ? pw_ascii_low[c] : c == 0x212A ? 'k' : 0;
-}
 
 static PyObject *prose_facts(PyObject *module, PyObject *strings)
 {
@@ -392,7 +374,7 @@ static PyObject *prose_facts(PyObject *module, PyObject *strings)
         Py_XDECREF(counts);
         return NULL;
     }
-    unsigned long long all = pw_vocabulary.count >= 64 ? ~0ull : (1ull << pw_vocabulary.count) - 1;
+    unsigned long long all = pw_table.count >= 64 ? ~0ull : (1ull << pw_table.count) - 1;
     for (Py_ssize_t k = 0; k < count; k++) {
         PyObject *text = PyList_GET_ITEM(strings, k);
         if (!PyUnicode_Check(text)) {
@@ -436,6 +418,15 @@ fail:
     return NULL;
 }
 
+static unsigned long long pw_hash(const char *word, Py_ssize_t len, unsigned long long seed)
+{
+    unsigned long long h = seed;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        h = pw_step(h, (unsigned char)word[i]);
+    }
+    return h;
+}
+
 static PyObject *configure_words(PyObject *module, PyObject *vocabulary)
 {
     (void)module;
@@ -444,31 +435,44 @@ static PyObject *configure_words(PyObject *module, PyObject *vocabulary)
         return NULL;
     }
     Py_ssize_t count = PyTuple_GET_SIZE(vocabulary);
+    const char *words[WORDS_MAX];
+    Py_ssize_t lens[WORDS_MAX];
     for (Py_ssize_t w = 0; w < count; w++) {
         PyObject *word = PyTuple_GET_ITEM(vocabulary, w);
-        Py_ssize_t len;
-        const char *utf8 = PyUnicode_Check(word) ? PyUnicode_AsUTF8AndSize(word, &len) : NULL;
-        if (utf8 == NULL || len < 1 || len > WORD_MAX) {
+        const char *utf8 = PyUnicode_Check(word) ? PyUnicode_AsUTF8AndSize(word, &lens[w]) : NULL;
+        int ok = utf8 != NULL && lens[w] >= 1 && lens[w] <= WORD_MAX;
+        for (Py_ssize_t i = 0; ok && i < lens[w]; i++) {
+            ok = (utf8[i] >= 'a' && utf8[i] <= 'z') || (utf8[i] >= '0' && utf8[i] <= '9');
+        }
+        if (!ok) {
             PyErr_Clear();
             PyErr_SetString(PyExc_ValueError, "configure_words(): each word is 1 to 24 ASCII letters or digits");
             return NULL;
         }
-        for (Py_ssize_t i = 0; i < len; i++) {
-            if (!((utf8[i] >= 'a' && utf8[i] <= 'z') || (utf8[i] >= '0' && utf8[i] <= '9'))) {
-                PyErr_SetString(PyExc_ValueError, "configure_words(): each word is 1 to 24 ASCII letters or digits");
-                return NULL;
+        words[w] = utf8;
+    }
+    /* a seed under which every word has a slot of its own */
+    for (unsigned long long seed = PW_OFFSET;; seed += 0x9E3779B97F4A7C15ull) {
+        memset(pw_table.hash, 0, sizeof(pw_table.hash));
+        memset(pw_table.bit, 0, sizeof(pw_table.bit));
+        int clash = 0;
+        for (Py_ssize_t w = 0; w < count && !clash; w++) {
+            unsigned long long h = pw_hash(words[w], lens[w], seed);
+            size_t slot = pw_slot_of(h);
+            if (pw_table.bit[slot]) {
+                clash = 1;
+                break;
             }
+            pw_table.hash[slot] = h;
+            pw_table.bit[slot] = 1ull << w;
+        }
+        /* (a slot no word holds has a bit of 0: a run that matches its hash adds nothing) */
+        if (!clash) {
+            pw_table.seed = seed;
+            break;
         }
     }
-    memset(pw_index, 0, sizeof(pw_index));
-    for (Py_ssize_t w = 0; w < count; w++) {
-        Py_ssize_t len;
-        const char *utf8 = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(vocabulary, w), &len);
-        pw_vocabulary.len[w] = len;
-        memcpy(pw_vocabulary.text[w], utf8, (size_t)len);
-        pw_index[len][pw_slot(utf8[0])] |= 1ull << w;
-    }
-    pw_vocabulary.count = (int)count;
+    pw_table.count = (int)count;
     Py_RETURN_NONE;
 }
 
@@ -713,8 +717,9 @@ PyMODINIT_FUNC PyInit__speedups(void)
     for (Py_UCS4 c = 0; c < 256; c++) {
         tk_latin1[c] = (unsigned char)tk_class_of(c);
     }
-    for (int c = 0; c < 128; c++) {
-        pw_ascii_low[c] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : 0);
+    for (int c = 0; c < 256; c++) {
+        pw_low256[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : 0);
+        pw_space256[c] = (tk_latin1[c] & TK_SPACE) != 0;
     }
     return PyModule_Create(&module);
 }
