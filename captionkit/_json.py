@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from captionkit import _walk
+from captionkit import _accel, _walk
 
 if TYPE_CHECKING:
     from captionkit.models import Caption
@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _ROOT_ORDER = _walk.ROOT_KEY_ORDER
+_locate = _accel.speedups.locate if _accel.speedups is not None else None
 # photo before medium, art_style after it: either branch (or an ambiguous mix) comes out canonical
 _STYLE_ORDER = ("aesthetics", "lighting", "photo", "medium", "art_style", "color_palette")
 _CD_ORDER = _walk.COMPOSITION_KEY_ORDER
@@ -434,7 +435,11 @@ def canonical_text(text: str, *, pretty: bool = False) -> str:
     '{"compositional_deconstruction":{"background":"b","elements":[]}}'
     """
     if not pretty:
-        body = text[:-1] if text.endswith("\n") else text
+        body = text.removesuffix("\n")
+        if _locate is not None and _locate(body) is True:
+            # the C locator proved body the canonical form of a clean caption, surrogate-free:
+            # dumps(json.loads(body)) is body itself, and storing it changes nothing
+            return body
         try:
             quick = dumps(orjson.loads(body))
         except (ValueError, TypeError):

@@ -3,12 +3,12 @@
  * locate(text) reads the str's own buffer (nothing is decoded, converted or
  * allocated) and answers where the official checks may find something:
  *
- * - True: nowhere, and the text is the canonical form of its caption. It is
- *   minified JSON whose root holds only the known keys, in canonical order,
- *   each value in its canonical form (keys in canonical order, values of the
- *   right type and range, palettes of uppercase hex, box edges in order,
- *   strings json.loads reads the same way, with only the escapes json.dumps
- *   writes).
+ * - True: nowhere, and the text is the canonical form of its caption as a
+ *   UTF-8 file holds it. It is minified JSON whose root holds only the known
+ *   keys, in canonical order, each value in its canonical form (keys in
+ *   canonical order, values of the right type and range, palettes of uppercase
+ *   hex, box edges in order, strings json.loads reads the same way, with only
+ *   the escapes json.dumps writes and no lone surrogate).
  * - False: nowhere either, but the text is not in the canonical form: white
  *   space between tokens (pretty-printed, a final newline), escapes the
  *   canonical form does not write (\u00e9, \/), or root keys in another order.

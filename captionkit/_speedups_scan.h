@@ -6,8 +6,9 @@
  *
  * JSON white space may stand before and after every token, in any layout (minified,
  * pretty-printed with any indent, a final newline). Whatever the canonical form would not
- * hold (white space, escapes it does not write, root keys out of canonical order) sets
- * found->other_form; it never changes which values are clean.
+ * hold (white space, escapes it does not write, root keys out of canonical order), and a
+ * literal lone surrogate (canonical, but no UTF-8 file holds it as it is: stored, it is
+ * escaped), sets found->other_form; it never changes which values are clean.
  */
 
 #define CAT_(a, b) a##b
@@ -102,6 +103,9 @@ static int FN(string)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, struct loc
         }
         if (c < 0x20) {
             return 0;
+        }
+        if (sizeof(CHAR_T) > 1 && c >= 0xD800 && c <= 0xDFFF) {
+            f->other_form = 1; /* a lone surrogate: no UTF-8 file holds this text as it is */
         }
         if (c == '\\') {
             if (i + 1 >= n) {

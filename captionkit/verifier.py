@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from operator import eq, itemgetter
 from typing import Any
 
 import orjson
@@ -242,12 +243,16 @@ def _strict(value: Any) -> Iterator[Diagnostic]:
             yield from _palette_dups(palette, ("compositional_deconstruction", "elements", i, "color_palette"))
 
 
+_DESC, _Y0, _X0, _Y1, _X1 = itemgetter("desc"), itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
+
+
 def _strict_finds_nothing(value: dict[str, Any], canonical_order: bool) -> bool:
     """True only when :func:`_strict` finds nothing in ``value``, a caption :func:`clean_form` proved.
 
     Such a value has the schema's shape (prose values are strings, palettes are lists of
-    uppercase hex, boxes four JSON integers): what is left to look at is looked at in bulk.
-    ``False`` says only "maybe": :func:`_strict` then decides and words every finding.
+    uppercase hex, boxes four JSON integers): what is left to look at is looked at in bulk,
+    by C-level passes (``map`` over builtins). ``False`` says only "maybe": :func:`_strict`
+    then decides and words every finding.
     """
     if not canonical_order and [k for k in value if k in _walk.TOP_LEVEL_KNOWN_KEYS] != [
         k for k in _walk.ROOT_KEY_ORDER if k in value
@@ -257,8 +262,7 @@ def _strict_finds_nothing(value: dict[str, Any], canonical_order: bool) -> bool:
     elements = cd["elements"]
     if not elements:
         return False
-    prose = [cd["background"], *[e["desc"] for e in elements]]
-    prose += [e["text"] for e in elements if "text" in e]
+    prose = [cd["background"], *map(_DESC, elements), *[e["text"] for e in elements if "text" in e]]
     if "high_level_description" in value:
         prose.append(value["high_level_description"])
     sd = value.get("style_description")
@@ -270,9 +274,10 @@ def _strict_finds_nothing(value: dict[str, Any], canonical_order: bool) -> bool:
     # str.strip() hands back the string itself when there is nothing to strip: no copies
     if not all(map(str.strip, prose)):
         return False
-    if any(len(set(p)) != len(p) for p in palettes):  # uppercase hex: a repeat is an equal string
+    if list(map(len, map(set, palettes))) != list(map(len, palettes)):  # uppercase hex: a repeat is equal
         return False
-    return not any(b[0] == b[2] or b[1] == b[3] for b in [e["bbox"] for e in elements if "bbox" in e])
+    boxes = [e["bbox"] for e in elements if "bbox" in e]
+    return not (any(map(eq, map(_Y0, boxes), map(_Y1, boxes))) or any(map(eq, map(_X0, boxes), map(_X1, boxes))))
 
 
 def _token_checks(canonical: str) -> Iterator[Diagnostic]:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from captionkit import _accel, compat, verifier
 from captionkit._fastcheck import located_findings
-from captionkit._json import dumps
+from captionkit._json import dumps, storable
 from captionkit.strategies import caption_dicts, mutants
 
 _needs_c = pytest.mark.skipif(_accel.speedups is None, reason="the C accelerator is not built or is switched off")
@@ -76,7 +76,7 @@ def test_the_locator_proves_or_points_in_every_layout(data, layout):
     if found is True or found is False:
         assert _structural(expected) == []
         # True exactly for the canonical form: the text dumps() writes for what it holds
-        assert found is (text == dumps(json.loads(text)))
+        assert found is (text == dumps(json.loads(text)) == storable(text))
     elif found is not None:
         assert _structural(expected) != []  # it points only where there is something
         assert located_findings(text, found) in (None, _structural(expected))
@@ -110,6 +110,7 @@ def test_a_clean_caption_in_each_layout_is_proven_clean_without_a_parse(layout):
         ('{"compositional_deconstruction":{"background":"a\\u007f","elements":[]}}', False),  # DEL is literal
         ('{"compositional_deconstruction":{"background":"a\\/b","elements":[]}}', False),
         ('{"compositional_deconstruction":{"background":"\\ud800","elements":[]}}', False),
+        ('{"compositional_deconstruction":{"background":"\ud800","elements":[]}}', False),  # canonical, not storable
         ('{"compositional_deconstruction":{"background":"b","elements":[]},"high_level_description":"h"}', False),
         ('{"style_description":{"aesthetics":"a","lighting":"l","photo":"p","medium":"m"},'
          '"high_level_description":"h","compositional_deconstruction":{"background":"b","elements":[]}}', False),
@@ -117,7 +118,7 @@ def test_a_clean_caption_in_each_layout_is_proven_clean_without_a_parse(layout):
     ],
 )
 def test_canonical_means_the_text_dumps_writes(text, canonical):
-    assert (text == dumps(json.loads(text))) is canonical  # the premise
+    assert (text == dumps(json.loads(text)) == storable(text)) is canonical  # the premise
     form = verifier.clean_form(text)
     if _accel.speedups is not None:
         assert _accel.speedups.locate(text) is canonical
@@ -207,3 +208,24 @@ def test_no_repeated_key_where_the_locator_says_none_can_be(data, insertion, lay
         if isinstance(found, tuple) and found[4] is False:
             assert repeats == ()
     assert _report(text) == _slow_report(text)
+
+
+@SETTINGS
+@given(_captions, _layouts, st.sampled_from(["", "\n", "\n\n"]))
+def test_fmt_takes_the_proof_and_writes_what_the_full_route_writes(data, layout, ending):
+    from captionkit import _json
+
+    text = LAYOUTS[layout](data) + ending
+
+    def answer():
+        try:
+            return _json.canonical_text(text)
+        except ValueError as exc:
+            return type(exc), str(exc)
+
+    fast = answer()
+    proof, _json._locate = _json._locate, None
+    try:
+        assert fast == answer()
+    finally:
+        _json._locate = proof
