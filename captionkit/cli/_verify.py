@@ -20,19 +20,21 @@ by line.
 
 from __future__ import annotations
 
+import collections
 import errno
 import io
+import itertools
 import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from captionkit._sources import Source, iter_sources
 
-__all__ = ["Output", "Stop", "main_plain", "plain_command_line", "rewrite_jsonl", "run_verify"]
+__all__ = ["PARALLEL_FROM", "Output", "Stop", "main_plain", "plain_command_line", "rewrite_jsonl", "run_verify"]
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -123,6 +125,88 @@ def _budget(text: str) -> Any:
     return count_tokens(dumps(parse_exact(text)))
 
 
+# -- checking many captions in several processes ------------------------------------------------------
+#
+# Only the checking itself (verify(), the costly part) goes to worker processes, in chunks;
+# everything the command says is worked out here, from the reports in input order, exactly
+# as when one process checks everything. Workers are forked (Linux), so they start at once
+# with everything loaded, and they ignore Ctrl-C (this process ends the run).
+
+PARALLEL_FROM = 2000  # captions: below this, starting workers costs more than it saves
+_CHUNK = 250  # captions per task
+_AHEAD = 4  # tasks in flight per worker
+
+_options: dict[str, Any] = {}
+
+
+def _start_worker(options: dict[str, Any]) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _options.update(options)
+
+
+def _check_texts(texts: list[str]) -> list[Any]:
+    from captionkit.verifier import verify
+
+    return [verify(text, **_options) for text in texts]
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _workers(jobs: int | None) -> int:
+    """How many worker processes to check with (1: none, this process checks)."""
+    if jobs is not None:
+        return jobs if sys.platform == "linux" else 1
+    if sys.platform != "linux":
+        return 1
+    from captionkit.tokens import find_tokenizer
+
+    # exact counts use a tokenizer library whose own threads do not survive a fork
+    return min(_cpus(), 8) if find_tokenizer() is None else 1
+
+
+def _checked(sources: Iterable[Source], options: dict[str, Any], jobs: int | None) -> Iterator[tuple[Source, Any]]:
+    """``(source, report)`` for every source, in order (``None`` for a source without text)."""
+    from captionkit.verifier import verify
+
+    workers = _workers(jobs)
+    sources = iter(sources)
+    if workers > 1:
+        head = list(itertools.islice(sources, PARALLEL_FROM if jobs is None else 0))
+        if jobs is None and len(head) < PARALLEL_FROM:
+            workers = 1
+        sources = itertools.chain(head, sources)
+    if workers <= 1:
+        for src in sources:
+            yield src, (verify(src.text, **options) if src.text is not None else None)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker,
+                               initargs=(options,))
+    try:
+        pending: collections.deque[tuple[list[Source], Any]] = collections.deque()
+        chunks = iter(lambda: list(itertools.islice(sources, _CHUNK)), [])
+        for chunk in itertools.chain(chunks, [None]):
+            if chunk is not None:
+                texts = [src.text for src in chunk if src.text is not None]
+                pending.append((chunk, pool.submit(_check_texts, texts)))
+            while pending and (chunk is None or len(pending) >= workers * _AHEAD):
+                done, future = pending.popleft()
+                reports = iter(future.result())
+                for src in done:
+                    yield src, (next(reports) if src.text is not None else None)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_verify(
     paths: Sequence[str],
     out: Output,
@@ -134,8 +218,12 @@ def run_verify(
     size: str | None = None,
     lints: bool = True,
     apply_fixes: bool = False,
+    jobs: int | None = None,
 ) -> int:
     """Check captions; the exit code: 0 clean, 1 findings, 2 usage or I/O error.
+
+    ``jobs`` is the number of processes that check (1: this one alone); by default, as many as
+    there are CPUs (up to 8), for inputs of :data:`PARALLEL_FROM` captions or more, on Linux.
 
     Raises:
         Stop: a usage error, already reported.
@@ -144,6 +232,8 @@ def run_verify(
     from captionkit.verifier import verify
 
     warn_environment(out.err)
+    if jobs is not None and jobs < 1:
+        out.fail(f"--jobs: {jobs} is not a number of processes (1 or more)")
     frame = None
     if size is not None:
         from captionkit._frames import parse_size
@@ -165,7 +255,16 @@ def run_verify(
     errors = warnings = failed_ideas = 0
     text_format = output_format == "text"
     single = len(paths) == 1 and not Path(paths[0]).is_dir() if output_format == "official" else False
-    for src in iter_sources(paths):
+    options = {"frame": frame, "lints": lints, "select": sel, "ignore": ign}
+    if apply_fixes:  # fixes rewrite files as they go: one process, one source after another
+        pairs: Iterable[tuple[Source, Any]] = (
+            (src, None) if src.text is None else (src, verify(src.text, **options))
+            for src in (_apply_safe_fixes(s, fixed_files, fix_edits) if s.text is not None else s
+                        for s in iter_sources(paths))
+        )
+    else:
+        pairs = _checked(iter_sources(paths), options, jobs)
+    for src, report in pairs:
         count += 1
         if src.text is None:
             if src.record:  # a failed idea: a finding, not an I/O error
@@ -176,9 +275,6 @@ def run_verify(
             io_error = True
             out.err(f"error: {src.label}: {src.problem}")
             continue
-        if apply_fixes:
-            src = _apply_safe_fixes(src, fixed_files, fix_edits)
-        report = verify(src.text, frame=frame, lints=lints, select=sel, ignore=ign)
         if not report:
             if text_format and src.line is None:
                 out.err(f"{src.label}: {_budget(src.text)}")

@@ -161,3 +161,55 @@ def test_a_closed_standard_output_ends_quietly_with_1(tree: Path) -> None:
         err = proc.stderr.read()
         results.append((proc.wait(timeout=120), err.replace(b"[typer loaded]\n", b"").replace(b"[plain]\n", b"")))
     assert results[0] == results[1] == (1, b"")
+
+
+# -- checking in several processes says exactly what one process says ----------------------------------
+
+
+def _mixed_jsonl(path: Path, lines: int) -> None:
+    import random
+
+    rng = random.Random(9)
+    rows = []
+    for i in range(lines):
+        kind = rng.randrange(8)
+        data = json.loads(json.dumps(GOOD))
+        if kind == 1:
+            data["compositional_deconstruction"]["elements"][0]["bbox"] = [600, 400, 300, 100]
+        elif kind == 2:
+            data["x"] = i
+        elif kind == 3:
+            rows.append("{broken" if i % 2 else "")
+            continue
+        elif kind == 4:
+            rows.append(json.dumps({"id": f"k{i}", "ok": False, "error": {"message": "quota"}}))
+            continue
+        elif kind == 5:
+            data = ANSI
+        elif kind == 6:
+            data["compositional_deconstruction"]["elements"][0]["desc"] = "A stunning red or blue kite such as this."
+        rows.append(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="worker processes are forked on Linux only")
+@pytest.mark.parametrize("extra", [[], ["--format", "json"], ["--format", "github"], ["--format", "official"],
+                                   ["--no-lints", "--select", "CK3", "--fail-on", "warning"]])
+def test_several_processes_say_what_one_says(tree: Path, extra: list[str]) -> None:
+    from captionkit.cli import _verify
+
+    big = tree / "big.jsonl"
+    _mixed_jsonl(big, _verify.PARALLEL_FROM + 700)
+    args = [*extra, str(big), "good.json", "missing.json"]
+    one = _run("typer", ["--jobs", "1", *args], tree, b"", _env())
+    several = _run("typer", ["--jobs", "3", *args], tree, b"", _env())
+    assert one == several and one[1]
+    if not extra:  # the plain route (paths only) checks in several processes by default
+        plain = _run("plain", args, tree, b"", _env())
+        assert (plain[0], plain[1]) == (one[0], one[1])
+        assert plain[2] == one[2].replace(b"[typer loaded]\n", b"") + b"[plain]\n"
+
+
+def test_a_number_of_processes_below_one_is_a_usage_error(tree: Path) -> None:
+    code, _, err = _run("typer", ["--jobs", "0", "good.json"], tree, b"", _env())
+    assert code == 2 and b"error: --jobs: 0 is not a number of processes" in err
