@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from verify_bench import caption, corrupt, timed  # noqa: E402
 
 import captionkit  # noqa: E402
-from captionkit import _accel, _walk  # noqa: E402
+from captionkit import _walk, compat  # noqa: E402
 from captionkit.builder import CaptionBuilder  # noqa: E402
 from captionkit.compat import CaptionVerifier  # noqa: E402
 
@@ -175,7 +175,8 @@ def main() -> None:
     ap.add_argument("--only-this-build", action="store_true", help="measure this process's build alone")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON")
     args = ap.parse_args()
-    build = "C accelerator" if _accel.speedups is not None else "pure Python (no C accelerator)"
+    built = compat._locate is not None  # (the C locator loaded: the accelerator is built and switched on)
+    build = "C accelerator" if built else "pure Python (no C accelerator)"
     if args.only_this_build:
         rows = measure(args.captions, args.repeat)
         if args.json:
@@ -186,7 +187,7 @@ def main() -> None:
             mark = "ok" if row["ratio"] <= row["target"] else "OVER"
             print(f"{row['name']:<52}{row['ratio']:>7.2f}x  {row['target']:.0f}x {mark:>4}  {row['baseline']}")
         return
-    if _accel.speedups is None:
+    if not built:
         sys.exit("the C accelerator is not loaded here: build it, or use --only-this-build")
     print(f"{args.captions} captions per set, best of {args.repeat} rounds; python {sys.version.split()[0]}")
     print(f"{'entry point':<52}{'C build':>8}  target  {'pure':>7}  {'pure/C':>6}  baseline", flush=True)
