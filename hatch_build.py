@@ -1,9 +1,12 @@
 """Build hook: compile the optional C accelerator ``captionkit._speedups``.
 
-The extension only speeds up the compat verifier on canonical, valid
-captions; captionkit behaves identically without it. When there is no C
-compiler (or ``CAPTIONKIT_NO_EXTENSIONS=1`` is set) the build goes on as a
-pure-Python wheel and says so in one line.
+The extension only speeds things up (the compat verifier's locator, the
+ensure-ASCII scan, the token estimate, the lints' word facts); captionkit
+behaves identically without it. When there is no C compiler (or
+``CAPTIONKIT_NO_EXTENSIONS=1`` is set) the build goes on as a pure-Python wheel
+and says so in one line. ``-ffp-contract=off``: the token estimate adds floats
+in a fixed order and must match Python's arithmetic bit for bit (no fused
+multiply-add).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-SOURCES = ("captionkit/_speedups.c", "captionkit/_speedups_scan.h")
+SOURCES = ("captionkit/_speedups.c", "captionkit/_speedups_scan.h", "captionkit/_speedups_tokens.h")
 
 
 def compile_speedups(root: Path) -> Path | None:
@@ -29,7 +32,7 @@ def compile_speedups(root: Path) -> Path | None:
     target = root / "captionkit" / f"_speedups{suffix}"
     partial = target.with_name(target.name + ".part")
     command = [
-        *shlex.split(ldshared), "-O2", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
+        *shlex.split(ldshared), "-O2", "-fPIC", "-ffp-contract=off", f"-I{sysconfig.get_paths()['include']}",
         str(root / SOURCES[0]), "-o", str(partial),
     ]
     try:

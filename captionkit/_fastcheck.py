@@ -46,7 +46,8 @@ from msgspec import UNSET, Meta, Raw, Struct, UnsetType
 from captionkit import _spec, _walk
 
 __all__ = [
-    "MAX_DEPTH", "canonical_findings", "fast_findings", "is_canonical_and_valid", "located_findings", "plainly_readable",
+    "MAX_DEPTH", "canonical_findings", "fast_findings", "is_canonical_and_valid", "located_findings", "located_walk",
+    "plainly_readable",
 ]
 
 #: The deepest nesting compat reads; deeper texts get the documented warning (see :mod:`captionkit.compat`).
@@ -312,35 +313,60 @@ def is_canonical_and_valid(text: str) -> bool:
     return canonical_findings(text) == []
 
 
-# Stand-ins for root values the C locator proved clean: the walk finds nothing in them.
-_CLEAN_STYLE = {"aesthetics": "", "lighting": "", "photo": "", "medium": ""}
+# json.loads's own scanner, called on a span that is one JSON value with nothing around it
+_scan_value = json.JSONDecoder().scan_once
+
+
+def _span_value(text: str, start: int, end: int) -> Any:
+    """The value ``json.loads(text[start:end])`` reads, for a span the C locator checked as one JSON value."""
+    span = text[start:end]
+    try:
+        value, stop = _scan_value(span, 0)
+    except StopIteration:
+        raise ValueError from None
+    if stop != len(span):
+        raise ValueError
+    return value
 
 
 def located_findings(
-    text: str, found: tuple[Any, Any, Any, Any], types: str = _walk.ELEMENT_TYPES_REPR
+    text: str, found: tuple[Any, ...], types: str = _walk.ELEMENT_TYPES_REPR
 ) -> list[str] | None:
     """The official warnings from what ``_speedups.locate`` found, or ``None`` when undecided.
+
+    See :func:`located_walk`; this is its messages.
+    """
+    findings = located_walk(text, found, types)
+    return None if findings is None else [message for _, _, message in findings]
+
+
+def located_walk(
+    text: str, found: tuple[Any, ...], types: str = _walk.ELEMENT_TYPES_REPR
+) -> list[_walk.Finding] | None:
+    """The official walk's findings from what ``_speedups.locate`` found, or ``None`` when undecided.
 
     ``found`` holds character spans of ``text``: unknown root key names, the
     high-level description and the style when they may hold findings, and the
     elements that may. Every span is one JSON value (or key) that the locator
     checked as JSON, so ``json.loads`` of it is the value the full parse would
     hold there; the walk words the messages from those values, and everything
-    outside the spans is proven clean.
+    outside the spans is proven clean (a clean style is left out: the walk
+    finds nothing in it).
     """
-    unknown, hld, style, elements = found
+    unknown, hld, style, elements = found[:4]
     root: dict[str, Any] = {}
     try:
         if unknown:
             for start, end in unknown:
-                name = json.loads(text[start:end])
+                name = _span_value(text, start, end)
                 if name in _walk.TOP_LEVEL_KNOWN_KEYS:  # a known key spelled with escapes
                     return None
                 root[name] = None
         if hld is not None:
-            root["high_level_description"] = json.loads(text[hld[0]:hld[1]])
-        root["style_description"] = _CLEAN_STYLE if style is None else json.loads(text[style[0]:style[1]])
-        spans = [(i, json.loads(text[start:end])) for i, start, end in elements or ()]
+            root["high_level_description"] = _span_value(text, *hld)
+        if style is not None:
+            root["style_description"] = _span_value(text, *style)
+        spans = [(i, _span_value(text, start, end)) for i, start, end in elements or ()]
     except (ValueError, RecursionError):
         return None
 
@@ -349,4 +375,4 @@ def located_findings(
             _walk._element(element, i, False, out, types)
 
     root["compositional_deconstruction"] = None
-    return [message for _, _, message in _walk.walk(root, composition=composition)]
+    return _walk.walk(root, composition=composition)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from captionkit import _walk
+from captionkit import _accel, _walk
 
 if TYPE_CHECKING:
     from captionkit.models import Caption
@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _ROOT_ORDER = _walk.ROOT_KEY_ORDER
+_locate = _accel.speedups.locate if _accel.speedups is not None else None
 # photo before medium, art_style after it: either branch (or an ambiguous mix) comes out canonical
 _STYLE_ORDER = ("aesthetics", "lighting", "photo", "medium", "art_style", "color_palette")
 _CD_ORDER = _walk.COMPOSITION_KEY_ORDER
@@ -333,17 +334,30 @@ def canonical_order(data: Any) -> Any:
     return root
 
 
-# Canonical text already known for a caption object (set by loads(), kept while the object
-# lives). Captions are frozen, so the text can never go stale; the entry leaves with the object.
-_KNOWN_TEXT: dict[int, str] = {}
+# Canonical text already known for a caption object (set by loads() and the builder, kept
+# while the object lives), with a weak reference to the object: captions are frozen, so the
+# text can never go stale, and the entry leaves with the object. (A plain weak reference with
+# a callback: weakref.finalize costs ten times as much, and loads() makes one per caption.)
+_KNOWN_TEXT: dict[int, tuple[str, weakref.ref[Any]]] = {}
 
 
 def remember_text(caption: Any, text: str) -> None:
     """Record ``text`` as the canonical form of the frozen ``caption`` object, for :func:`dumps`."""
     key = id(caption)
-    if key not in _KNOWN_TEXT:
-        weakref.finalize(caption, _KNOWN_TEXT.pop, key, None)
-    _KNOWN_TEXT[key] = text
+
+    def forget(ref: weakref.ref[Any]) -> None:
+        entry = _KNOWN_TEXT.get(key)
+        if entry is not None and entry[1] is ref:  # not the entry of a newer object with the same id
+            del _KNOWN_TEXT[key]
+
+    _KNOWN_TEXT[key] = (text, weakref.ref(caption, forget))
+
+
+def _known_text(caption: Any) -> str | None:
+    entry = _KNOWN_TEXT.get(id(caption))
+    if entry is not None and entry[1]() is caption:
+        return entry[0]
+    return None
 
 
 def _to_data(caption: Any) -> Any:
@@ -364,7 +378,7 @@ def dumps(caption: Caption | dict[str, Any], *, pretty: bool = False) -> str:
     '{"compositional_deconstruction":{"background":"Café wall","elements":[]}}'
     """
     if not pretty and type(caption) is not dict:
-        known = _KNOWN_TEXT.get(id(caption))
+        known = _known_text(caption)
         if known is not None:
             return known
     data = _to_data(caption)
@@ -421,7 +435,11 @@ def canonical_text(text: str, *, pretty: bool = False) -> str:
     '{"compositional_deconstruction":{"background":"b","elements":[]}}'
     """
     if not pretty:
-        body = text[:-1] if text.endswith("\n") else text
+        body = text.removesuffix("\n")
+        if _locate is not None and _locate(body) is True:
+            # the C locator proved body the canonical form of a clean caption, surrogate-free:
+            # dumps(json.loads(body)) is body itself, and storing it changes nothing
+            return body
         try:
             quick = dumps(orjson.loads(body))
         except (ValueError, TypeError):

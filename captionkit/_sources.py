@@ -307,12 +307,49 @@ def iter_text(name: str, text: str, *, path: Path | None = None, jsonl: bool | N
     if not jsonl:
         yield Source(name, text, path)
         return
-    for number, line in split_lines(text):
+    yield from _line_sources(name, path, split_lines(text))
+
+
+def _line_sources(name: str, path: Path | None, lines: Iterable[tuple[int, str]]) -> Iterator[Source]:
+    for number, line in lines:
         record = record_caption(line)
         if record is None:
             yield Source(name, line, path, number)
         else:
             yield _from_record(name, path, number, record, line)
+
+
+def _jsonl_lines(path: Path) -> tuple[str, list[tuple[int, str]]]:
+    """``(name, numbered lines)`` of a JSON Lines file, as :func:`split_lines` gives them from its text.
+
+    The file is decoded as it is read, line by line (a text stream splitting on ``"\\n"`` only):
+    each line is its own string from the start, where cutting one decoded text into lines copies
+    it twice. Whatever goes wrong is reported as :func:`read_text` reports it (a decoding error
+    reads the file again, for the byte offset in the whole file).
+
+    Raises:
+        SourceError: One line naming the file: missing, a folder, unreadable, not UTF-8.
+    """
+    name = str(path)
+    try:
+        with open(path, encoding="utf-8", newline="\n") as stream:
+            raw = stream.readlines()
+    except UnicodeDecodeError:
+        _, data = _read_bytes(path)
+        decode(data, name, universal_newlines=False)  # raises, with the offset in the whole file
+        raise  # pragma: no cover - decode() above raised
+    except (FileNotFoundError, IsADirectoryError, OSError):
+        _read_bytes(path)  # raises the one-line SourceError
+        raise  # pragma: no cover - _read_bytes() above raised
+    lines = []
+    for number, line in enumerate(raw, start=1):
+        if line.endswith("\n"):
+            line = line[:-1]
+        if line.endswith("\r"):
+            line = line[:-1]
+        if line.strip(_JSON_SPACE):
+            lines.append((number, line))
+    return name, lines
 
 
 def iter_files(
@@ -357,6 +394,14 @@ def iter_sources(
     for item in iter_files(paths):
         path = None if item == STDIN else Path(item)
         jsonl = split_jsonl and path is not None and path.suffix.lower() == ".jsonl"
+        if jsonl:
+            try:
+                name, lines = _jsonl_lines(path)  # type: ignore[arg-type]
+            except SourceError as exc:
+                yield Source(str(item), None, path, problem=str(exc).removeprefix(f"{item}: "))
+                continue
+            yield from _line_sources(name, path, lines)
+            continue
         try:
             name, data = _read_bytes(item)
             # a JSONL file keeps a lone "\r" (JSON whitespace): only "\n" ends its lines

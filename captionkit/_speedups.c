@@ -3,16 +3,27 @@
  * locate(text) reads the str's own buffer (nothing is decoded, converted or
  * allocated) and answers where the official checks may find something:
  *
- * - True: nowhere. The text is minified JSON whose root holds only the known
- *   keys, each value in its canonical form (keys in canonical order, values of
- *   the right type and range, palettes of uppercase hex, box edges in order,
- *   strings json.loads reads the same way).
+ * - True: nowhere, and the text is the canonical form of its caption as a
+ *   UTF-8 file holds it. It is minified JSON whose root holds only the known
+ *   keys, in canonical order, each value in its canonical form (keys in
+ *   canonical order, values of the right type and range, palettes of uppercase
+ *   hex, box edges in order, strings json.loads reads the same way, with only
+ *   the escapes json.dumps writes and no lone surrogate).
+ * - False: nowhere either, but the text is not in the canonical form: white
+ *   space between tokens (pretty-printed, a final newline), escapes the
+ *   canonical form does not write (\u00e9, \/), or root keys in another order.
  * - A tuple of character spans: unknown root key names, and the high-level
  *   description, style and elements whose canonical form did not match. Each
  *   span was checked as JSON json.loads reads; Python parses only those spans
- *   and words the messages with the official walk.
- * - None: undecided (another layout, a composition out of shape, numbers or
- *   nesting json.loads may refuse); the Python routes decide.
+ *   and words the messages with the official walk. Its last item says whether
+ *   a key may repeat anywhere (False: every object's keys were seen distinct).
+ * - None: undecided (a composition out of shape, duplicate root keys, numbers
+ *   or nesting json.loads may refuse); the Python routes decide.
+ *
+ * unicode_escapes(text) finds what the official ensure-ASCII check's regular
+ * expression finds (\uXXXX escapes of non-ASCII code points) and estimate(text)
+ * computes the token estimate of captionkit.tokens; both are compared with
+ * their Python twins by tests.
  *
  * Built by hatch_build.py when a C compiler is available; captionkit works
  * the same without it.
@@ -20,6 +31,13 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
+
+/* The token estimate adds floats in a fixed order and must match Python's float arithmetic bit
+ * for bit: no fused multiply-add (the build passes -ffp-contract=off as well). */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 
 /* The schema's numeric limits. They are not written here: captionkit.compat passes them from
  * captionkit._spec through configure() when it loads this module, and until then locate()
@@ -49,6 +67,8 @@ struct located {
     PyObject *unknown;  /* list of (start, end) of unknown root key names, or NULL */
     PyObject *elements; /* list of (index, start, end) of suspect elements, or NULL */
     Py_ssize_t hld_start, hld_end, style_start, style_end; /* end -1: clean or absent */
+    int other_form; /* white space, escapes or a root order the canonical form does not have */
+    int duplicates; /* a key may repeat in an object the scan skipped (a suspect or an unknown value) */
 };
 
 /* Append (start, end) or (index, start, end) to *list, creating it on first use. */
@@ -84,6 +104,493 @@ static int add_span(PyObject **list, Py_ssize_t index, Py_ssize_t start, Py_ssiz
 #undef CHAR_T
 #undef SFX
 
+/* -- the token estimate (captionkit.tokens) ------------------------------------------------ */
+
+/* Character classes as Python's re module sees them in a str pattern (\s; \w is alphanumeric
+ * or '_'; \d is decimal) and as str.isalpha / str.isdigit see them, combined the way the
+ * estimate's pattern uses them. */
+#define TK_SPACE 1u     /* \s */
+#define TK_DECIMAL 4u   /* \d */
+#define TK_ALPHA 8u     /* str.isalpha */
+#define TK_DIGIT 16u    /* str.isdigit */
+#define TK_LETTER 32u   /* [^\W\d_]: a word character that is neither a decimal digit nor '_' */
+#define TK_PUNCT 64u    /* [^\s\w] */
+#define TK_PREFIX 128u  /* [^\r\n\w] */
+
+static unsigned tk_class_of(Py_UCS4 c)
+{
+    unsigned k = 0;
+    int word = Py_UNICODE_ISALNUM(c) || c == '_';
+    int space = Py_UNICODE_ISSPACE(c);
+    int decimal = Py_UNICODE_ISDECIMAL(c);
+    if (space) {
+        k |= TK_SPACE;
+    }
+    if (decimal) {
+        k |= TK_DECIMAL;
+    }
+    if (Py_UNICODE_ISALPHA(c)) {
+        k |= TK_ALPHA;
+    }
+    if (Py_UNICODE_ISDIGIT(c)) {
+        k |= TK_DIGIT;
+    }
+    if (word && !decimal && c != '_') {
+        k |= TK_LETTER;
+    }
+    if (!word && !space) {
+        k |= TK_PUNCT;
+    }
+    if (!word && c != '\r' && c != '\n') {
+        k |= TK_PREFIX;
+    }
+    return k;
+}
+
+static unsigned char tk_latin1[256]; /* filled at module load */
+
+/* The weights, passed from captionkit.tokens by configure_estimate() (never written here). */
+static struct {
+    int configured;
+    double per_digit, per_word, per_long_letter, per_non_ascii_letter, per_glued_word;
+    double per_non_ascii_symbol, per_punct_run;
+    Py_ssize_t long_word, punct_group;
+} tk_weights;
+
+/* Add one increment: to the float total in order (as Python adds them), and its whole
+ * number of hundredths (round-half-even, as Python's round()) to the exact sum. */
+static inline void tk_add(double increment, double *total, long long *exact)
+{
+    *total += increment;
+    *exact += (long long)nearbyint(100.0 * increment);
+}
+
+/* The increments that depend on a count, worked out once for small counts (configure_estimate):
+ * a word of k ASCII letters, k non-ASCII letters, and a run of punctuation with no letters. */
+#define TK_TABLE 64
+static struct {
+    double value;
+    long long hundredths;
+} tk_word[TK_TABLE], tk_non_ascii[TK_TABLE], tk_punct[TK_TABLE], tk_digit, tk_glued;
+
+static void tk_entry(double value, double *out_value, long long *out_hundredths)
+{
+    *out_value = value;
+    *out_hundredths = (long long)nearbyint(100.0 * value);
+}
+
+static inline double tk_word_value(Py_ssize_t ascii_letters)
+{
+    Py_ssize_t longer = ascii_letters - tk_weights.long_word;
+    double extra = tk_weights.per_long_letter * (double)(longer > 0 ? longer : 0);
+    return tk_weights.per_word + extra;
+}
+
+static inline double tk_punct_value(Py_ssize_t non_ascii, Py_ssize_t rest)
+{
+    Py_ssize_t runs = (rest + tk_weights.punct_group - 1) / tk_weights.punct_group;
+    double symbols = tk_weights.per_non_ascii_symbol * (double)non_ascii;
+    double punct = tk_weights.per_punct_run * (double)runs;
+    return symbols + punct;
+}
+
+#define CHAR_T Py_UCS1
+#define SFX _ucs1
+#include "_speedups_tokens.h"
+#undef CHAR_T
+#undef SFX
+
+#define CHAR_T Py_UCS2
+#define SFX _ucs2
+#include "_speedups_tokens.h"
+#undef CHAR_T
+#undef SFX
+
+#define CHAR_T Py_UCS4
+#define SFX _ucs4
+#include "_speedups_tokens.h"
+#undef CHAR_T
+#undef SFX
+
+static PyObject *estimate(PyObject *module, PyObject *args)
+{
+    (void)module;
+    PyObject *text;
+    int with_total = 0;
+    if (!PyArg_ParseTuple(args, "O|p:estimate", &text, &with_total)) {
+        return NULL;
+    }
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "estimate() expects a str");
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) {
+        return NULL;
+    }
+#endif
+    if (!tk_weights.configured) {
+        PyErr_SetString(PyExc_RuntimeError, "estimate(): configure_estimate() was not called");
+        return NULL;
+    }
+    double total = 0.0;
+    long long exact = 0;
+    Py_ssize_t pieces = 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    const void *data = PyUnicode_DATA(text);
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        tk_estimate_ucs1((const Py_UCS1 *)data, n, with_total, &total, &exact, &pieces);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        tk_estimate_ucs2((const Py_UCS2 *)data, n, with_total, &total, &exact, &pieces);
+        break;
+    default:
+        tk_estimate_ucs4((const Py_UCS4 *)data, n, with_total, &total, &exact, &pieces);
+        break;
+    }
+    if (!with_total) {
+        return Py_BuildValue("(LOn)", exact, Py_None, pieces);
+    }
+    return Py_BuildValue("(Ldn)", exact, total, pieces);
+}
+
+static PyObject *configure_estimate(PyObject *module, PyObject *args)
+{
+    (void)module;
+    double w[7];
+    Py_ssize_t long_word, punct_group;
+    if (!PyArg_ParseTuple(args, "dddddddnn:configure_estimate", &w[0], &w[1], &w[2], &w[3], &w[4], &w[5], &w[6],
+                          &long_word, &punct_group)) {
+        return NULL;
+    }
+    if (long_word < 0 || punct_group < 1) {
+        PyErr_SetString(PyExc_ValueError, "configure_estimate(): a word length below 0 or a group below 1");
+        return NULL;
+    }
+    tk_weights.per_digit = w[0];
+    tk_weights.per_word = w[1];
+    tk_weights.per_long_letter = w[2];
+    tk_weights.per_non_ascii_letter = w[3];
+    tk_weights.per_glued_word = w[4];
+    tk_weights.per_non_ascii_symbol = w[5];
+    tk_weights.per_punct_run = w[6];
+    tk_weights.long_word = long_word;
+    tk_weights.punct_group = punct_group;
+    for (Py_ssize_t k = 0; k < TK_TABLE; k++) {
+        tk_entry(tk_word_value(k), &tk_word[k].value, &tk_word[k].hundredths);
+        tk_entry(tk_weights.per_non_ascii_letter * (double)k, &tk_non_ascii[k].value, &tk_non_ascii[k].hundredths);
+        tk_entry(tk_punct_value(0, k), &tk_punct[k].value, &tk_punct[k].hundredths);
+    }
+    tk_entry(tk_weights.per_digit, &tk_digit.value, &tk_digit.hundredths);
+    tk_entry(tk_weights.per_glued_word, &tk_glued.value, &tk_glued.hundredths);
+    tk_weights.configured = 1;
+    Py_RETURN_NONE;
+}
+
+/* -- facts about prose for captionkit's lints (captionkit.rules.content) ------------------------ */
+
+/* The lints' trigger words, set by configure_words() from captionkit.rules.content: ASCII
+ * lowercase letters and digits, at most 64 words of at most WORD_MAX characters. A word is
+ * found by a 64-bit hash of its characters in a table of PW_SLOTS slots: the scan hashes every
+ * run as it goes and looks the hash up where the run ends, with no branch on the text. Two
+ * different runs could share a hash; a run taken for a trigger word it is not would only make
+ * a pattern run that then finds nothing (a trigger word only ever means "look"). */
+#define WORD_MAX 24
+#define WORDS_MAX 64
+#define PW_SLOTS 4096
+#define PW_OFFSET 1469598103934665603ull
+#define PW_PRIME 1099511628211ull
+
+static struct {
+    int count;
+    unsigned long long seed;
+    unsigned long long hash[PW_SLOTS];
+    unsigned long long bit[PW_SLOTS];
+} pw_table;
+
+static inline unsigned long long pw_step(unsigned long long h, unsigned char low)
+{
+    return (h ^ low) * PW_PRIME;
+}
+
+static inline size_t pw_slot_of(unsigned long long h)
+{
+    return (size_t)((h ^ (h >> 29)) & (PW_SLOTS - 1));
+}
+
+/* Per Latin-1 character: what it lowercases to if that is an ASCII letter or digit (else 0),
+ * and whether it is white space (str.isspace). */
+static unsigned char pw_low256[256];
+static unsigned char pw_space256[256];
+
+/* Scan one string: its number of words as str.split() counts them (runs of characters that
+ * are not white space), and the bits of the trigger words among its runs of ASCII letters and
+ * digits after str.lower(), as rules.content._tokens cuts them. Characters that str.lower()
+ * turns into ASCII letters: U+212A (the Kelvin sign, to 'k') is read as 'k'; U+0130 (to 'i'
+ * and a combining dot) and the two that re.IGNORECASE matches with ASCII letters (U+0131,
+ * U+017F) make every bit set: every pattern then runs. */
+#define PROSE_SCAN(CHAR)                                                                         \
+    do {                                                                                         \
+        const CHAR *s = (const CHAR *)data;                                                      \
+        unsigned long long h = pw_table.seed;                                                    \
+        unsigned prev_space = 1, prev_run = 0;                                                   \
+        for (Py_ssize_t i = 0; i <= n; i++) {                                                    \
+            Py_UCS4 c = i < n ? s[i] : ' ';                                                      \
+            unsigned char low;                                                                   \
+            unsigned space;                                                                      \
+            if (sizeof(CHAR) == 1 || c < 256) {                                                  \
+                low = pw_low256[c];                                                              \
+                space = pw_space256[c];                                                          \
+            }                                                                                    \
+            else {                                                                               \
+                low = c == 0x212A ? 'k' : 0;                                                     \
+                space = Py_UNICODE_ISSPACE(c) ? 1 : 0;                                           \
+                everything |= c == 0x130 || c == 0x131 || c == 0x17F;                            \
+            }                                                                                    \
+            unsigned run = low != 0;                                                             \
+            words += prev_space & (space ^ 1);                                                   \
+            prev_space = space;                                                                  \
+            /* where a run ends, look its hash up (a mask instead of a branch) */                \
+            size_t slot = pw_slot_of(h);                                                         \
+            unsigned long long ends = 0ull - (unsigned long long)(prev_run & (run ^ 1) & (pw_table.hash[slot] == h)); \
+            bits |= pw_table.bit[slot] & ends;                                                   \
+            h = run ? pw_step(prev_run ? h : pw_table.seed, low) : pw_table.seed;                \
+            prev_run = run;                                                                      \
+        }                                                                                        \
+    } while (0)
+
+static PyObject *prose_facts(PyObject *module, PyObject *strings)
+{
+    (void)module;
+    if (!PyList_Check(strings)) {
+        PyErr_SetString(PyExc_TypeError, "prose_facts() expects a list of str");
+        return NULL;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(strings);
+    PyObject *counts = PyList_New(count);
+    PyObject *masks = counts ? PyList_New(count) : NULL;
+    if (masks == NULL) {
+        Py_XDECREF(counts);
+        return NULL;
+    }
+    unsigned long long all = pw_table.count >= 64 ? ~0ull : (1ull << pw_table.count) - 1;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *text = PyList_GET_ITEM(strings, k);
+        if (!PyUnicode_Check(text)) {
+            PyErr_SetString(PyExc_TypeError, "prose_facts() expects a list of str");
+            goto fail;
+        }
+#if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(text) < 0) {
+            goto fail;
+        }
+#endif
+        Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+        const void *data = PyUnicode_DATA(text);
+        Py_ssize_t words = 0;
+        unsigned long long bits = 0;
+        int everything = 0;
+        switch (PyUnicode_KIND(text)) {
+        case PyUnicode_1BYTE_KIND:
+            PROSE_SCAN(Py_UCS1);
+            break;
+        case PyUnicode_2BYTE_KIND:
+            PROSE_SCAN(Py_UCS2);
+            break;
+        default:
+            PROSE_SCAN(Py_UCS4);
+            break;
+        }
+        PyObject *w = PyLong_FromSsize_t(words);
+        PyObject *m = w ? PyLong_FromUnsignedLongLong(everything ? all : bits) : NULL;
+        if (m == NULL) {
+            Py_XDECREF(w);
+            goto fail;
+        }
+        PyList_SET_ITEM(counts, k, w);
+        PyList_SET_ITEM(masks, k, m);
+    }
+    return Py_BuildValue("(NN)", counts, masks);
+fail:
+    Py_DECREF(counts);
+    Py_DECREF(masks);
+    return NULL;
+}
+
+static unsigned long long pw_hash(const char *word, Py_ssize_t len, unsigned long long seed)
+{
+    unsigned long long h = seed;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        h = pw_step(h, (unsigned char)word[i]);
+    }
+    return h;
+}
+
+static PyObject *configure_words(PyObject *module, PyObject *vocabulary)
+{
+    (void)module;
+    if (!PyTuple_Check(vocabulary) || PyTuple_GET_SIZE(vocabulary) > WORDS_MAX) {
+        PyErr_SetString(PyExc_ValueError, "configure_words() expects a tuple of at most 64 str");
+        return NULL;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(vocabulary);
+    const char *words[WORDS_MAX];
+    Py_ssize_t lens[WORDS_MAX];
+    for (Py_ssize_t w = 0; w < count; w++) {
+        PyObject *word = PyTuple_GET_ITEM(vocabulary, w);
+        const char *utf8 = PyUnicode_Check(word) ? PyUnicode_AsUTF8AndSize(word, &lens[w]) : NULL;
+        int ok = utf8 != NULL && lens[w] >= 1 && lens[w] <= WORD_MAX;
+        for (Py_ssize_t i = 0; ok && i < lens[w]; i++) {
+            ok = (utf8[i] >= 'a' && utf8[i] <= 'z') || (utf8[i] >= '0' && utf8[i] <= '9');
+        }
+        if (!ok) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_ValueError, "configure_words(): each word is 1 to 24 ASCII letters or digits");
+            return NULL;
+        }
+        words[w] = utf8;
+    }
+    /* a seed under which every word has a slot of its own */
+    for (unsigned long long seed = PW_OFFSET;; seed += 0x9E3779B97F4A7C15ull) {
+        memset(pw_table.hash, 0, sizeof(pw_table.hash));
+        memset(pw_table.bit, 0, sizeof(pw_table.bit));
+        int clash = 0;
+        for (Py_ssize_t w = 0; w < count && !clash; w++) {
+            unsigned long long h = pw_hash(words[w], lens[w], seed);
+            size_t slot = pw_slot_of(h);
+            if (pw_table.bit[slot]) {
+                clash = 1;
+                break;
+            }
+            pw_table.hash[slot] = h;
+            pw_table.bit[slot] = 1ull << w;
+        }
+        /* (a slot no word holds has a bit of 0: a run that matches its hash adds nothing) */
+        if (!clash) {
+            pw_table.seed = seed;
+            break;
+        }
+    }
+    pw_table.count = (int)count;
+    Py_RETURN_NONE;
+}
+
+/* -- the official ensure-ASCII check's escapes ------------------------------------------------ */
+
+#define ESC_KEEP 4 /* the smallest distinct escapes kept: the message shows three, and "..." past them */
+
+/* Find what NON_ASCII_UNICODE_ESCAPE_RE.findall finds: a backslash, 'u' and four hex digits
+ * (either case) naming a code point from U+0080. Such matches cannot overlap (each starts
+ * with the backslash that no hex digit is), so a plain left-to-right scan finds them all.
+ * Counts them, and keeps the ESC_KEEP smallest distinct ones (as sorted() orders str). */
+#define ESCAPES_SCAN(CHAR)                                                                       \
+    do {                                                                                         \
+        const CHAR *s = (const CHAR *)data;                                                      \
+        for (Py_ssize_t i = 0; i + 5 < n; i++) {                                                 \
+            if (sizeof(CHAR) == 1) { /* jump to the next backslash */                            \
+                const void *next = memchr(s + i, '\\', (size_t)(n - 5 - i));                     \
+                if (next == NULL) {                                                              \
+                    break;                                                                       \
+                }                                                                                \
+                i = (const CHAR *)next - s;                                                      \
+            }                                                                                    \
+            if (s[i] != '\\' || s[i + 1] != 'u') {                                               \
+                continue;                                                                        \
+            }                                                                                    \
+            int v = 0, ok = 1;                                                                   \
+            for (int k = 2; k < 6 && ok; k++) {                                                  \
+                Py_UCS4 c = s[i + k];                                                            \
+                if (c >= '0' && c <= '9') {                                                      \
+                    v = v * 16 + (int)(c - '0');                                                 \
+                }                                                                                \
+                else if (c >= 'a' && c <= 'f') {                                                 \
+                    v = v * 16 + (int)(c - 'a') + 10;                                            \
+                }                                                                                \
+                else if (c >= 'A' && c <= 'F') {                                                 \
+                    v = v * 16 + (int)(c - 'A') + 10;                                            \
+                }                                                                                \
+                else {                                                                           \
+                    ok = 0;                                                                      \
+                }                                                                                \
+            }                                                                                    \
+            if (!ok || v < 0x80) {                                                               \
+                continue;                                                                        \
+            }                                                                                    \
+            char seq[6] = {'\\', 'u', (char)s[i + 2], (char)s[i + 3], (char)s[i + 4], (char)s[i + 5]}; \
+            count++;                                                                             \
+            esc_keep(kept, &nkept, seq);                                                         \
+            i += 5;                                                                              \
+        }                                                                                        \
+    } while (0)
+
+static void esc_keep(char kept[ESC_KEEP][6], int *nkept, const char *seq)
+{
+    int at = 0;
+    while (at < *nkept) {
+        int cmp = memcmp(kept[at], seq, 6);
+        if (cmp == 0) {
+            return; /* already kept */
+        }
+        if (cmp > 0) {
+            break;
+        }
+        at++;
+    }
+    if (at >= ESC_KEEP) {
+        return;
+    }
+    int last = *nkept < ESC_KEEP ? *nkept : ESC_KEEP - 1;
+    memmove(kept[at + 1], kept[at], (size_t)(last - at) * 6);
+    memcpy(kept[at], seq, 6);
+    if (*nkept < ESC_KEEP) {
+        (*nkept)++;
+    }
+}
+
+static PyObject *unicode_escapes(PyObject *module, PyObject *text)
+{
+    (void)module;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "unicode_escapes() expects a str");
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) {
+        return NULL;
+    }
+#endif
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t count = 0;
+    char kept[ESC_KEEP][6];
+    int nkept = 0;
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        ESCAPES_SCAN(Py_UCS1);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        ESCAPES_SCAN(Py_UCS2);
+        break;
+    default:
+        ESCAPES_SCAN(Py_UCS4);
+        break;
+    }
+    PyObject *examples = PyList_New(nkept);
+    if (examples == NULL) {
+        return NULL;
+    }
+    for (int k = 0; k < nkept; k++) {
+        PyObject *item = PyUnicode_FromStringAndSize(kept[k], 6);
+        if (item == NULL) {
+            Py_DECREF(examples);
+            return NULL;
+        }
+        PyList_SET_ITEM(examples, k, item);
+    }
+    return Py_BuildValue("(nN)", count, examples);
+}
+
 static PyObject *span_or_none(Py_ssize_t start, Py_ssize_t end)
 {
     if (end < 0) {
@@ -107,7 +614,7 @@ static PyObject *locate(PyObject *module, PyObject *text)
     if (!ck_configured) {
         Py_RETURN_NONE;
     }
-    struct located found = {NULL, NULL, 0, -1, 0, -1};
+    struct located found = {NULL, NULL, 0, -1, 0, -1, 0, 0};
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const void *data = PyUnicode_DATA(text);
     int rc;
@@ -131,14 +638,14 @@ static PyObject *locate(PyObject *module, PyObject *text)
         goto done;
     }
     if (found.unknown == NULL && found.elements == NULL && found.hld_end < 0 && found.style_end < 0) {
-        result = Py_NewRef(Py_True);
+        result = Py_NewRef(found.other_form ? Py_False : Py_True);
         goto done;
     }
     PyObject *hld = span_or_none(found.hld_start, found.hld_end);
     PyObject *style = hld ? span_or_none(found.style_start, found.style_end) : NULL;
     if (style != NULL) {
-        result = Py_BuildValue("(OOOO)", found.unknown ? found.unknown : Py_None, hld, style,
-                               found.elements ? found.elements : Py_None);
+        result = Py_BuildValue("(OOOOO)", found.unknown ? found.unknown : Py_None, hld, style,
+                               found.elements ? found.elements : Py_None, found.duplicates ? Py_True : Py_False);
     }
     Py_XDECREF(hld);
     Py_XDECREF(style);
@@ -172,10 +679,32 @@ static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(bbox_min, bbox_max, style_palette_max, element_palette_max, /)\n--\n\n"
      "Set the schema's limits (from captionkit._spec); locate() answers None until this is called."},
+    {"configure_estimate", configure_estimate, METH_VARARGS,
+     "configure_estimate(per_digit, per_word, per_long_letter, per_non_ascii_letter, per_glued_word,\n"
+     "                   per_non_ascii_symbol, per_punct_run, long_word, punct_group, /)\n--\n\n"
+     "Set the token estimate's weights (from captionkit.tokens); estimate() refuses to run until then."},
+    {"estimate", estimate, METH_VARARGS,
+     "estimate(text, with_total=False, /)\n--\n\n"
+     "(hundredths, total, pieces): the token estimate of text as captionkit.tokens computes it: the\n"
+     "exact sum of the pieces' weights in hundredths, the float sum in text order (None unless\n"
+     "with_total: adding floats one after another costs), the piece count."},
+    {"configure_words", configure_words, METH_O,
+     "configure_words(vocabulary, /)\n--\n\n"
+     "Set the lints' trigger words (a tuple of at most 64 lowercase ASCII words; bit k is word k)."},
+    {"prose_facts", prose_facts, METH_O,
+     "prose_facts(strings, /)\n--\n\n"
+     "(word_counts, masks): len(s.split()) of each string, and the bits of the trigger words among\n"
+     "its lowercased ASCII letter-and-digit runs (every bit where a letter folds to ASCII)."},
+    {"unicode_escapes", unicode_escapes, METH_O,
+     "unicode_escapes(text, /)\n--\n\n"
+     "(count, smallest): how many \\uXXXX escapes of non-ASCII code points the text holds (as the\n"
+     "official ensure-ASCII check's regular expression finds them), and the four smallest distinct ones, sorted."},
     {"locate", locate, METH_O,
      "locate(text, /)\n--\n\n"
-     "Where findings may be: True (nowhere), None (undecided), or\n"
-     "(unknown_key_spans, hld_span, style_span, element_spans) with spans as character offsets."},
+     "Where findings may be: True (nowhere, and the text is canonical), False (nowhere, another form),\n"
+     "None (undecided), or\n"
+     "(unknown_key_spans, hld_span, style_span, element_spans, maybe_repeated_keys) with spans as\n"
+     "character offsets; the flag is False when no object of the text can repeat a key."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -185,5 +714,12 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__speedups(void)
 {
+    for (Py_UCS4 c = 0; c < 256; c++) {
+        tk_latin1[c] = (unsigned char)tk_class_of(c);
+    }
+    for (int c = 0; c < 256; c++) {
+        pw_low256[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : 0);
+        pw_space256[c] = (tk_latin1[c] & TK_SPACE) != 0;
+    }
     return PyModule_Create(&module);
 }

@@ -49,9 +49,10 @@ own ``__str__``.
 How ``verify_raw`` stays cheap (every route ends in the same check code, so
 the answer never depends on the route): the optional C locator
 (``captionkit._speedups``, compiled at install when a compiler is present)
-reads the text in place and either proves it the canonical form of a clean
-caption, or points at the few values that may hold findings, which alone are
-parsed and walked. Texts it cannot place (other layouts, unusual JSON) take the
+reads the text in place, in any layout (minified, pretty-printed, escaped, any
+root order), and either proves it a clean caption, or points at the few values
+that may hold findings, which alone are parsed and walked. Texts it cannot
+place (duplicate root keys, a composition out of shape, unusual JSON) take the
 Python routes in :mod:`captionkit._fastcheck` (typed msgspec decoding), and
 the last resort is the full parse and walk. No route answers for text
 ``json.loads`` cannot read: the C locator only answers for texts nested at
@@ -79,19 +80,12 @@ from typing import Any, ClassVar
 
 import orjson
 
-from captionkit import _spec, _walk
+from captionkit import _accel, _walk
 from captionkit._fastcheck import MAX_DEPTH, fast_findings, located_findings, plainly_readable
 
-try:  # optional C accelerator (see hatch_build.py); the answers are the same without it
-    from captionkit import _speedups
-except ImportError:  # pragma: no cover - depends on the build
-    _locate = None
-else:  # its limits come from the one spec, like every other route's
-    try:
-        _speedups.configure(_spec.BBOX_MIN, _spec.BBOX_MAX, _spec.STYLE_PALETTE_MAX, _spec.ELEMENT_PALETTE_MAX)
-        _locate = _speedups.locate
-    except (AttributeError, ValueError):  # an extension built from older sources, or limits it cannot read
-        _locate = None
+# the optional C accelerator (see captionkit._accel); the answers are the same without it
+_locate = _accel.speedups.locate if _accel.speedups is not None else None
+_unicode_escapes = _accel.speedups.unicode_escapes if _accel.speedups is not None else None
 
 __all__ = ["MAX_DEPTH", "NON_ASCII_UNICODE_ESCAPE_RE", "CaptionVerifier", "official_loads"]
 
@@ -106,25 +100,34 @@ _R1 = (
     "UTF-8. Note: this is a warning, not an error, because the escapes could have been written "
     "intentionally \u2014 we cannot tell from the file alone."
 )
+_R1_HEAD, _R1_TAIL = _R1.split("{n}")[0], _R1.split("{more}")[1]
+_R1_MID = _R1.split("{n}")[1].split("{examples}")[0]
+
+
+def _r1(n: int, examples: str, more: str) -> str:
+    """``_R1.format(n=n, examples=examples, more=more)``, joined directly (a long template formats slowly)."""
+    return f"{_R1_HEAD}{n}{_R1_MID}{examples}{more}{_R1_TAIL}"
+
+
+_ESCAPES_KEPT = 4  # the C scan keeps the four smallest distinct escapes: enough to show three and tell "more"
 
 
 def ensure_ascii_findings(raw_text: str, max_examples: int = 3) -> list[str]:
     """The official lexical check for ``\\uXXXX`` escapes of non-ASCII characters."""
     # Both tests below are single C-level scans (isascii is the cheaper one and
-    # rules out most multilingual captions); the regex runs only when needed.
-    if not raw_text.isascii() or "\\u" not in raw_text:
+    # rules out most multilingual captions); the escapes are looked for only when needed.
+    if not raw_text.isascii():
         return []
-    matches = NON_ASCII_UNICODE_ESCAPE_RE.findall(raw_text)
-    if not matches:
+    if _unicode_escapes is not None and 0 <= max_examples < _ESCAPES_KEPT:
+        count, smallest = _unicode_escapes(raw_text)  # the regex's matches, counted in C
+    elif "\\u" not in raw_text:
         return []
-    unique = sorted(set(matches))
-    return [
-        _R1.format(
-            n=len(matches),
-            examples=", ".join(unique[:max_examples]),
-            more=", ..." if len(unique) > max_examples else "",
-        )
-    ]
+    else:
+        matches = NON_ASCII_UNICODE_ESCAPE_RE.findall(raw_text)
+        count, smallest = len(matches), sorted(set(matches))
+    if not count:
+        return []
+    return [_r1(count, ", ".join(smallest[:max_examples]), ", ..." if len(smallest) > max_examples else "")]
 
 
 _RECURSION = "maximum recursion depth exceeded while decoding a JSON {} from a unicode string"
@@ -313,7 +316,7 @@ class CaptionVerifier:
         warnings = ensure_ascii_findings(raw_text)
         if _locate is not None:
             found = _locate(raw_text)  # C: proves most texts clean, or points at the suspect values
-            if found is True:
+            if found is True or found is False:  # clean (canonical, or in another form)
                 return warnings
             if found is not None:
                 known = located_findings(raw_text, found, self._types)

@@ -50,6 +50,7 @@ ELEMENT_LIMIT = _spec.ELEMENT_PALETTE_MAX
 """At most this many colours in an element's ``color_palette``."""
 
 _HEX6 = re.compile(r"#?([0-9a-fA-F]{6})")
+_UPPER_HEX_DIGITS = _spec.HEX_DIGITS
 _HEX3 = re.compile(r"#([0-9a-fA-F]{3})")
 _HEX0X = re.compile(r"0x([0-9a-fA-F]{6})")
 _FUNC = re.compile(r"(rgb|hsl|hsv|hsb)a?\(.*\)", re.IGNORECASE)
@@ -98,6 +99,8 @@ def to_hex(value: Colorish) -> str:
     ...
     ValueError: 'navyy' is not a colour (did you mean 'navy'?); use #RRGGBB, #RGB, rgb(r, g, b) or a CSS colour name
     """
+    if type(value) is str and len(value) == 7 and value[0] == "#" and not value[1:].strip(_UPPER_HEX_DIGITS):
+        return value  # already uppercase #RRGGBB: the answer the patterns below give, without them
     if isinstance(value, (tuple, list)) and len(value) in (3, 4):
         rgb = tuple(value[:3])
         if all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in rgb):

@@ -37,7 +37,7 @@ from pathlib import Path
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Literal
 
-from captionkit import _spec
+from captionkit import _accel, _spec
 from captionkit._json import dumps
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,6 +53,7 @@ __all__ = [
     "count_tokens_many",
     "estimate",
     "find_tokenizer",
+    "over_budget",
     "wrap_prompt",
 ]
 
@@ -87,6 +88,8 @@ _PER_NON_ASCII_LETTER = 0.82
 _PER_GLUED_WORD = 1.6  # a word fused to punctuation, e.g. '":"A'
 _PER_NON_ASCII_SYMBOL = 0.62
 _PER_PUNCT_RUN = 0.7  # per started group of three ASCII punctuation/space chars
+_LONG_WORD = 6  # letters of a word the base weight covers
+_PUNCT_GROUP = 3
 
 _DROP_ASCII_LETTERS = str.maketrans("", "", string.ascii_letters)
 
@@ -122,7 +125,7 @@ class TokenCount:
         >>> TokenCount(count=2049, exact=True, method="tokenizer", upper_bound=2049).over_limit
         True
         """
-        return self.count > self.limit
+        return _status(self.count, self.upper_bound, self.limit) == "over"
 
     @property
     def near_limit(self) -> bool:
@@ -131,7 +134,7 @@ class TokenCount:
         >>> TokenCount(count=1800, exact=False, method="estimate", upper_bound=2000).near_limit
         True
         """
-        return not self.over_limit and self.upper_bound >= round(self.limit * TOKEN_WARN / TOKEN_LIMIT)
+        return _status(self.count, self.upper_bound, self.limit) == "near"
 
     @property
     def status(self) -> Literal["ok", "near", "over"]:
@@ -140,12 +143,19 @@ class TokenCount:
         >>> TokenCount(count=200, exact=True, method="tokenizer", upper_bound=200).status
         'ok'
         """
-        return "over" if self.over_limit else "near" if self.near_limit else "ok"
+        return _status(self.count, self.upper_bound, self.limit)
 
     def __str__(self) -> str:
         if self.exact:
             return f"{self.count} / {self.limit} tokens (exact)"
         return f"~{self.count} / {self.limit} tokens (estimate, at most {self.upper_bound})"
+
+
+def _status(count: int, upper_bound: int, limit: int) -> Literal["ok", "near", "over"]:
+    """Over when ``count`` is above ``limit``; near when ``upper_bound`` reaches 90% of it; else ok."""
+    if count > limit:
+        return "over"
+    return "near" if upper_bound >= round(limit * TOKEN_WARN / TOKEN_LIMIT) else "ok"
 
 
 def wrap_prompt(text: str) -> str:
@@ -175,10 +185,10 @@ def _increments(piece: str) -> tuple[float, ...]:
         non_ascii = len(piece) - len(piece.encode("ascii", "ignore"))
     if not letters:
         rest = len(piece) - non_ascii
-        return (_PER_NON_ASCII_SYMBOL * non_ascii + _PER_PUNCT_RUN * math.ceil(rest / 3),)
+        return (_PER_NON_ASCII_SYMBOL * non_ascii + _PER_PUNCT_RUN * math.ceil(rest / _PUNCT_GROUP),)
     out: list[float] = []
     if ascii_letters:
-        out.append(_PER_WORD + _PER_LONG_LETTER * max(0, ascii_letters - 6))
+        out.append(_PER_WORD + _PER_LONG_LETTER * max(0, ascii_letters - _LONG_WORD))
     if letters > ascii_letters:  # adding 0.0 would change nothing
         out.append(_PER_NON_ASCII_LETTER * (letters - ascii_letters))
     if len(piece.lstrip(" ")) > letters:
@@ -220,6 +230,24 @@ def _sum_in_order(pieces: list[str]) -> float:
     return reduce(add, chain.from_iterable(map(_INCREMENTS.__getitem__, pieces)), 0.0)
 
 
+if _accel.speedups is not None:  # the same pieces and weights, cut and weighed in C
+    _accel.speedups.configure_estimate(
+        _PER_DIGIT, _PER_WORD, _PER_LONG_LETTER, _PER_NON_ASCII_LETTER, _PER_GLUED_WORD, _PER_NON_ASCII_SYMBOL,
+        _PER_PUNCT_RUN, _LONG_WORD, _PUNCT_GROUP,
+    )
+    _c_estimate = _accel.speedups.estimate
+else:
+    _c_estimate = None
+
+
+def _py_weights(text: str) -> tuple[int, float, int]:
+    """``(hundredths, total, pieces)`` by the regular expression alone, as the C accelerator's
+    ``estimate`` answers: the exact sum of the pieces' weights in hundredths, their float sum in
+    text order, and how many pieces there are (for tests and the benchmark)."""
+    pieces = _PIECES.findall(text)
+    return sum(map(_HUNDREDTHS.__getitem__, pieces)), _sum_in_order(pieces), len(pieces)
+
+
 def estimate(text: str) -> float:
     """The calibrated token estimate for ``text`` alone (no wrapper), as a float.
 
@@ -231,29 +259,55 @@ def estimate(text: str) -> float:
     >>> round(estimate("A red kite over a green hill."))
     8
     """
+    if _c_estimate is not None:
+        return _c_estimate(text, True)[1]
     return _sum_in_order(_PIECES.findall(text))
 
 
 def _estimate_count(text: str) -> TokenCount:
-    pieces = _PIECES.findall(text)
-    exact = sum(map(_HUNDREDTHS.__getitem__, pieces))
+    count, bound = _estimate_numbers(text)
+    return TokenCount(count=count, exact=False, method="estimate", upper_bound=bound, detail=_ESTIMATE_DETAIL)
+
+
+def _estimate_numbers(text: str) -> tuple[int, int]:
+    """``(count, upper_bound)`` of the estimate, chat wrapper included."""
     # The estimate is exact/100. Added as floats in text order (as `estimate` does) it can
     # land a hair off, which matters only on a rounding edge: a half for round(), a whole
     # number for the bound's ceil (any other value is at least 1e-4 from one, far beyond
-    # float error below 100,000 pieces). There the floats are added to decide as before.
-    on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or len(pieces) > 100_000
-    raw = _sum_in_order(pieces) if on_edge else exact / 100
+    # float error below 100,000 pieces). There the float sum decides, as before.
+    if _c_estimate is not None:
+        exact, _, count = _c_estimate(text)
+        on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or count > 100_000
+        raw = _c_estimate(text, True)[1] if on_edge else exact / 100
+    else:
+        pieces = _PIECES.findall(text)
+        exact = sum(map(_HUNDREDTHS.__getitem__, pieces))
+        on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or len(pieces) > 100_000
+        raw = _sum_in_order(pieces) if on_edge else exact / 100
     count = round(raw) + WRAPPER_TOKENS
     bound = math.ceil(raw * (1 + ESTIMATE_MARGIN)) + WRAPPER_TOKENS
     if bound > len(text) + WRAPPER_TOKENS:  # else under the byte cap already: a character is at least one byte
         bound = min(bound, len(text.encode("utf-8", "surrogatepass")) + WRAPPER_TOKENS)
-    return TokenCount(
-        count=min(count, bound),
-        exact=False,
-        method="estimate",
-        upper_bound=bound,
-        detail=_ESTIMATE_DETAIL,
-    )
+    return min(count, bound), bound
+
+
+def over_budget(text: str) -> TokenCount | None:
+    """The count of ``text`` when it is near or over the limit, else ``None``.
+
+    Counted as :func:`count_tokens` counts a prompt string (a local tokenizer when
+    one is found, else the estimate), with no :class:`TokenCount` built for the
+    usual case of a caption well within the budget.
+
+    >>> over_budget("A red kite.") is None
+    True
+    """
+    if find_tokenizer() is None:
+        count, bound = _estimate_numbers(text)
+        if _status(count, bound, TOKEN_LIMIT) == "ok":
+            return None
+        return TokenCount(count=count, exact=False, method="estimate", upper_bound=bound, detail=_ESTIMATE_DETAIL)
+    counted = count_tokens(text)
+    return None if counted.status == "ok" else counted
 
 
 _ESTIMATE_DETAIL = f"calibrated estimate, +{ESTIMATE_MARGIN:.0%} bound"
@@ -291,15 +345,28 @@ def find_tokenizer() -> Path | None:
     >>> found is None or found.name == "tokenizer.json"
     True
     """
-    key = tuple(os.environ.get(name) for name in _DISCOVERY_ENV)
-    found = _discover(key)
+    found = _discover(_environment_key())
     if found is not None and not found.is_file():
         _discover.cache_clear()
-        found = _discover(key)
+        found = _discover(_environment_key())
     return found
 
 
 _DISCOVERY_ENV = ("CAPTIONKIT_TOKENIZER", "HF_HUB_CACHE", "HF_HOME", "XDG_CACHE_HOME", "HOME")
+_DISCOVERY_ENV_BYTES = tuple(name.encode("ascii") for name in _DISCOVERY_ENV)
+
+
+def _environment_key() -> tuple[Any, ...]:
+    """The values of the variables discovery reads: the key of its cache, read on every call.
+
+    On POSIX, ``os.environ`` keeps the environment in a dict of bytes (``_data``), which
+    every change through ``os.environ`` updates; reading it there costs a tenth of
+    ``os.environ.get`` (which encodes and decodes), and a verifier asks on every caption.
+    """
+    data = getattr(os.environ, "_data", None)
+    if os.name == "posix" and type(data) is dict:
+        return tuple(map(data.get, _DISCOVERY_ENV_BYTES))
+    return tuple(map(os.environ.get, _DISCOVERY_ENV))
 
 
 @lru_cache(maxsize=8)

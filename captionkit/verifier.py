@@ -15,20 +15,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
+from operator import eq, itemgetter
 from typing import Any
 
 import orjson
 
 from captionkit import _walk
 from captionkit._extract import LENIENT, extract_json
-from captionkit._fastcheck import canonical_findings
+from captionkit._fastcheck import canonical_findings, located_walk
 from captionkit._frames import frame_size
 from captionkit._json import dumps, is_stored_canonical
 from captionkit.compat import _locate, ensure_ascii_findings, official_loads
 from captionkit.diagnostics import Diagnostic, Report, Severity
 from captionkit.rules import RULES, official_diagnostic
 from captionkit.rules.content import lint
-from captionkit.tokens import count_tokens
+from captionkit.tokens import over_budget
 
 __all__ = ["is_valid", "iter_diagnostics", "verify"]
 
@@ -92,17 +93,48 @@ def _parse(text: str) -> tuple[Any, list[Diagnostic], bool]:
     return value, diags, True
 
 
-def proven_canonical_and_clean(text: str) -> bool:
-    """True when ``text`` is, up to trailing line breaks, the canonical form of a caption that the
-    official checks accept: the same proof ``compat.CaptionVerifier.verify_raw`` starts from.
+def clean_form(text: str) -> bool | None:
+    """What the fast proofs say of caption text, before any parse.
 
-    Canonical text holds no duplicate keys (they would not survive the re-serialisation the
-    proof compares against), so a proven text needs only captionkit's own rules on top.
+    ``True``: the text is, up to one final ``"\\n"``, the canonical form of a
+    caption the official checks accept (the proof ``compat.CaptionVerifier.verify_raw``
+    starts from). ``False``: the text is such a caption in another form (white
+    space, escapes the canonical form does not write, another root order).
+    ``None``: not proven either way; the full parse and walk decide.
+
+    A proven text holds no duplicate keys (the proofs read each key of a fixed
+    schema once) and no value the official checks flag, so it needs only
+    captionkit's own rules on top. Without the C accelerator only the
+    canonical form is proven (``False`` is never answered).
     """
-    core = text.rstrip("\r\n")
+    return _prove(text)[0]
+
+
+def _prove(text: str) -> tuple[bool | None, tuple[Any, ...] | None]:
+    """``(form, spans)``: :func:`clean_form`'s answer, and where it is ``None``, what the C
+    locator pointed at (its tuple of suspect spans), if it could read the text."""
+    core = text.removesuffix("\n")
     if _locate is not None:
-        return _locate(core) is True
-    return canonical_findings(core) == []
+        found = _locate(core)
+        if found is True or found is False:
+            return found, None
+        return None, found
+    return (True if canonical_findings(core) == [] else None), None
+
+
+def proven_canonical_and_clean(text: str) -> bool:
+    """True when ``text`` is, up to one final ``"\\n"``, the canonical form of a caption that the
+    official checks accept (see :func:`clean_form`)."""
+    return clean_form(text) is True
+
+
+def _proven_value(text: str) -> Any:
+    """The value of a text :func:`clean_form` proved: orjson reads it exactly as json.loads does
+    (no huge integers, no NaN, no duplicate keys), except that it refuses lone surrogates."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _iter_objects(value: Any, path: tuple[Any, ...]) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
@@ -136,8 +168,24 @@ def _palette_dups(palette: Any, path: tuple[Any, ...]) -> Iterator[Diagnostic]:
                 seen.add(key)
 
 
+def _no_repeats(palette: Any) -> bool:
+    """True only when :func:`_palette_dups` finds nothing in ``palette`` (in bulk: one join, one set)."""
+    if type(palette) is not list:
+        return not isinstance(palette, list)
+    try:
+        joined = "".join(palette)
+    except TypeError:  # an entry that is not a string: the check itself decides
+        return False
+    # unchanged by upper(): every entry is its own upper-case key, so a repeat is an equal entry
+    return joined == joined.upper() and len(set(palette)) == len(palette)
+
+
 def _strict(value: Any) -> Iterator[Diagnostic]:
-    """captionkit's own checks beyond the verifier; defensive about any shape."""
+    """captionkit's own checks beyond the verifier; defensive about any shape.
+
+    The usual values (strings with text, lists of four ints, palettes without repeats) are
+    looked at directly; anything else goes to the helpers that word the findings.
+    """
     if not isinstance(value, dict):
         return
     known = [k for k in value if k in _walk.TOP_LEVEL_KNOWN_KEYS]
@@ -151,8 +199,12 @@ def _strict(value: Any) -> Iterator[Diagnostic]:
     if isinstance(sd, dict):
         for key in _STYLE_PROSE:
             if key in sd:
-                yield from _prose(sd[key], ("style_description", key), key)
-        yield from _palette_dups(sd.get("color_palette"), ("style_description", "color_palette"))
+                prose = sd[key]
+                if type(prose) is not str or not prose.strip():
+                    yield from _prose(prose, ("style_description", key), key)
+        palette = sd.get("color_palette")
+        if not _no_repeats(palette):
+            yield from _palette_dups(palette, ("style_description", "color_palette"))
     cd = value.get("compositional_deconstruction")
     if not isinstance(cd, dict):
         return
@@ -167,21 +219,71 @@ def _strict(value: Any) -> Iterator[Diagnostic]:
     for i, elem in enumerate(elements):
         if not isinstance(elem, dict):
             continue
-        base = ("compositional_deconstruction", "elements", i)
-        for key in ("text", "desc"):
-            if key in elem and (key == "desc" or elem.get("type") == "text"):
-                yield from _prose(elem[key], (*base, key), key)
+        if "text" in elem and elem.get("type") == "text":
+            prose = elem["text"]
+            if type(prose) is not str or not prose.strip():
+                yield from _prose(prose, ("compositional_deconstruction", "elements", i, "text"), "text")
+        if "desc" in elem:
+            prose = elem["desc"]
+            if type(prose) is not str or not prose.strip():
+                yield from _prose(prose, ("compositional_deconstruction", "elements", i, "desc"), "desc")
         bbox = elem.get("bbox")
-        if isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int) for v in bbox):
+        if type(bbox) is list and len(bbox) == 4 and all(type(v) is int for v in bbox):
+            if bbox[0] == bbox[2] or bbox[1] == bbox[3]:  # plain ints: no booleans among them
+                yield _diag("CK404", ("compositional_deconstruction", "elements", i, "bbox"),
+                            f"bbox {bbox!r} has zero width or height")
+        elif isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int) for v in bbox):
+            base = ("compositional_deconstruction", "elements", i)
             if any(isinstance(v, bool) for v in bbox):
                 yield _diag("CK403", (*base, "bbox"), f"bbox holds booleans: {bbox!r}")
             elif bbox[0] == bbox[2] or bbox[1] == bbox[3]:
                 yield _diag("CK404", (*base, "bbox"), f"bbox {bbox!r} has zero width or height")
-        yield from _palette_dups(elem.get("color_palette"), (*base, "color_palette"))
+        palette = elem.get("color_palette")
+        if not _no_repeats(palette):
+            yield from _palette_dups(palette, ("compositional_deconstruction", "elements", i, "color_palette"))
+
+
+_DESC, _Y0, _X0, _Y1, _X1 = itemgetter("desc"), itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
+
+
+def _strict_finds_nothing(value: dict[str, Any], canonical_order: bool) -> bool:
+    """True only when :func:`_strict` finds nothing in ``value``, a caption :func:`clean_form` proved.
+
+    Such a value has the schema's shape (prose values are strings, palettes are lists of
+    uppercase hex, boxes four JSON integers): what is left to look at is looked at in bulk,
+    by C-level passes (``map`` over builtins). ``False`` says only "maybe": :func:`_strict`
+    then decides and words every finding.
+    """
+    if not canonical_order and [k for k in value if k in _walk.TOP_LEVEL_KNOWN_KEYS] != [
+        k for k in _walk.ROOT_KEY_ORDER if k in value
+    ]:
+        return False
+    cd = value["compositional_deconstruction"]
+    elements = cd["elements"]
+    if not elements:
+        return False
+    prose = [cd["background"], *map(_DESC, elements), *[e["text"] for e in elements if "text" in e]]
+    if "high_level_description" in value:
+        prose.append(value["high_level_description"])
+    sd = value.get("style_description")
+    palettes = [e["color_palette"] for e in elements if "color_palette" in e]
+    if sd is not None:
+        prose += [sd[k] for k in _STYLE_PROSE if k in sd]
+        if "color_palette" in sd:
+            palettes.append(sd["color_palette"])
+    # str.strip() hands back the string itself when there is nothing to strip: no copies
+    if not all(map(str.strip, prose)):
+        return False
+    if list(map(len, map(set, palettes))) != list(map(len, palettes)):  # uppercase hex: a repeat is equal
+        return False
+    boxes = [e["bbox"] for e in elements if "bbox" in e]
+    return not (any(map(eq, map(_Y0, boxes), map(_Y1, boxes))) or any(map(eq, map(_X0, boxes), map(_X1, boxes))))
 
 
 def _token_checks(canonical: str) -> Iterator[Diagnostic]:
-    count = count_tokens(canonical)
+    count = over_budget(canonical)
+    if count is None:
+        return
     if count.status == "over":
         yield _diag("CK501", (), f"{count}: over the limit")
     elif count.status == "near":
@@ -216,33 +318,53 @@ def _diagnostics(
         text = source
         for official in ensure_ascii_findings(text):
             yield _diag("CK001", (), _human(official), official)
-        if text[-2:] not in ("\n\n", "\r\n") and not text.endswith("\r") and proven_canonical_and_clean(text):
-            # (stored canonical text ends in at most one "\n": more, or a "\r", is CK408 below)
-            # No official finding, no duplicate key, canonical: only captionkit's own rules remain.
-            # orjson reads such text exactly as json.loads does (no huge integers, no NaN),
-            # except that it refuses lone surrogates, which json.loads keeps.
-            try:
-                value = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                value = json.loads(text)
-            checked.value, checked.canonical = value, text.rstrip("\r\n")
-            yield from _strict(value)
+        form, spans = _prove(text)
+        if form is not None:
+            # No official finding, no duplicate key: only captionkit's own rules remain.
+            value = _proven_value(text)
+            checked.value = value
+            if not _strict_finds_nothing(value, form):
+                yield from _strict(value)
+            if form:  # the canonical form, up to one final "\n"
+                canonical = text.removesuffix("\n")
+                checked.canonical = canonical
+            else:
+                canonical = dumps(value)
+                if is_stored_canonical(text, canonical):
+                    checked.canonical = canonical
+                else:
+                    yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
             if lints:
                 yield from lint(value, frame=frame)
             if tokens:
-                yield from _token_checks(checked.canonical)
+                yield from _token_checks(canonical)
             return
-        value, parse_diags, ok = _parse(text)
-        yield from parse_diags
-        repeated = any(d.code == "CK407" for d in parse_diags)
-        if not ok:
-            return
+        findings = None
+        if spans is not None and not spans[4]:
+            # JSON the locator read through, in which no object repeats a key: the plain parse
+            # reads what the tracking one would (and finds no CK407), and the walk needs to look
+            # only at the values the locator pointed at.
+            try:
+                value = official_loads(text)
+            except (ValueError, RecursionError):
+                spans = None
+            else:
+                findings = located_walk(text, spans)
+        if spans is None or spans[4]:
+            value, parse_diags, ok = _parse(text)
+            yield from parse_diags
+            repeated = any(d.code == "CK407" for d in parse_diags)
+            if not ok:
+                return
     elif hasattr(source, "to_dict") and hasattr(source, "compositional_deconstruction"):
         value = source.to_dict()
+        findings = None
     else:
         value = source
+        findings = None
     checked.value = value
-    findings = _walk.walk(value)
+    if findings is None:
+        findings = _walk.walk(value)
     for code, path, official in findings:
         yield official_diagnostic(code, path, official)
     yield from _strict(value)

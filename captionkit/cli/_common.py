@@ -53,14 +53,9 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
 
 def warn_environment() -> None:
     """Warn about captionkit environment variables that name nothing (they would be ignored silently)."""
-    import os
+    from captionkit.cli._verify import warn_environment as warn
 
-    tokenizer = os.environ.get("CAPTIONKIT_TOKENIZER")
-    if tokenizer:
-        from captionkit.tokens import _tokenizer_file
-
-        if _tokenizer_file(Path(tokenizer)) is None:
-            err(f"warning: CAPTIONKIT_TOKENIZER={tokenizer}: no tokenizer.json there; token counts fall back to the usual search or an estimate")
+    warn(err)
 
 
 class Lines:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from captionkit import _accel
 from captionkit.diagnostics import Diagnostic
 from captionkit._frames import frame_size
 from captionkit.rules import RULES
@@ -64,13 +65,16 @@ _PHOTO_MEDIA = re.compile(r"photo", re.IGNORECASE)
 #
 # Every phrase pattern above starts and ends on a word boundary, so whenever one
 # matches, each of its words stands alone in the lowercased text, between
-# characters that are not ASCII letters or digits. The text is cut into runs of
-# ASCII letters and digits once (bytes.translate + split, a few C-level passes);
-# a family whose trigger words are all absent cannot match, and its regular
-# expression is not run. Present triggers only mean "look": the patterns decide.
-# Under re.IGNORECASE three non-ASCII letters match ASCII ones ("İ", "ı", "ſ";
-# "K", the Kelvin sign, lowercases to "k" anyway): text holding one of them
-# skips the shortcut and runs every pattern.
+# characters that are not ASCII letters or digits. Each text is cut into runs of
+# ASCII letters and digits once; a family whose trigger words are all absent from
+# a text cannot match there, and its regular expression is not run on it. Present
+# triggers only mean "look": the patterns decide. Under re.IGNORECASE three
+# non-ASCII letters match ASCII ones ("İ", "ı", "ſ"; "K", the Kelvin sign,
+# lowercases to "k" anyway): a text holding one of them runs every pattern.
+#
+# The runs are kept as bits: bit k is set when trigger word k (of _VOCABULARY) is
+# among a text's runs. The C accelerator computes the same bits, and the word
+# counts, in one pass over each text (see _facts).
 _SEPARATORS = bytes(b if 97 <= b <= 122 or 48 <= b <= 57 else 32 for b in range(256))
 _FOLDS_TO_ASCII = ("\u0130", "\u0131", "\u017f")
 _EVERYTHING = None  # the token set that makes every family look
@@ -82,10 +86,6 @@ def _tokens(texts: list[str]) -> frozenset[bytes] | None:
     if not joined.isascii() and any(ch in joined for ch in _FOLDS_TO_ASCII):
         return _EVERYTHING
     return frozenset(joined.lower().encode("utf-8", "surrogatepass").translate(_SEPARATORS).split())
-
-
-def _may(triggers: frozenset[bytes], tokens: frozenset[bytes] | None) -> bool:
-    return tokens is None or not triggers.isdisjoint(tokens)
 
 
 _HEDGE_TRIGGERS = frozenset(
@@ -100,26 +100,64 @@ _CAMERA_TRIGGERS = frozenset(
     b"bokeh depth out motion blurry blury blur film grain lens shallow f shadow shadows".split()
 )
 _WARM_TRIGGERS = frozenset({b"warm"})
+# _SHELL's words (each must stand alone for the pattern to match)
+_SHELL_TRIGGERS = frozenset(b"sky ground floor wall walls ceiling horizon background terrain cloud clouds".split())
+
+_VOCABULARY: tuple[bytes, ...] = tuple(sorted(
+    _HEDGE_TRIGGERS | _ALTERNATIVE_TRIGGERS | _MOOD_TRIGGERS | _CAMERA_TRIGGERS | _WARM_TRIGGERS | _SHELL_TRIGGERS
+))
+_BIT = {word: 1 << k for k, word in enumerate(_VOCABULARY)}
+_ALL = (1 << len(_VOCABULARY)) - 1
+
+
+def _mask(words: frozenset[bytes]) -> int:
+    return sum(_BIT[w] for w in words)
+
+
+_HEDGE_BITS, _ALTERNATIVE_BITS, _MOOD_BITS, _CAMERA_BITS, _WARM_BITS, _SHELL_BITS = map(
+    _mask, (_HEDGE_TRIGGERS, _ALTERNATIVE_TRIGGERS, _MOOD_TRIGGERS, _CAMERA_TRIGGERS, _WARM_TRIGGERS, _SHELL_TRIGGERS)
+)
+_PHRASE_BITS = _HEDGE_BITS | _ALTERNATIVE_BITS | _MOOD_BITS | _CAMERA_BITS  # what may make an element's desc worth the patterns
+
+
+def _mask_of(texts: list[str]) -> int:
+    """The bits of the trigger words among the texts' runs (every bit where a letter folds to ASCII)."""
+    tokens = _tokens(texts)
+    return _ALL if tokens is None else sum(_BIT[w] for w in tokens & _BIT.keys())
+
+
+def _py_facts(texts: list[str]) -> tuple[list[int], list[int]]:
+    """``(word_counts, masks)``: ``len(t.split())`` of each text, and trigger bits for each.
+
+    The C accelerator gives each text its own bits (:func:`_mask_of` of that text alone);
+    here one cut of all the texts gives every text the bits of all of them, a superset,
+    which only means that a pattern may run where it cannot match.
+    """
+    mask = _mask_of(texts)
+    return [len(text.split()) for text in texts], [mask] * len(texts)
+
+
+if _accel.speedups is not None:
+    _accel.speedups.configure_words(tuple(w.decode("ascii") for w in _VOCABULARY))
+    _facts = _accel.speedups.prose_facts
+else:
+    _facts = _py_facts
 
 
 def _d(code: str, path: tuple[Any, ...], message: str) -> Diagnostic:
     return RULES[code].diagnostic(path, message)
 
 
-def _words(text: str) -> int:
-    return len(text.split())
-
-
 def _hedges(
-    text: str, path: tuple[Any, ...], what: str, tokens: frozenset[bytes] | None, allow_various: bool = False
+    text: str, path: tuple[Any, ...], what: str, mask: int, allow_various: bool = False
 ) -> Iterator[Diagnostic]:
-    for m in _HEDGES.finditer(text) if _may(_HEDGE_TRIGGERS, tokens) else ():
+    for m in _HEDGES.finditer(text) if mask & _HEDGE_BITS else ():
         word = m.group(1).lower()
         if allow_various and word == "various":
             continue
         yield _d("CK603", path, f"{what} hedges with '{m.group(1)}'; commit to one specific thing")
         return
-    if not _may(_ALTERNATIVE_TRIGGERS, tokens):
+    if not mask & _ALTERNATIVE_BITS:
         return
     for m in _ALTERNATIVE.finditer(text):
         a, b = m.group(1).lower(), m.group(2).lower()
@@ -149,24 +187,21 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
     elements = cd["elements"]
     sd = caption.get("style_description")
     lighting = sd.get("lighting") if isinstance(sd, dict) else None
-    # One cut of every linted text decides which families can match at all.
-    prose = [v for v in (hld, lighting) if isinstance(v, str)]
-    prose += [e["desc"] for e in elements if isinstance(e.get("desc"), str)]
-    tokens = _tokens(prose)
-    look_mood = _may(_MOOD_TRIGGERS, tokens)
-    look_camera = _may(_CAMERA_TRIGGERS, tokens)
+    # One pass over every linted text: its word count and which trigger words it holds.
+    descs = [e.get("desc") for e in elements]
+    counts, masks = _facts([v if isinstance(v, str) else "" for v in (hld, lighting, *descs)])
     if isinstance(hld, str):
         path = ("high_level_description",)
-        n = _words(hld)
+        n = counts[0]
         if n > SUMMARY_MAX_WORDS:
             yield _d("CK601", path, f"high_level_description has {n} words (at most {SUMMARY_MAX_WORDS})")
-        yield from _hedges(hld, path, "high_level_description", tokens, allow_various=True)
-        for m in _MOOD.finditer(hld) if look_mood else ():
+        yield from _hedges(hld, path, "high_level_description", masks[0], allow_various=True)
+        for m in _MOOD.finditer(hld) if masks[0] & _MOOD_BITS else ():
             yield _d("CK604", path, f"impression word '{m.group(1)}'; describe what is seen")
             break
     if isinstance(sd, dict):
         if (
-            isinstance(lighting, str) and _may(_WARM_TRIGGERS, tokens)
+            isinstance(lighting, str) and masks[1] & _WARM_BITS
             and _WARM.search(lighting) and not _LIGHT_SOURCES.search(lighting)
         ):
             yield _d("CK605", ("style_description", "lighting"),
@@ -175,54 +210,84 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
         if "photo" in sd and isinstance(medium, str) and not _PHOTO_MEDIA.search(medium):
             yield _d("CK612", ("style_description", "medium"),
                      f"photo style with medium '{medium}'; photo captions pair with 'photograph'")
-    text_boxes: list[tuple[int, list[int]]] = []
-    seen: dict[str, list[int]] = {}  # desc -> indices of the elements not repeating another
     width_height = frame_size(frame)
+    # Most elements draw no lint: a desc of a usual length with no trigger word, no repeated desc,
+    # no frame to check. Only the others go through the checks below (text always does).
+    try:
+        repeats = len(set(descs)) != len(descs)
+    except TypeError:  # a desc that is not hashable (the official checks let any value through)
+        repeats = True
+    text_boxes: list[tuple[int, tuple[int, int, int, int]]] = []
+    seen: dict[str, list[int]] = {}  # desc -> indices of the elements not repeating another
     for i, elem in enumerate(elements):
+        kind = elem["type"]
+        n = counts[i + 2]
+        mask = masks[i + 2]
+        if (
+            kind != "text" and DESC_MIN_WORDS <= n <= DESC_MAX_WORDS and not mask & _PHRASE_BITS and not repeats
+            and not width_height and not (mask & _SHELL_BITS and kind == "obj")
+        ):
+            continue
         base = ("compositional_deconstruction", "elements", i)
-        desc = elem.get("desc")
+        desc = descs[i]
         if isinstance(desc, str):
-            n = _words(desc)
             if n < DESC_MIN_WORDS or n > DESC_MAX_WORDS:
                 yield _d("CK602", (*base, "desc"),
                          f"desc has {n} words (aim for {DESC_MIN_WORDS}-{DESC_MAX_WORDS})")
-            yield from _hedges(desc, (*base, "desc"), "desc", tokens)
-            for m in _MOOD.finditer(desc) if look_mood else ():
-                yield _d("CK604", (*base, "desc"), f"impression word '{m.group(1)}'; describe what is seen")
-                break
-            cam = _CAMERA.search(desc) if look_camera else None
-            if cam:
-                yield _d("CK606", (*base, "desc"),
-                         f"'{cam.group(1)}' in an element; camera and shadow language belongs in style_description")
-            if elem["type"] == "obj" and _SHELL.match(desc):
+            if mask & _PHRASE_BITS:
+                yield from _hedges(desc, (*base, "desc"), "desc", mask)
+                for m in _MOOD.finditer(desc) if mask & _MOOD_BITS else ():
+                    yield _d("CK604", (*base, "desc"), f"impression word '{m.group(1)}'; describe what is seen")
+                    break
+                cam = _CAMERA.search(desc) if mask & _CAMERA_BITS else None
+                if cam:
+                    yield _d("CK606", (*base, "desc"),
+                             f"'{cam.group(1)}' in an element; camera and shadow language belongs in style_description")
+            if kind == "obj" and mask & _SHELL_BITS and _SHELL.match(desc):
                 yield _d("CK611", (*base, "desc"),
                          "the scene shell (sky, ground, floor, walls) belongs in background, not in elements")
-        text = elem.get("text")
-        if elem["type"] == "text" and isinstance(text, str) and isinstance(desc, str):
-            for line in (s.strip() for s in text.split("\n")):
-                if len(line) >= 3 and line.casefold() in desc.casefold():
-                    yield _d("CK607", (*base, "desc"),
-                             f"desc repeats the literal text '{line}'; describe the lettering instead")
-                    break
-        # Repeats are rare: group by desc first, and make the exact key only inside a group.
-        group = seen.setdefault(desc if isinstance(desc, str) else repr(desc), [])
-        key = _element_key(elem) if group else None
-        earlier = next((j for j in group if _element_key(elements[j]) == key), None)
-        if earlier is not None:
-            yield _d("CK608", base, f"element {i} repeats element {earlier}")
-        else:
-            group.append(i)
+        if kind == "text":
+            text = elem.get("text")
+            if isinstance(text, str) and isinstance(desc, str):
+                folded = None  # desc.casefold(), made when a line can be in it
+                for line in (s.strip() for s in text.split("\n")):
+                    if len(line) < 3:
+                        continue
+                    wanted = line.casefold()
+                    if not wanted.isascii() and desc.isascii():
+                        continue  # (a casefolded ASCII desc is ASCII: it cannot hold this line)
+                    if folded is None:
+                        folded = desc.casefold()
+                    if wanted in folded:
+                        yield _d("CK607", (*base, "desc"),
+                                 f"desc repeats the literal text '{line}'; describe the lettering instead")
+                        break
+        if repeats:
+            # Repeats are rare: group by desc first, and make the exact key only inside a group.
+            group = seen.setdefault(desc if isinstance(desc, str) else repr(desc), [])
+            key = _element_key(elem) if group else None
+            earlier = next((j for j in group if _element_key(elements[j]) == key), None)
+            if earlier is not None:
+                yield _d("CK608", base, f"element {i} repeats element {earlier}")
+            else:
+                group.append(i)
         bbox = elem.get("bbox")
         if isinstance(bbox, list):
-            if elem["type"] == "text":
-                for j, other in text_boxes:
-                    if _overlap(bbox, other):
+            if kind == "text":
+                top, left, bottom, right = bbox
+                for j, (o_top, o_left, o_bottom, o_right) in text_boxes:
+                    # _overlap(bbox, other) written out (min(a, b) > max(c, d): each of a, b above each of
+                    # c, d): this loop is the hot one
+                    if (
+                        bottom > top and bottom > o_top and o_bottom > top and o_bottom > o_top
+                        and right > left and right > o_left and o_right > left and o_right > o_left
+                    ):
                         yield _d("CK609", (*base, "bbox"), f"text box overlaps the text box of element {j}")
                         break
-                text_boxes.append((i, bbox))
+                text_boxes.append((i, (top, left, bottom, right)))
             # the desc leads with identity, so only a shape word among its first words names the object's shape
             lead = " ".join(desc.split()[:4]) if width_height and isinstance(desc, str) else ""
-            if width_height and elem["type"] == "obj" and _SQUARE_WORDS.search(lead):
+            if width_height and kind == "obj" and _SQUARE_WORDS.search(lead):
                 w, h = width_height
                 px_w = (bbox[3] - bbox[1]) * w / 1000
                 px_h = (bbox[2] - bbox[0]) * h / 1000

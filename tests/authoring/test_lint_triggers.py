@@ -49,12 +49,13 @@ def test_shortcut_matches_running_every_pattern(data: dict, frame: str | None) -
 
 
 def _without_shortcut(data: dict, frame: str | None) -> list[tuple[str, tuple, str]]:
-    original = content._tokens
-    content._tokens = lambda texts: None
+    # every trigger bit set for every text: each pattern runs on each text, each element is checked
+    original = content._facts
+    content._facts = lambda texts: ([len(t.split()) for t in texts], [content._ALL] * len(texts))
     try:
         return _all(data, frame)
     finally:
-        content._tokens = original
+        content._facts = original
 
 
 @pytest.mark.parametrize("phrase", _PHRASES)
@@ -82,3 +83,83 @@ def test_each_family_still_fires() -> None:
     codes = [d.code for d in content.lint(data)]
     assert codes.count("CK603") == 2 and codes.count("CK604") == 2 and codes.count("CK606") == 2
     assert "CK605" in codes and codes.count("CK608") == 1
+
+
+# -- the facts each text gives the lints: word counts and trigger bits, in C and in Python --------
+
+from captionkit import _accel  # noqa: E402
+
+_needs_c = pytest.mark.skipif(_accel.speedups is None, reason="the C accelerator is not built or is switched off")
+_TEXTS = st.one_of(_prose(), st.text(), st.text(alphabet=" \t\n\x1c\x85\xa0\u2028\u3000ab.K\u212a\u0130", max_size=20))
+
+
+@_needs_c
+@given(st.lists(_TEXTS, max_size=5))
+def test_c_facts_are_the_word_counts_and_each_texts_own_trigger_bits(texts: list[str]) -> None:
+    counts, masks = _accel.speedups.prose_facts(texts)
+    assert counts == [len(t.split()) for t in texts]
+    assert masks == [content._mask_of([t]) for t in texts]
+
+
+@given(st.lists(_TEXTS, max_size=5))
+def test_python_facts_give_each_text_at_least_its_own_bits(texts: list[str]) -> None:
+    counts, masks = content._py_facts(texts)
+    assert counts == [len(t.split()) for t in texts]
+    assert all(mask & content._mask_of([t]) == content._mask_of([t]) for t, mask in zip(texts, masks))
+
+
+@_needs_c
+def test_c_facts_on_every_white_space_and_every_trigger_word() -> None:
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    text = "a".join(spaces) + "".join(" " + w.decode().upper() for w in content._VOCABULARY)
+    assert _accel.speedups.prose_facts([text]) == ([len(text.split())], [content._ALL])
+    for word in content._VOCABULARY:
+        assert _accel.speedups.prose_facts([f"x-{word.decode()}-y"])[1] == [content._mask_of([word.decode()])]
+
+
+# -- the lints equal their first, plain form (every check on every element) --------------------------
+
+from lint_reference import reference_lint  # noqa: E402
+
+_GRID = st.integers(0, 4).map(lambda k: k * 250)
+
+
+@st.composite
+def _boxes(draw: st.DrawFn) -> list[int]:
+    y0, y1 = sorted((draw(_GRID), draw(_GRID)))
+    x0, x1 = sorted((draw(_GRID), draw(_GRID)))
+    return [y0, x0, y1, x1]
+
+
+@st.composite
+def _busy(draw: st.DrawFn) -> dict:
+    data = draw(_linted())
+    for element in data["compositional_deconstruction"]["elements"]:
+        if draw(st.booleans()):
+            element["bbox"] = draw(_boxes())  # a coarse grid: boxes overlap, touch, or have no area
+        if element["type"] == "text" and draw(st.booleans()):
+            line = draw(st.sampled_from(["OPEN", "Café", "夜市", "ab", "\u212aelvin", "STRASSE", "ǅ"]))
+            element["text"] = draw(st.sampled_from([line, f"{line}\nx", f" {line.lower()} \n{line}"]))
+            element["desc"] = draw(st.sampled_from([f"the word {line.upper()}", element["desc"], "strasse sign"]))
+        if draw(st.integers(0, 5)) == 0:
+            element["desc"] = " ".join(["word"] * draw(st.integers(20, 65)))  # around the length limits
+        if draw(st.integers(0, 3)) == 0:  # the shell, and shapes that must be square on the frame
+            element["desc"] = draw(st.sampled_from(
+                ["The sky, pale blue.", "  a Wall of brick", "ground", "A round clock face.", "Square tile, blue.",
+                 "a disc", "An orb", "The skyline at dusk."]))
+    if draw(st.booleans()):
+        data["high_level_description"] = " ".join(["word"] * draw(st.integers(45, 55)))
+    sd = data.get("style_description")
+    if sd is not None and draw(st.booleans()):
+        sd["lighting"] = draw(st.sampled_from(["warm", "warm lamp light", "Warm, from the low sun", "cold"]))
+        if "photo" in sd:
+            sd["medium"] = draw(st.sampled_from(["photograph", "illustration", "Photo print"]))
+    return data
+
+
+@given(_busy(), st.sampled_from([None, "1536x1024", "1024x1024", "portrait"]))
+def test_lint_equals_its_plain_form(data: dict, frame: str | None) -> None:
+    def rows(diagnostics):
+        return [(d.code, d.path, d.message, d.severity) for d in diagnostics]
+
+    assert rows(content.lint(data, frame=frame)) == rows(reference_lint(data, frame=frame))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -280,3 +281,68 @@ def test_count_tokens_many_matches_one_by_one_and_batches(tmp_path):
     assert counting.batches == 1
     assert [c.count for c in exact] == [count_tokens(t, tokenizer=path).count for t in texts]
     assert all(c.exact for c in exact) and tokens.count_tokens_many([], tokenizer=path) == []
+
+
+# -- the C accelerator's estimate equals the regular expression's -------------------------------
+
+from captionkit import _accel  # noqa: E402
+
+_needs_c = pytest.mark.skipif(_accel.speedups is None, reason="the C accelerator is not built or is switched off")
+
+
+@_needs_c
+@given(_TEXTS)
+def test_c_estimate_equals_the_regular_expression(text):
+    # (hundredths, float total, pieces): the same pieces, the same weights, added in the same order
+    assert _accel.speedups.estimate(text, True) == tokens._py_weights(text)
+    exact, total, pieces = _accel.speedups.estimate(text)  # without the float sum: the same counts
+    assert (exact, total, pieces) == (tokens._py_weights(text)[0], None, tokens._py_weights(text)[2])
+
+
+@functools.cache
+def _class_boundaries() -> list[str]:
+    """A character for each change of the classes the estimate reads (\\s, \\w, \\d, isalpha,
+    isdigit) along all of Unicode: the first and last code point of every run of equal classes."""
+    out, previous = [], None
+    for point in range(0x110000):
+        ch = chr(point)
+        key = (ch.isspace(), ch.isalnum(), ch.isdecimal(), ch.isalpha(), ch.isdigit())
+        if key != previous:
+            if point:
+                out.append(chr(point - 1))
+            out.append(ch)
+            previous = key
+    out.append(chr(0x10FFFF))
+    return out
+
+
+@_needs_c
+@pytest.mark.parametrize("glue", ["", " ", "a", "1", "\n", "'", "é", "\xa0", "-"])
+def test_c_estimate_on_every_class_of_code_point(glue):
+    # a character from each edge of each run of equal classes in Unicode (a few thousand),
+    # between each kind of neighbour, including one another (glue "")
+    chars = _class_boundaries()
+    assert len(chars) > 1000
+    text = glue.join(chars)
+    assert _accel.speedups.estimate(text, True) == tokens._py_weights(text)
+    for ch in chars:
+        assert _accel.speedups.estimate(ch + glue + ch, True) == tokens._py_weights(ch + glue + ch), ch
+
+
+@_needs_c
+def test_c_estimate_on_long_runs_and_edges():
+    # runs longer than the weight tables, texts that are one piece, and rounding edges
+    for text in ["a" * 70, "é" * 70, "-" * 70, "a" * 6 + "é" * 70, " " * 5, "\r\n" * 3 + " ", "_" * 99, "''", "'",
+                 "x'RE", "'lL", "²³", "-²", "夜" * 100, "🌧" * 3, ""]:
+        assert _accel.speedups.estimate(text, True) == tokens._py_weights(text), text
+    import random
+
+    rng = random.Random(5)
+    for _ in range(3000):
+        text = "".join(rng.choice(_TRICKY) for _ in range(rng.randint(1, 30)))
+        assert _accel.speedups.estimate(text, True) == tokens._py_weights(text), text
+
+
+def test_the_estimate_takes_the_c_route_when_built():
+    # counts go through the accelerator where it is loaded, and through the regular expression otherwise
+    assert (tokens._c_estimate is None) == (_accel.speedups is None)

@@ -214,10 +214,17 @@ def test_console_script_builds_only_the_commands_area_and_agrees_with_app(tmp_pa
     p.write_text(BAD)
     code = ("import sys; from captionkit.cli import main; sys.argv = ['captionkit', *sys.argv[1:]]\n"
             "try:\n    main()\nfinally:\n"
-            "    print(sorted(m for m in sys.modules if m.startswith('captionkit.cli.')), file=sys.stderr)")
+            "    print(sorted(m for m in sys.modules if m.startswith('captionkit.cli.') or m == 'typer'),"
+            " file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, "verify", "--format", "text", str(p)], capture_output=True,
+                          text=True, env=env)
+    assert proc.returncode == 1 and proc.stdout == run("verify", str(p)).stdout
+    assert proc.stderr.splitlines()[-1] == (
+        "['captionkit.cli._app', 'captionkit.cli._common', 'captionkit.cli._verify', 'captionkit.cli.core', 'typer']")
+    # paths alone: the same command without typer (tests/core/test_cli_plain.py compares the two)
     proc = subprocess.run([sys.executable, "-c", code, "verify", str(p)], capture_output=True, text=True, env=env)
     assert proc.returncode == 1 and proc.stdout == run("verify", str(p)).stdout
-    assert proc.stderr.splitlines()[-1] == "['captionkit.cli._common', 'captionkit.cli.core']"
+    assert proc.stderr.splitlines()[-1] == "['captionkit.cli._verify']"
     # a one-command area still parses its command name; help lists every command
     proc = subprocess.run([sys.executable, "-m", "captionkit", "expand", "--help"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0 and "--batch" in proc.stdout

@@ -126,3 +126,89 @@ def test_fix_is_idempotent_and_safe_fixes_add_no_error(data):
 def test_valid_canonical_captions_are_left_alone(text):
     r = fix(text, unsafe=True)
     assert r.text == text and r.changes == [] and CaptionVerifier().verify_raw(r.text) == []
+
+
+# -- `fix` on the CLI skips the repair where it provably changes nothing --------------------------
+
+import json as _json  # noqa: E402
+
+from hypothesis import given as _given  # noqa: E402
+from hypothesis import strategies as _st  # noqa: E402
+
+from captionkit.strategies import caption_dicts as _caption_dicts  # noqa: E402
+from captionkit.strategies import mutants as _mutants  # noqa: E402
+
+
+def _text_in_some_layout(data, layout):
+    from captionkit import dumps
+
+    if layout == "canonical":
+        return dumps(data)
+    if layout == "canonical + newline":
+        return dumps(data) + "\n"
+    if layout == "repeated colour":
+        els = data["compositional_deconstruction"]["elements"]
+        if els:
+            els[0]["color_palette"] = ["#ABCDEF", "#ABCDEF"]
+        return dumps(data)
+    if layout == "escaped":
+        return _json.dumps(data, separators=(",", ":"))
+    return _json.dumps(data, ensure_ascii=False, indent=2)
+
+
+@_given(_st.one_of(_caption_dicts(max_elements=4), _mutants(max_elements=3)),
+        _st.sampled_from(["canonical", "canonical + newline", "repeated colour", "escaped", "pretty"]), _st.booleans())
+def test_fix_changes_nothing_where_the_cli_skips_it(data, layout, unsafe):
+    from captionkit.cli.core import _unchanged_by_fix
+    from captionkit.fixes import fix as repair
+    from captionkit.verifier import verify
+
+    try:
+        text = _text_in_some_layout(data, layout)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return
+    unchanged = _unchanged_by_fix(text)
+    if unchanged is None:
+        return
+    result = repair(text, unsafe=unsafe, verify_result=False)
+    assert result.text == text.removesuffix("\n") and result.changes == []
+    assert list(unchanged) == list(verify(result.text, lints=False))
+
+
+def test_fix_stdout_on_a_jsonl_is_the_same_with_and_without_the_skip(tmp_path, monkeypatch):
+    import random
+
+    from typer.testing import CliRunner
+
+    from captionkit import dumps
+    from captionkit.cli import app, core
+
+    def run(*args):
+        return CliRunner().invoke(app, list(args))
+
+    rng = random.Random(3)
+    lines = []
+    base = {"high_level_description": "A kite.", "compositional_deconstruction": {"background": "A hill.", "elements": [
+        {"type": "obj", "bbox": [100, 400, 300, 600], "desc": "A red kite.", "color_palette": ["#AA0000"]}]}}
+    for i in range(60):
+        data = _json.loads(_json.dumps(base))
+        kind = rng.randrange(6)
+        if kind == 1:
+            data["compositional_deconstruction"]["elements"][0]["color_palette"] = ["#aa0000", "#AA0000"]
+        elif kind == 2:
+            data = {"compositional_deconstruction": data["compositional_deconstruction"], **data}
+        elif kind == 3:
+            data["compositional_deconstruction"]["elements"][0]["bbox"] = [600, 400, 300, 100]
+        elif kind == 4:
+            lines.append(_json.dumps(data, indent=None))
+            continue
+        lines.append(dumps(data) if kind != 5 else "{broken")
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for args in (["fix", "--stdout", str(path)], ["fix", "--stdout", "--unsafe-fixes", str(path)],
+                 ["fix", "--diff", str(path)]):
+        fast = run(*args)
+        monkeypatch.setattr(core, "_unchanged_by_fix", lambda text: None)
+        slow = run(*args)
+        monkeypatch.undo()
+        assert (fast.exit_code, fast.stdout, fast.stderr) == (slow.exit_code, slow.stdout, slow.stderr)

@@ -238,3 +238,28 @@ def test_resume_records_names_a_line_that_is_not_a_record(tmp_path):
     with pytest.raises(_sources.SourceError, match=r"out.jsonl:2: no 'id'; is this the output of an earlier batch\?"):
         _sources.resume_records(path, retry_failed=False, what="an earlier batch")
     assert _sources.resume_records(tmp_path / "missing.jsonl", retry_failed=True).done == frozenset()
+
+
+# -- a JSONL file read line by line gives what decoding it whole and cutting it gives ----------------
+
+from hypothesis import given as _given  # noqa: E402
+from hypothesis import strategies as _st  # noqa: E402
+
+_PIECES = _st.sampled_from([b"\n", b"\r\n", b"\r", b" ", b"\t", b"[]", b'{"a":1}', "é夜🌧\u2028".encode(), b"\xff",
+                            b"\xed\xa0\x80", "\ufeff".encode(), b'{"id": "k", "ok": true, "caption": {"b": 2}}',
+                            b'{"id": "k", "ok": false}', b"x"])
+
+
+@_given(_st.lists(_PIECES, max_size=30).map(b"".join))
+def test_jsonl_read_line_by_line_equals_the_whole_text_cut(tmp_path_factory, data):
+    from captionkit._sources import SourceError, Source, decode, iter_sources, iter_text
+
+    path = tmp_path_factory.mktemp("jsonl") / "lines.jsonl"
+    path.write_bytes(data)
+    try:
+        text = decode(data, str(path), universal_newlines=False)
+    except SourceError as exc:
+        expected = [Source(str(path), None, path, problem=str(exc).removeprefix(f"{path}: "))]
+    else:
+        expected = list(iter_text(str(path), text, path=path, jsonl=True))
+    assert list(iter_sources([path])) == expected

@@ -89,7 +89,7 @@ def test_one_limit_changed_in_the_spec_changes_every_route(tmp_path: Path) -> No
 
 def test_c_accelerator_key_names_are_the_spec_keys() -> None:
     header = (PACKAGE / "_speedups_scan.h").read_text(encoding="utf-8")
-    literals = re.findall(r'LIT\("((?:[^"\\]|\\.)*)"\)', header)
+    literals = re.findall(r'(?:LIT|TOK|KEY|MEMBER)\("((?:[^"\\]|\\.)*)"\)', header)
     names = set()
     for literal in literals:
         names.update(re.findall(r'\\"([A-Za-z_#]+)\\"', literal))
@@ -104,3 +104,20 @@ def test_c_accelerator_refuses_to_decide_before_it_is_configured() -> None:
     code = "from captionkit import _speedups; print(_speedups.locate('{}'))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert run.stdout.strip() == "None", run.stderr
+
+
+def test_extension_is_built_where_a_compiler_is() -> None:
+    import os
+
+    if os.environ.get("CAPTIONKIT_NO_EXTENSIONS") or not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("built without the C accelerator (no compiler, or CAPTIONKIT_NO_EXTENSIONS set)")
+    assert compat._locate is not None, "the build hook did not compile captionkit._speedups; reinstall"
+
+
+def test_the_switch_leaves_an_installed_accelerator_unused() -> None:
+    code = ("from captionkit import _accel, compat, tokens\n"
+            "from captionkit.rules import content\n"
+            "print(_accel.speedups, compat._locate, tokens._c_estimate, content._facts.__name__)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**__import__("os").environ, "CAPTIONKIT_NO_EXTENSIONS": "1"})
+    assert run.stdout.split() == ["None", "None", "None", "_py_facts"], run.stderr

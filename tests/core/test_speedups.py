@@ -1,8 +1,6 @@
 """The optional C locator: what it proves clean, where it points, and when it declines."""
 
 import json
-import os
-import shutil
 
 import pytest
 from differential import SETTINGS as _SETTINGS
@@ -11,18 +9,17 @@ from hostile import HOSTILE_SETTINGS, any_payload, deep_payload, digits_payload,
 from hypothesis import given
 from hypothesis import strategies as st
 
-from captionkit import compat
+from captionkit import _accel, compat
+from captionkit._json import dumps, storable
 from captionkit._fastcheck import located_findings
 from captionkit.strategies import caption_texts, mutants
 
 
-def test_extension_is_built_where_a_compiler_is():
-    if os.environ.get("CAPTIONKIT_NO_EXTENSIONS") or not (shutil.which("cc") or shutil.which("gcc")):
-        pytest.skip("built without the C accelerator (no compiler, or CAPTIONKIT_NO_EXTENSIONS set)")
-    assert compat._locate is not None, "the build hook did not compile captionkit._speedups; reinstall"
-
-
-speedups = pytest.importorskip("captionkit._speedups")
+# (that the extension is built where a compiler is: tests/core/test_spec.py)
+if _accel.speedups is None:
+    pytest.skip("the C accelerator is not built, or is switched off (CAPTIONKIT_NO_EXTENSIONS)",
+                allow_module_level=True)
+speedups = _accel.speedups
 locate = speedups.locate
 
 
@@ -40,8 +37,9 @@ def test_what_it_proves_and_points_at_agrees_with_the_reference(data, layout):
     text = json.dumps(data, ensure_ascii=(layout == "ascii"), separators=(",", ":"))
     found = locate(text)
     expected = [m for m in ref(text) if not m.startswith("raw text:")]
-    if found is True:
+    if found is True or found is False:
         assert expected == []
+        assert found is (text == dumps(json.loads(text)) == storable(text))  # True only for the canonical form
     elif found is not None:
         got = located_findings(text, found)
         assert got is None or got == expected
@@ -55,7 +53,8 @@ def test_spans_point_at_the_suspect_values():
         '"compositional_deconstruction":{"background":"b","elements":['
         '{"type":"obj","desc":"fine"},{"type":"obj","bbox":[9,0,1,5],"desc":"d"},{"desc":"d","type":"text","text":"t"}]}}'
     )
-    unknown, hld, style, elements = locate(text)
+    unknown, hld, style, elements, repeats = locate(text)
+    assert repeats is False
     assert [text[a:b] for a, b in unknown] == ['"aspect_ratio"']
     assert text[hld[0]:hld[1]] == "7"
     assert text[style[0]:style[1]].startswith('{"aesthetics"') and text[style[0]:style[1]].endswith('"]}')
@@ -78,8 +77,6 @@ GOOD = '"compositional_deconstruction":{"background":"b","elements":[{"type":"ob
 @pytest.mark.parametrize(
     "text",
     [
-        "{" + GOOD + " }",  # whitespace: another layout
-        " {" + GOOD + "}",
         "{" + GOOD + "}x",
         "{}",
         '{"high_level_description":"h"}',
@@ -89,7 +86,6 @@ GOOD = '"compositional_deconstruction":{"background":"b","elements":[{"type":"ob
         '{"x":' + "[" * 201 + "]" * 201 + "," + GOOD + "}",
         '{"high_level_description":"a","high_level_description":"b",' + GOOD + "}",
         '{"compositional_deconstruction":{"elements":[],"background":"b"}}',
-        '{"compositional_deconstruction":{"background":"b","elements":[{"type":"obj","desc":"d"} ]}}',
         '{"compositional_deconstruction":{"background":"b\x01","elements":[]}}',
         '{"compositional_deconstruction":{"background":"b\\x","elements":[]}}',
     ],
@@ -124,6 +120,7 @@ def test_every_string_width(width):
     assert locate(text) is True
     faulty = text.replace('"desc":"d"}', '"desc":"d","color_palette":["#fff"]}')
     (index, start, end), = locate(faulty)[3]
+    assert locate(faulty)[4] is False
     assert (index, faulty[start:end]) == (0, '{"type":"text","text":"%s","desc":"d","color_palette":["#fff"]}' % width)
     bad = text.replace('"type":"text","text"', '"type":"text","txt"')
     assert compat.CaptionVerifier().verify_raw(bad) == ref(bad) != []
@@ -157,7 +154,7 @@ def test_character_edits_of_canonical_text(text, edits):
     except (TypeError, ValueError, RecursionError):
         return  # the official verifier crashes on this text
     found = locate(text)
-    if found is True:
+    if found is True or found is False:
         assert [m for m in expected if not m.startswith("raw text:")] == []
     assert compat.CaptionVerifier().verify_raw(text) == expected
 
@@ -175,7 +172,7 @@ def test_it_answers_only_for_texts_json_loads_reads(text):
         return  # an unhashable element type: the official crash compat documents
     assert outcome == "ok", official
     expected = [m.replace("frozenset({'obj', 'text'})", FIXED) for m in official if not m.startswith("raw text:")]
-    if found is True:
+    if found is True or found is False:
         assert expected == []
     else:
         assert located_findings(text, found) in (None, expected)

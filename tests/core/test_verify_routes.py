@@ -18,13 +18,13 @@ def _report(text: str, **kwargs) -> list[tuple]:
 
 
 def _slow_report(text: str, **kwargs) -> list[tuple]:
-    """The report by the full parse and walk alone (the proof switched off)."""
-    proof = verifier.proven_canonical_and_clean
-    verifier.proven_canonical_and_clean = lambda text: False
+    """The report by the full parse and walk alone (every proof switched off)."""
+    proof = verifier._prove
+    verifier._prove = lambda text: (None, None)
     try:
         return _report(text, **kwargs)
     finally:
-        verifier.proven_canonical_and_clean = proof
+        verifier._prove = proof
 
 
 _ENDINGS = st.sampled_from(["", "\n", "\r\n", "\n\n", " ", "\t\n"])
@@ -97,3 +97,82 @@ def test_verify_agrees_with_compat_at_the_depth_edge(depth, where):
     official = CaptionVerifier().verify_raw(text)
     report = verifier.verify(text, lints=False, tokens=False)
     assert [d.official for d in report if d.official is not None] == official
+
+
+# -- captionkit's own strict checks: bulk looks equal the plain form; the proof of silence is sound ----
+
+from strict_reference import reference_strict  # noqa: E402
+
+from captionkit.strategies import json_values  # noqa: E402
+
+
+class _Str(str):
+    pass
+
+
+class _List(list):
+    pass
+
+
+_ODD_PROSE = st.sampled_from(["", "  \n", "ok", 5, None, ["x"], _Str(""), _Str("fine"), "\u3000", True])
+_ODD_PALETTE = st.lists(st.sampled_from(["#ABCDEF", "#abcdef", "#000000", "ß", "SS", 7, None, _Str("#ABCDEF")]),
+                        max_size=5) | st.sampled_from([None, "#ABCDEF", _List(["#A", "#A"]), {"a": 1}])
+_ODD_BOX = st.sampled_from([[0, 0, 10, 10], [0, 0, 0, 10], [5, 1, 9, 1], [True, 0, 1, 1], [0, False, 0, 1],
+                            _List([0, 0, 0, 1]), (0, 0, 0, 1), [0, 0, 1], [0.0, 0, 0, 1], "box", None])
+
+
+@st.composite
+def _odd_captions(draw):
+    data = draw(caption_dicts(max_elements=4))
+    for _ in range(draw(st.integers(0, 6))):
+        where = draw(st.sampled_from(["hld", "style", "palette", "background", "element", "root", "shape"]))
+        cd = data["compositional_deconstruction"]
+        if where == "hld":
+            data["high_level_description"] = draw(_ODD_PROSE)
+        elif where == "style" and isinstance(data.get("style_description"), dict):
+            data["style_description"][draw(st.sampled_from(["aesthetics", "medium", "photo", "art_style"]))] = draw(
+                _ODD_PROSE)
+        elif where == "palette" and isinstance(data.get("style_description"), dict):
+            data["style_description"]["color_palette"] = draw(_ODD_PALETTE)
+        elif where == "background" and isinstance(cd, dict):
+            cd["background"] = draw(_ODD_PROSE)
+        elif where == "element" and isinstance(cd, dict) and isinstance(cd.get("elements"), list) and cd["elements"]:
+            el = draw(st.sampled_from(cd["elements"]))
+            if isinstance(el, dict):
+                key = draw(st.sampled_from(["text", "desc", "bbox", "color_palette", "type"]))
+                el[key] = draw({"bbox": _ODD_BOX, "color_palette": _ODD_PALETTE,
+                                "type": st.sampled_from(["text", "obj", ["text"]])}.get(key, _ODD_PROSE))
+        elif where == "root":
+            data = dict(reversed(list(data.items())))
+        elif isinstance(cd, dict):
+            cd["elements"] = draw(st.sampled_from([[], "none", [1, "x", None], cd["elements"]]))
+    return data
+
+
+@given(st.one_of(_odd_captions(), json_values(), mutants()))
+def test_strict_equals_its_plain_form(value):
+    def rows(diagnostics):
+        return [(d.code, d.path, d.message, d.severity) for d in diagnostics]
+
+    assert rows(verifier._strict(value)) == rows(reference_strict(value))
+
+
+@given(_odd_captions(), st.sampled_from(["canonical", "pretty", "reversed"]))
+def test_the_proof_of_silence_holds_on_every_proven_text(data, layout):
+    try:
+        if layout == "canonical":
+            from captionkit import dumps
+
+            text = dumps(data)
+        else:
+            text = json.dumps(data if layout == "pretty" else dict(reversed(list(data.items()))),
+                              ensure_ascii=False, indent=2 if layout == "pretty" else None)
+    except (TypeError, ValueError):
+        return  # not JSON text (a str subclass is JSON; a tuple becomes a list: both fine)
+    form = verifier.clean_form(text)
+    if form is None:
+        return
+    value = json.loads(text)
+    if verifier._strict_finds_nothing(value, form):
+        assert list(reference_strict(value)) == []
+    assert _report(text) == _slow_report(text)
