@@ -129,14 +129,17 @@ def _budget(text: str) -> Any:
 #
 # Only the checking itself (verify(), the costly part) goes to worker processes, in chunks;
 # everything the command says is worked out here, from the reports in input order, exactly
-# as when one process checks everything. Workers are forked (Linux), so they start at once
-# with everything loaded, and they ignore Ctrl-C (this process ends the run).
+# as when one process checks everything. Workers are forked (Linux) once every source has
+# been read: they start at once with everything loaded, the sources included, so a task is
+# a range of indices and only the reports travel back. They ignore Ctrl-C (this process
+# ends the run).
 
 PARALLEL_FROM = 2000  # captions: below this, starting workers costs more than it saves
 _CHUNK = 250  # captions per task
 _AHEAD = 4  # tasks in flight per worker
 
 _options: dict[str, Any] = {}
+_sources: list[Source] = []  # what the workers check: set before they are forked
 
 
 def _start_worker(options: dict[str, Any]) -> None:
@@ -146,10 +149,10 @@ def _start_worker(options: dict[str, Any]) -> None:
     _options.update(options)
 
 
-def _check_texts(texts: list[str]) -> list[Any]:
+def _check_range(start: int, end: int) -> list[Any]:
     from captionkit.verifier import verify
 
-    return [verify(text, **_options) for text in texts]
+    return [verify(src.text, **_options) for src in _sources[start:end] if src.text is not None]
 
 
 def _cpus() -> int:
@@ -176,12 +179,10 @@ def _checked(sources: Iterable[Source], options: dict[str, Any], jobs: int | Non
     from captionkit.verifier import verify
 
     workers = _workers(jobs)
-    sources = iter(sources)
     if workers > 1:
-        head = list(itertools.islice(sources, PARALLEL_FROM if jobs is None else 0))
-        if jobs is None and len(head) < PARALLEL_FROM:
+        sources = list(sources)
+        if jobs is None and sum(src.text is not None for src in sources) < PARALLEL_FROM:
             workers = 1
-        sources = itertools.chain(head, sources)
     if workers <= 1:
         for src in sources:
             yield src, (verify(src.text, **options) if src.text is not None else None)
@@ -189,22 +190,25 @@ def _checked(sources: Iterable[Source], options: dict[str, Any], jobs: int | Non
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    global _sources
+    _sources = sources  # type: ignore[assignment]
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker,
                                initargs=(options,))
     try:
-        pending: collections.deque[tuple[list[Source], Any]] = collections.deque()
-        chunks = iter(lambda: list(itertools.islice(sources, _CHUNK)), [])
-        for chunk in itertools.chain(chunks, [None]):
-            if chunk is not None:
-                texts = [src.text for src in chunk if src.text is not None]
-                pending.append((chunk, pool.submit(_check_texts, texts)))
-            while pending and (chunk is None or len(pending) >= workers * _AHEAD):
-                done, future = pending.popleft()
+        pending: collections.deque[tuple[int, int, Any]] = collections.deque()
+        starts = iter(range(0, len(_sources), _CHUNK))
+        for start in itertools.chain(starts, [None]):
+            if start is not None:
+                end = min(start + _CHUNK, len(_sources))
+                pending.append((start, end, pool.submit(_check_range, start, end)))
+            while pending and (start is None or len(pending) >= workers * _AHEAD):
+                first, last, future = pending.popleft()
                 reports = iter(future.result())
-                for src in done:
+                for src in _sources[first:last]:
                     yield src, (next(reports) if src.text is not None else None)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        _sources = []
 
 
 def run_verify(
