@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import errno
+import gc
 import io
 import itertools
 import json
@@ -192,6 +193,9 @@ def _checked(sources: Iterable[Source], options: dict[str, Any], jobs: int | Non
 
     global _sources
     _sources = sources  # type: ignore[assignment]
+    # Objects the collector never visits are never written to by it: a forked worker then copies
+    # only the memory it really writes (a fork shares the rest with this process until then).
+    gc.freeze()
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker,
                                initargs=(options,))
     try:
@@ -209,6 +213,7 @@ def _checked(sources: Iterable[Source], options: dict[str, Any], jobs: int | Non
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         _sources = []
+        gc.unfreeze()
 
 
 def run_verify(
