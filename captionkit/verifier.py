@@ -367,10 +367,18 @@ def _diagnostics(
         findings = _walk.walk(value)
     for code, path, official in findings:
         yield official_diagnostic(code, path, official)
-    yield from _strict(value)
+    strict = list(_strict(value))
+    yield from strict
     if findings:
         return
-    canonical = dumps(value) if text is not None or tokens else ""
+    try:
+        canonical = dumps(value) if text is not None or tokens else ""
+    except (TypeError, ValueError) as exc:
+        # Data that is not JSON (bytes, a str subclass json cannot write, a set...): the checks
+        # above have named what they recognise; nothing that needs the text can run on it.
+        if not strict:
+            yield _diag("CK401", (), f"the caption holds a value JSON cannot write ({exc})")
+        return
     if text is not None and not repeated and not is_stored_canonical(text, canonical):
         yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
     elif canonical and not repeated:
