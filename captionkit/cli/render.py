@@ -321,12 +321,13 @@ def render_cmd(
     if len(bad) == len(checked):
         fail(f"{', '.join(sources)}: no caption to render")
 
+    torchrun = int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
     if engine is EngineChoice.ray:
-        if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        if torchrun:
             fail("--engine ray runs one driver for the whole cluster; launch it without torchrun")
         dist = DistContext()
     else:
-        if devices is not None and int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        if devices is not None and torchrun:
             fail("--devices splits one render over two GPUs; under torchrun each process has one GPU: "
                  "leave --devices out")
         dist = DistContext.from_env()

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = ["GuidanceSplit", "SplitStats", "parse_devices"]
@@ -71,15 +71,7 @@ class SplitStats:
     discarded: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"early": self.early, "inline": self.inline, "discarded": self.discarded}
-
-
-@dataclass
-class _Pending:
-    timestep: Any
-    shape: tuple[int, ...]
-    neg: tuple[Any, ...]
-    output: Any
+        return asdict(self)
 
 
 @dataclass
@@ -90,6 +82,21 @@ class _Neg:
     moved: dict[str, Any]
     tokens: int
     rest: dict[str, Any] = field(default_factory=dict)
+
+    def matches(self, originals: tuple[Any, ...], rest: Mapping[str, Any]) -> bool:
+        """Whether a call passes these very objects (identity: the loop builds them once per call)."""
+        return (all(a is b for a, b in zip(self.originals, originals, strict=True))
+                and self.rest.keys() == rest.keys() and all(self.rest[k] is rest[k] for k in rest))
+
+
+@dataclass
+class _Pending:
+    """An unconditional pass queued early, and what it was computed from."""
+
+    timestep: Any
+    shape: tuple[int, ...]
+    neg: _Neg
+    output: Any
 
 
 def parse_devices(text: str | None) -> list[str] | None:
@@ -173,7 +180,7 @@ class GuidanceSplit:
             # contiguous like the loop's own ``latents.to(dtype)`` (one layout for the compiled blocks)
             image = hidden[:, hidden.shape[1] - neg.tokens:].contiguous()
             output = self._run(uncond_forward, image, timestep, neg)
-            self._pending = _Pending(timestep, tuple(image.shape), neg.originals, output)
+            self._pending = _Pending(timestep, tuple(image.shape), neg, output)
             self.stats.early += 1
         return forward(*args, **kwargs)
 
@@ -195,21 +202,12 @@ class GuidanceSplit:
         originals = tuple(kwargs[k] for k in _NEG_KEYS)
         rest = {k: v for k, v in kwargs.items() if k not in ("hidden_states", "timestep", "return_dict", *_NEG_KEYS)}
         if pending is not None:
-            same = (
-                pending.timestep is timestep
-                and pending.shape == tuple(hidden.shape)
-                and all(a is b for a, b in zip(pending.neg, originals, strict=True))
-                and self._neg is not None
-                and self._neg.rest.keys() == rest.keys()
-                and all(self._neg.rest[k] is rest[k] for k in rest)
-            )
-            if same:
+            if (pending.timestep is timestep and pending.shape == tuple(hidden.shape)
+                    and pending.neg.matches(originals, rest)):
                 return _wrap(self._fetch(pending.output), return_dict)
             self.stats.discarded += 1
         neg = self._neg
-        if neg is None or not all(a is b for a, b in zip(neg.originals, originals, strict=True)) or (
-            neg.rest.keys() != rest.keys() or any(neg.rest[k] is not rest[k] for k in rest)
-        ):
+        if neg is None or not neg.matches(originals, rest):
             moved = {k: self._to(kwargs[k], self.secondary) for k in _NEG_KEYS}
             neg = _Neg(originals, moved, int(hidden.shape[1]), rest)
             self._neg = neg

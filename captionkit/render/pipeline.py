@@ -430,14 +430,12 @@ class Renderer:
         if device == "cuda":
             device = f"cuda:{torch.cuda.current_device()}"
         self.device = device
-        if self.devices and self.quantization_requested == "auto" and self.offload_requested == "auto":
-            # the split alone: the given weights as they are, the unconditional DiT moved to its device
-            self.plan = Plan("bf16", "none", 0.0, None, "auto: the given pipeline is used as it is, split over "
-                             + " and ".join(self.devices))
-            self._shuttle = Shuttle(pipe, "none", device, placement=self._placement())
-            self._shuttle.place()
-        elif self.quantization_requested == "auto" and self.offload_requested == "auto":
-            self.plan = Plan("bf16", "none", 0.0, None, "auto: the given pipeline is used as it is")
+        if self.quantization_requested == "auto" and self.offload_requested == "auto":
+            split = f", split over {' and '.join(self.devices)}" if self.devices else ""
+            self.plan = Plan("bf16", "none", 0.0, None, f"auto: the given pipeline is used as it is{split}")
+            if self.devices:  # the weights as they are; the unconditional DiT moves to its device
+                self._shuttle = Shuttle(pipe, "none", device, placement=self._placement())
+                self._shuttle.place()
         else:
             modules = [getattr(pipe, n, None) for n in COMPONENTS]
             modules = [m for m in modules if m is not None]
