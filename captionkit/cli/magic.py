@@ -97,6 +97,9 @@ def _warnings_as_lines(command: Callable[..., None]) -> Callable[..., None]:
     def run(*args: Any, **kwargs: Any) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
+            # a ResourceWarning is the collector's note about some object's socket or file (often not
+            # this command's); Python hides it by default, and "always" must not bring it to the user
+            warnings.simplefilter("ignore", ResourceWarning)
             warnings.showwarning = lambda message, *_, **__: err(f"warning: {message}")
             command(*args, **kwargs)
 
