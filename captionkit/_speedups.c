@@ -324,41 +324,143 @@ static inline size_t pw_slot_of(unsigned long long h)
 static unsigned char pw_low256[256];
 static unsigned char pw_space256[256];
 
-/* Scan one string: its number of words as str.split() counts them (runs of characters that
- * are not white space), and the bits of the trigger words among its runs of ASCII letters and
- * digits after str.lower(), as rules.content._tokens cuts them. Characters that str.lower()
- * turns into ASCII letters: U+212A (the Kelvin sign, to 'k') is read as 'k'; U+0130 (to 'i'
- * and a combining dot) and the two that re.IGNORECASE matches with ASCII letters (U+0131,
- * U+017F) make every bit set: every pattern then runs. */
-#define PROSE_SCAN(CHAR)                                                                         \
-    do {                                                                                         \
-        const CHAR *s = (const CHAR *)data;                                                      \
-        unsigned long long h = pw_table.seed;                                                    \
-        unsigned prev_space = 1, prev_run = 0;                                                   \
-        for (Py_ssize_t i = 0; i <= n; i++) {                                                    \
-            Py_UCS4 c = i < n ? s[i] : ' ';                                                      \
-            unsigned char low;                                                                   \
-            unsigned space;                                                                      \
-            if (sizeof(CHAR) == 1 || c < 256) {                                                  \
-                low = pw_low256[c];                                                              \
-                space = pw_space256[c];                                                          \
-            }                                                                                    \
-            else {                                                                               \
-                low = c == 0x212A ? 'k' : 0;                                                     \
-                space = Py_UNICODE_ISSPACE(c) ? 1 : 0;                                           \
-                everything |= c == 0x130 || c == 0x131 || c == 0x17F;                            \
-            }                                                                                    \
-            unsigned run = low != 0;                                                             \
-            words += prev_space & (space ^ 1);                                                   \
-            prev_space = space;                                                                  \
-            /* where a run ends, look its hash up (a mask instead of a branch) */                \
-            size_t slot = pw_slot_of(h);                                                         \
-            unsigned long long ends = 0ull - (unsigned long long)(prev_run & (run ^ 1) & (pw_table.hash[slot] == h)); \
-            bits |= pw_table.bit[slot] & ends;                                                   \
-            h = run ? pw_step(prev_run ? h : pw_table.seed, low) : pw_table.seed;                \
-            prev_run = run;                                                                      \
-        }                                                                                        \
-    } while (0)
+/* Per run length: the first characters of the trigger words of that length (bit c - 'a' for a
+ * letter, bit 26 for a digit). A run whose first character and length no word has is not hashed. */
+static unsigned pw_first_len[WORD_MAX + 1];
+
+static inline unsigned long long pw_all(void)
+{
+    return pw_table.count >= 64 ? ~0ull : (1ull << pw_table.count) - 1;
+}
+
+/* f_prose (in _speedups_facts.h) scans one string: its number of words as str.split() counts
+ * them (runs of characters that are not white space), and the bits of the trigger words among
+ * its runs of ASCII letters and digits after str.lower(), as rules.content._tokens cuts them.
+ * Characters that str.lower() turns into ASCII letters: U+212A (the Kelvin sign, to 'k') is
+ * read as 'k'; U+0130 (to 'i' and a combining dot) and the two that re.IGNORECASE matches with
+ * ASCII letters (U+0131, U+017F) make every bit set: every pattern then runs. */
+/* What caption_facts() gathers (see _speedups_facts.h). */
+struct facts {
+    PyObject *source;
+    PyObject *hld, *lighting, *medium;
+    int has_photo;
+    Py_ssize_t hld_words, lighting_words;
+    unsigned long long hld_bits, lighting_bits;
+    PyObject *kinds, *boxes, *texts, *descs, *words, *masks;
+    Py_ssize_t empty_prose, palette_repeats;
+    PyObject *may_repeat;    /* per element: whether a line of its text may be in its desc (CK607 looks) */
+    long (*text_boxes)[4];   /* the text elements' boxes, to find whether any two overlap (CK609 looks) */
+    Py_ssize_t text_box_count, text_box_cap;
+    int text_overlap;
+};
+
+/* Whether a line of `text` (split on "\n", stripped, at least 3 characters) may be in `desc`
+ * once both are casefolded, as rules.content's CK607 check compares them: 0 only when it cannot
+ * be. Exact for ASCII lines in an ASCII desc (casefold is lower() there); a line that is not
+ * ASCII cannot be in an ASCII desc (casefolding keeps non-ASCII text non-ASCII); anything else
+ * may be (1). */
+static int text_may_repeat(PyObject *text, PyObject *desc)
+{
+    int tkind = PyUnicode_KIND(text), dkind = PyUnicode_KIND(desc);
+    const void *t = PyUnicode_DATA(text), *d = PyUnicode_DATA(desc);
+    Py_ssize_t tn = PyUnicode_GET_LENGTH(text), dn = PyUnicode_GET_LENGTH(desc);
+    int desc_ascii = PyUnicode_IS_ASCII(desc);
+    Py_ssize_t start = 0;
+    while (start <= tn) {
+        Py_ssize_t end = start;
+        while (end < tn && PyUnicode_READ(tkind, t, end) != '\n') {
+            end++;
+        }
+        Py_ssize_t a = start, b = end;
+        while (a < b && Py_UNICODE_ISSPACE(PyUnicode_READ(tkind, t, a))) {
+            a++;
+        }
+        while (b > a && Py_UNICODE_ISSPACE(PyUnicode_READ(tkind, t, b - 1))) {
+            b--;
+        }
+        start = end + 1;
+        if (b - a < 3) {
+            continue;
+        }
+        int line_ascii = 1;
+        for (Py_ssize_t k = a; k < b && line_ascii; k++) {
+            line_ascii = PyUnicode_READ(tkind, t, k) < 128;
+        }
+        if (!line_ascii) {
+            if (desc_ascii) {
+                continue;
+            }
+            return 1;
+        }
+        if (!desc_ascii) {
+            return 1;
+        }
+        Py_ssize_t len = b - a;
+        for (Py_ssize_t at = 0; at + len <= dn; at++) {
+            Py_ssize_t k = 0;
+            while (k < len) {
+                Py_UCS4 x = PyUnicode_READ(tkind, t, a + k), y = PyUnicode_READ(dkind, d, at + k);
+                if (x >= 'A' && x <= 'Z') {
+                    x += 32;
+                }
+                if (y >= 'A' && y <= 'Z') {
+                    y += 32;
+                }
+                if (x != y) {
+                    break;
+                }
+                k++;
+            }
+            if (k == len) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Note a text element's box; set text_overlap when it overlaps an earlier one (as
+ * rules.content's CK609 check tests it). 0 on a memory error. */
+static int note_text_box(struct facts *f, const long box[4])
+{
+    for (Py_ssize_t j = 0; j < f->text_box_count; j++) {
+        const long *o = f->text_boxes[j];
+        if ((box[2] < o[2] ? box[2] : o[2]) > (box[0] > o[0] ? box[0] : o[0])
+            && (box[3] < o[3] ? box[3] : o[3]) > (box[1] > o[1] ? box[1] : o[1])) {
+            f->text_overlap = 1;
+        }
+    }
+    if (f->text_box_count == f->text_box_cap) {
+        Py_ssize_t cap = f->text_box_cap ? 2 * f->text_box_cap : 16;
+        long (*grown)[4] = PyMem_Realloc(f->text_boxes, sizeof(long[4]) * (size_t)cap);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return 0;
+        }
+        f->text_boxes = grown;
+        f->text_box_cap = cap;
+    }
+    memcpy(f->text_boxes[f->text_box_count++], box, sizeof(long[4]));
+    return 1;
+}
+
+#define CHAR_T Py_UCS4
+#define SFX _ucs4
+#include "_speedups_facts.h"
+#undef CHAR_T
+#undef SFX
+
+#define CHAR_T Py_UCS2
+#define SFX _ucs2
+#include "_speedups_facts.h"
+#undef CHAR_T
+#undef SFX
+
+#define CHAR_T Py_UCS1
+#define SFX _ucs1
+#include "_speedups_facts.h"
+#undef CHAR_T
+#undef SFX
 
 static PyObject *prose_facts(PyObject *module, PyObject *strings)
 {
@@ -374,7 +476,6 @@ static PyObject *prose_facts(PyObject *module, PyObject *strings)
         Py_XDECREF(counts);
         return NULL;
     }
-    unsigned long long all = pw_table.count >= 64 ? ~0ull : (1ull << pw_table.count) - 1;
     for (Py_ssize_t k = 0; k < count; k++) {
         PyObject *text = PyList_GET_ITEM(strings, k);
         if (!PyUnicode_Check(text)) {
@@ -390,20 +491,19 @@ static PyObject *prose_facts(PyObject *module, PyObject *strings)
         const void *data = PyUnicode_DATA(text);
         Py_ssize_t words = 0;
         unsigned long long bits = 0;
-        int everything = 0;
         switch (PyUnicode_KIND(text)) {
         case PyUnicode_1BYTE_KIND:
-            PROSE_SCAN(Py_UCS1);
+            f_prose_ucs1((const Py_UCS1 *)data, n, &words, &bits);
             break;
         case PyUnicode_2BYTE_KIND:
-            PROSE_SCAN(Py_UCS2);
+            f_prose_ucs2((const Py_UCS2 *)data, n, &words, &bits);
             break;
         default:
-            PROSE_SCAN(Py_UCS4);
+            f_prose_ucs4((const Py_UCS4 *)data, n, &words, &bits);
             break;
         }
         PyObject *w = PyLong_FromSsize_t(words);
-        PyObject *m = w ? PyLong_FromUnsignedLongLong(everything ? all : bits) : NULL;
+        PyObject *m = w ? PyLong_FromUnsignedLongLong(bits) : NULL;
         if (m == NULL) {
             Py_XDECREF(w);
             goto fail;
@@ -473,7 +573,87 @@ static PyObject *configure_words(PyObject *module, PyObject *vocabulary)
         }
     }
     pw_table.count = (int)count;
+    memset(pw_first_len, 0, sizeof(pw_first_len));
+    for (Py_ssize_t w = 0; w < count; w++) {
+        char first = words[w][0];
+        pw_first_len[lens[w]] |= 1u << (first >= 'a' ? first - 'a' : 26);
+    }
     Py_RETURN_NONE;
+}
+
+static PyObject *caption_facts(PyObject *module, PyObject *text)
+{
+    (void)module;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "caption_facts() expects a str");
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) {
+        return NULL;
+    }
+#endif
+    struct facts f;
+    memset(&f, 0, sizeof f);
+    f.source = text;
+    f.kinds = PyList_New(0);
+    f.boxes = PyList_New(0);
+    f.texts = PyList_New(0);
+    f.descs = PyList_New(0);
+    f.words = PyList_New(0);
+    f.masks = PyList_New(0);
+    f.may_repeat = PyList_New(0);
+    PyObject *result = NULL;
+    if (f.kinds == NULL || f.boxes == NULL || f.texts == NULL || f.descs == NULL || f.words == NULL
+        || f.masks == NULL || f.may_repeat == NULL) {
+        goto done;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    const void *data = PyUnicode_DATA(text);
+    int rc;
+    switch (PyUnicode_KIND(text)) {
+    case PyUnicode_1BYTE_KIND:
+        rc = f_caption_ucs1(&f, (const Py_UCS1 *)data, n);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        rc = f_caption_ucs2(&f, (const Py_UCS2 *)data, n);
+        break;
+    default:
+        rc = f_caption_ucs4(&f, (const Py_UCS4 *)data, n);
+        break;
+    }
+    if (PyErr_Occurred()) {
+        goto done;
+    }
+    if (!rc) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    /* words and masks: the high-level description's, the lighting's, then each desc's */
+    PyObject *words = Py_BuildValue("[nn]", f.hld_words, f.lighting_words);
+    PyObject *masks = words ? Py_BuildValue("[KK]", f.hld_bits, f.lighting_bits) : NULL;
+    if (masks == NULL || PyList_SetSlice(words, 2, 2, f.words) < 0 || PyList_SetSlice(masks, 2, 2, f.masks) < 0) {
+        Py_XDECREF(words);
+        Py_XDECREF(masks);
+        goto done;
+    }
+    result = Py_BuildValue("(OOOOOOOONNnnOO)", f.hld ? f.hld : Py_None, f.lighting ? f.lighting : Py_None,
+                           f.medium ? f.medium : Py_None, f.has_photo ? Py_True : Py_False, f.kinds, f.boxes,
+                           f.texts, f.descs, words, masks, f.empty_prose, f.palette_repeats, f.may_repeat,
+                           f.text_overlap ? Py_True : Py_False);
+done:
+    Py_XDECREF(f.hld);
+    Py_XDECREF(f.lighting);
+    Py_XDECREF(f.medium);
+    Py_XDECREF(f.kinds);
+    Py_XDECREF(f.boxes);
+    Py_XDECREF(f.texts);
+    Py_XDECREF(f.descs);
+    Py_XDECREF(f.words);
+    Py_XDECREF(f.masks);
+    Py_XDECREF(f.may_repeat);
+    PyMem_Free(f.text_boxes);
+    return result;
 }
 
 /* -- the official ensure-ASCII check's escapes ------------------------------------------------ */
@@ -695,6 +875,16 @@ static PyMethodDef methods[] = {
      "prose_facts(strings, /)\n--\n\n"
      "(word_counts, masks): len(s.split()) of each string, and the bits of the trigger words among\n"
      "its lowercased ASCII letter-and-digit runs (every bit where a letter folds to ASCII)."},
+    {"caption_facts", caption_facts, METH_O,
+     "caption_facts(text, /)\n--\n\n"
+     "What captionkit's own checks and the lints read, from a caption's canonical text, or None if the\n"
+     "text is not a minified caption of the schema's shape: (high_level_description, lighting, medium,\n"
+     "has_photo, kinds, boxes, texts, descs, words, masks, empty_prose, palette_repeats, may_repeat,\n"
+     "text_overlap). words and masks:\n"
+     "the high-level description's, the lighting's (0 when absent), then each desc's (as prose_facts).\n"
+     "empty_prose: prose values with no word; palette_repeats: palettes holding an entry twice;\n"
+     "may_repeat: per element, whether a line of its text may be in its desc (False when it cannot be);\n"
+     "text_overlap: whether two text elements' boxes overlap."},
     {"unicode_escapes", unicode_escapes, METH_O,
      "unicode_escapes(text, /)\n--\n\n"
      "(count, smallest): how many \\uXXXX escapes of non-ASCII code points the text holds (as the\n"

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from captionkit import _walk
+from captionkit import _accel, _walk
 from captionkit._extract import LENIENT, extract_json
 from captionkit._fastcheck import canonical_findings, located_walk
 from captionkit._frames import frame_size
@@ -28,7 +28,7 @@ from captionkit._json import dumps, is_stored_canonical
 from captionkit.compat import _locate, ensure_ascii_findings, official_loads
 from captionkit.diagnostics import Diagnostic, Report, Severity
 from captionkit.rules import RULES, official_diagnostic
-from captionkit.rules.content import lint
+from captionkit.rules.content import lint, lint_parts
 from captionkit.tokens import over_budget
 
 __all__ = ["is_valid", "iter_diagnostics", "verify"]
@@ -291,13 +291,58 @@ def _token_checks(canonical: str) -> Iterator[Diagnostic]:
 
 
 class Checked:
-    """What a check learnt besides its diagnostics: the parsed value and, when known, its canonical text."""
+    """What a check learnt besides its diagnostics: the parsed value and, when known, its canonical text.
 
-    __slots__ = ("canonical", "value")
+    The value of a caption read by the facts route is parsed only when asked for.
+    """
+
+    __slots__ = ("_value", "canonical", "proven")
 
     def __init__(self) -> None:
-        self.value: Any = None
+        self._value: Any = None
         self.canonical: str | None = None
+        self.proven: str | None = None  # text clean_form proved, not parsed yet
+
+    @property
+    def value(self) -> Any:
+        if self.proven is not None:
+            self._value, self.proven = _proven_value(self.proven), None
+        return self._value
+
+    @value.setter
+    def value(self, value: Any) -> None:
+        self._value, self.proven = value, None
+
+
+_caption_facts = _accel.speedups.caption_facts if _accel.speedups is not None and _locate is not None else None
+
+
+def _facts_route(core: str, lints: bool, tokens: bool, frame: Any, checked: Checked) -> list[Diagnostic] | None:
+    """captionkit's own rules on canonical, clean ``core``, read by the C accelerator's
+    ``caption_facts`` (no dict built); ``None`` when the parsing route must decide.
+
+    The facts are the values the rules read; this route takes them only when ``_strict`` can
+    find nothing (every prose value has a word, no palette repeats an entry, the caption has
+    elements, no box has zero width or height); the lints are ``lint_parts`` itself.
+    """
+    facts = _caption_facts(core)
+    if facts is None:
+        return None
+    hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, empty, repeats, may_repeat, overlap = facts
+    if empty or repeats or not kinds:
+        return None
+    for box in boxes:
+        if box is not None and (box[0] == box[2] or box[1] == box[3]):
+            return None
+    checked.proven = checked.canonical = core
+    found: list[Diagnostic] = []
+    if lints:
+        found += lint_parts(hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, frame=frame,
+                            elements=lambda: checked.value["compositional_deconstruction"]["elements"],
+                            may_repeat=may_repeat, text_overlap=overlap)
+    if tokens:
+        found += _token_checks(core)
+    return found
 
 
 def _diagnostics(
@@ -319,6 +364,11 @@ def _diagnostics(
         for official in ensure_ascii_findings(text):
             yield _diag("CK001", (), _human(official), official)
         form, spans = _prove(text)
+        if form is True and _caption_facts is not None:
+            found = _facts_route(text.removesuffix("\n"), lints, tokens, frame, checked)
+            if found is not None:
+                yield from found
+                return
         if form is not None:
             # No official finding, no duplicate key: only captionkit's own rules remain.
             value = _proven_value(text)

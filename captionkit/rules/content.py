@@ -11,7 +11,7 @@ captions. Word counts split on whitespace, as the official guidance does.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from captionkit import _accel
@@ -19,7 +19,7 @@ from captionkit.diagnostics import Diagnostic
 from captionkit._frames import frame_size
 from captionkit.rules import RULES
 
-__all__ = ["lint"]
+__all__ = ["lint", "lint_parts"]
 
 SUMMARY_MAX_WORDS = 50
 DESC_MIN_WORDS = 25
@@ -171,8 +171,24 @@ def _element_key(elem: dict[str, Any]) -> str:
     return repr(sorted(elem.items()))
 
 
-def _overlap(a: list[int], b: list[int]) -> bool:
-    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
+def _overlapping_text(kinds: list[Any], boxes: list[Any]) -> dict[int, int]:
+    """For each text element whose box overlaps an earlier text element's box: the first such element."""
+    found: dict[int, int] = {}
+    earlier: list[tuple[int, tuple[int, int, int, int]]] = []
+    for i, (kind, bbox) in enumerate(zip(kinds, boxes)):
+        if kind != "text" or not isinstance(bbox, list):
+            continue
+        top, left, bottom, right = bbox
+        for j, (o_top, o_left, o_bottom, o_right) in earlier:
+            # the boxes overlap: min(bottom, o_bottom) > max(top, o_top), the same across, written out
+            if (
+                bottom > top and bottom > o_top and o_bottom > top and o_bottom > o_top
+                and right > left and right > o_left and o_right > left and o_right > o_left
+            ):
+                found[i] = j
+                break
+        earlier.append((i, (top, left, bottom, right)))
+    return found
 
 
 def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
@@ -183,51 +199,78 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
         frame: a :class:`~captionkit.layout.Frame` or ``"WxH"``; enables CK610.
     """
     hld = caption.get("high_level_description")
-    cd = caption["compositional_deconstruction"]
-    elements = cd["elements"]
+    elements = caption["compositional_deconstruction"]["elements"]
     sd = caption.get("style_description")
-    lighting = sd.get("lighting") if isinstance(sd, dict) else None
+    lighting = medium = None
+    photo = False
+    if isinstance(sd, dict):
+        lighting, medium, photo = sd.get("lighting"), sd.get("medium"), "photo" in sd
     # One pass over every linted text: its word count and which trigger words it holds.
     descs = [e.get("desc") for e in elements]
     counts, masks = _facts([v if isinstance(v, str) else "" for v in (hld, lighting, *descs)])
+    yield from lint_parts(
+        hld, lighting, medium, photo, [e["type"] for e in elements], [e.get("bbox") for e in elements],
+        [e.get("text") for e in elements], descs, counts, masks, frame=frame, elements=lambda: elements,
+    )
+
+
+def lint_parts(
+    hld: Any, lighting: Any, medium: Any, photo: bool, kinds: list[Any], boxes: list[Any], texts: list[Any],
+    descs: list[Any], counts: list[int], masks: list[int], *, frame: Any, elements: Callable[[], list[Any]],
+    may_repeat: list[bool] | None = None, text_overlap: bool = True,
+) -> Iterator[Diagnostic]:
+    """The lints, on the parts of a caption they read (the one implementation behind :func:`lint`).
+
+    ``hld``/``lighting``/``medium``: the values or ``None`` when absent; ``photo``: whether the style
+    has a ``photo`` key; per element its type, bbox, text and desc (``None`` when absent);
+    ``counts``/``masks``: word counts and trigger bits of ``hld``, ``lighting`` and each desc, in that
+    order (as ``prose_facts`` gives them; 0 for a value that is not a string); ``elements``: hands
+    back the element dicts, asked only when two descs are equal (CK608 compares whole elements).
+    ``may_repeat`` (per element: ``False`` when no line of its text can be in its desc) and
+    ``text_overlap`` (``False`` when no two text boxes overlap), when known, let a text element
+    whose CK607 and CK609 checks cannot find anything skip them, like any other quiet element.
+    """
     if isinstance(hld, str):
         path = ("high_level_description",)
         n = counts[0]
         if n > SUMMARY_MAX_WORDS:
             yield _d("CK601", path, f"high_level_description has {n} words (at most {SUMMARY_MAX_WORDS})")
-        yield from _hedges(hld, path, "high_level_description", masks[0], allow_various=True)
+        if masks[0] & (_HEDGE_BITS | _ALTERNATIVE_BITS):
+            yield from _hedges(hld, path, "high_level_description", masks[0], allow_various=True)
         for m in _MOOD.finditer(hld) if masks[0] & _MOOD_BITS else ():
             yield _d("CK604", path, f"impression word '{m.group(1)}'; describe what is seen")
             break
-    if isinstance(sd, dict):
-        if (
-            isinstance(lighting, str) and masks[1] & _WARM_BITS
-            and _WARM.search(lighting) and not _LIGHT_SOURCES.search(lighting)
-        ):
-            yield _d("CK605", ("style_description", "lighting"),
-                     "'warm' light with no named source; say where the light comes from")
-        medium = sd.get("medium")
-        if "photo" in sd and isinstance(medium, str) and not _PHOTO_MEDIA.search(medium):
-            yield _d("CK612", ("style_description", "medium"),
-                     f"photo style with medium '{medium}'; photo captions pair with 'photograph'")
+    if (
+        isinstance(lighting, str) and masks[1] & _WARM_BITS
+        and _WARM.search(lighting) and not _LIGHT_SOURCES.search(lighting)
+    ):
+        yield _d("CK605", ("style_description", "lighting"),
+                 "'warm' light with no named source; say where the light comes from")
+    if photo and isinstance(medium, str) and not _PHOTO_MEDIA.search(medium):
+        yield _d("CK612", ("style_description", "medium"),
+                 f"photo style with medium '{medium}'; photo captions pair with 'photograph'")
     width_height = frame_size(frame)
     # Most elements draw no lint: a desc of a usual length with no trigger word, no repeated desc,
-    # no frame to check. Only the others go through the checks below (text always does).
+    # no frame to check, and for text, no line of it in the desc and no overlapping text box. Only
+    # the others go through the checks below.
     try:
         repeats = len(set(descs)) != len(descs)
     except TypeError:  # a desc that is not hashable (the official checks let any value through)
         repeats = True
-    text_boxes: list[tuple[int, tuple[int, int, int, int]]] = []
+    elems = elements() if repeats else ()
     seen: dict[str, list[int]] = {}  # desc -> indices of the elements not repeating another
-    for i, elem in enumerate(elements):
-        kind = elem["type"]
-        n = counts[i + 2]
-        mask = masks[i + 2]
+    overlapping = _overlapping_text(kinds, boxes) if text_overlap else {}
+    unknown = may_repeat is None  # (no hints: each text element's CK607 check runs)
+    quiet = (DESC_MIN_WORDS <= n <= DESC_MAX_WORDS and not mask & _PHRASE_BITS for n, mask in zip(counts[2:], masks[2:]))
+    for i, (kind, plain) in enumerate(zip(kinds, quiet)):
         if (
-            kind != "text" and DESC_MIN_WORDS <= n <= DESC_MAX_WORDS and not mask & _PHRASE_BITS and not repeats
-            and not width_height and not (mask & _SHELL_BITS and kind == "obj")
+            plain and not repeats and not width_height
+            and (kind != "text" or not (unknown or may_repeat[i] or i in overlapping))  # type: ignore[index]
+            and not (kind == "obj" and masks[i + 2] & _SHELL_BITS and _SHELL.match(descs[i]))
         ):
             continue
+        n = counts[i + 2]
+        mask = masks[i + 2]
         base = ("compositional_deconstruction", "elements", i)
         desc = descs[i]
         if isinstance(desc, str):
@@ -247,7 +290,7 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
                 yield _d("CK611", (*base, "desc"),
                          "the scene shell (sky, ground, floor, walls) belongs in background, not in elements")
         if kind == "text":
-            text = elem.get("text")
+            text = texts[i]
             if isinstance(text, str) and isinstance(desc, str):
                 folded = None  # desc.casefold(), made when a line can be in it
                 for line in (s.strip() for s in text.split("\n")):
@@ -265,26 +308,16 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
         if repeats:
             # Repeats are rare: group by desc first, and make the exact key only inside a group.
             group = seen.setdefault(desc if isinstance(desc, str) else repr(desc), [])
-            key = _element_key(elem) if group else None
-            earlier = next((j for j in group if _element_key(elements[j]) == key), None)
+            key = _element_key(elems[i]) if group else None
+            earlier = next((j for j in group if _element_key(elems[j]) == key), None)
             if earlier is not None:
                 yield _d("CK608", base, f"element {i} repeats element {earlier}")
             else:
                 group.append(i)
-        bbox = elem.get("bbox")
+        bbox = boxes[i]
         if isinstance(bbox, list):
-            if kind == "text":
-                top, left, bottom, right = bbox
-                for j, (o_top, o_left, o_bottom, o_right) in text_boxes:
-                    # _overlap(bbox, other) written out (min(a, b) > max(c, d): each of a, b above each of
-                    # c, d): this loop is the hot one
-                    if (
-                        bottom > top and bottom > o_top and o_bottom > top and o_bottom > o_top
-                        and right > left and right > o_left and o_right > left and o_right > o_left
-                    ):
-                        yield _d("CK609", (*base, "bbox"), f"text box overlaps the text box of element {j}")
-                        break
-                text_boxes.append((i, (top, left, bottom, right)))
+            if kind == "text" and i in overlapping:
+                yield _d("CK609", (*base, "bbox"), f"text box overlaps the text box of element {overlapping[i]}")
             # the desc leads with identity, so only a shape word among its first words names the object's shape
             lead = " ".join(desc.split()[:4]) if width_height and isinstance(desc, str) else ""
             if width_height and kind == "obj" and _SQUARE_WORDS.search(lead):

@@ -163,3 +163,117 @@ def test_lint_equals_its_plain_form(data: dict, frame: str | None) -> None:
         return [(d.code, d.path, d.message, d.severity) for d in diagnostics]
 
     assert rows(content.lint(data, frame=frame)) == rows(reference_lint(data, frame=frame))
+
+
+# -- the facts route: verify() reads canonical clean text with the C accelerator's caption_facts --------
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import captionkit  # noqa: E402
+from captionkit import verifier  # noqa: E402
+
+_FACT_TEXTS = st.sampled_from(["line\nbreak", 'a "quoted" word', "tab\there", "back\\slash", "bell\x07 ring",
+                               "\u212aelvin lamp", "caf\u00e9 \u591c\u5e02", "\x1c\x1d sep", " ", "\u3000", ""])
+
+
+@st.composite
+def _facts_captions(draw: st.DrawFn) -> dict:
+    """Busy captions, some prose with escapes the canonical form writes, empty prose, repeated colours."""
+    data = draw(_busy())
+    for element in data["compositional_deconstruction"]["elements"]:
+        if draw(st.integers(0, 4)) == 0:
+            element["desc"] = draw(_FACT_TEXTS) + " " + element["desc"]
+        if element["type"] == "text" and draw(st.integers(0, 3)) == 0:
+            element["text"] = draw(_FACT_TEXTS)
+        if "color_palette" in element and element["color_palette"] and draw(st.integers(0, 5)) == 0:
+            element["color_palette"].append(element["color_palette"][0])
+    if draw(st.integers(0, 5)) == 0:
+        data["compositional_deconstruction"]["background"] = draw(_FACT_TEXTS)
+    return data
+
+
+def _prose_values(data: dict) -> list:
+    sd = data.get("style_description") or {}
+    cd = data["compositional_deconstruction"]
+    values = [data.get("high_level_description"), *(sd.get(k) for k in verifier._STYLE_PROSE), cd["background"]]
+    for element in cd["elements"]:
+        values += [element.get("text"), element["desc"]]
+    return [v for v in values if v is not None]
+
+
+def _line_in_desc(text: str | None, desc: str) -> bool:
+    lines = [s.strip() for s in (text or "").split("\n")]
+    return any(len(line) >= 3 and line.casefold() in desc.casefold() for line in lines)
+
+
+@_needs_c
+@given(_facts_captions())
+def test_caption_facts_are_the_values_the_rules_read(data: dict) -> None:
+    facts = _accel.speedups.caption_facts(captionkit.dumps(data))
+    assert facts is not None
+    hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, empty, repeats, may, overlap = facts
+    sd = data.get("style_description") or {}
+    elements = data["compositional_deconstruction"]["elements"]
+    assert (hld, lighting, medium, photo) == (data.get("high_level_description"), sd.get("lighting"),
+                                              sd.get("medium"), "photo" in sd)
+    assert kinds == [e["type"] for e in elements]
+    assert boxes == [e.get("bbox") for e in elements]
+    assert texts == [e.get("text") for e in elements]
+    assert descs == [e["desc"] for e in elements]
+    linted = [hld or "", lighting or "", *descs]
+    assert counts == [len(t.split()) for t in linted]
+    assert all(mask & content._mask_of([t]) == content._mask_of([t]) for t, mask in zip(linted, masks))
+    assert empty == sum(not v.strip() for v in _prose_values(data))
+    palettes = [p for p in [sd.get("color_palette"), *(e.get("color_palette") for e in elements)] if p is not None]
+    assert repeats == sum(len(set(p)) != len(p) for p in palettes)
+    for kind, text, desc, maybe in zip(kinds, texts, descs, may):
+        if kind == "text" and _line_in_desc(text, desc):
+            assert maybe  # a line that is in the desc is always looked at
+        if kind != "text" or (desc.isascii() and (text or "").isascii()):
+            assert maybe == (kind == "text" and _line_in_desc(text, desc))  # exact where both are ASCII
+    text_boxes = [b for k, b in zip(kinds, boxes) if k == "text" and b is not None]
+    assert overlap == any(content._overlapping_text(["text"] * len(text_boxes), text_boxes))
+
+
+def _rows(text: str, **kwargs) -> list[tuple]:
+    return [(d.code, d.path, d.message, d.severity, d.fix) for d in verifier.verify(text, **kwargs)]
+
+
+@_needs_c
+@given(_facts_captions(), st.sampled_from([None, "1536x1024", "portrait"]), st.booleans(), st.booleans(),
+       st.sampled_from(["", "\n"]))
+def test_verify_reports_the_same_with_and_without_the_facts_route(data, frame, lints, tokens, ending) -> None:
+    text = captionkit.dumps(data) + ending
+    taken = []
+    facts = verifier._caption_facts
+    verifier._caption_facts = lambda core: taken.append(facts(core)) or taken[-1]
+    try:
+        fast = _rows(text, frame=frame, lints=lints, tokens=tokens)
+    finally:
+        verifier._caption_facts = facts
+    verifier._caption_facts = None
+    try:
+        slow = _rows(text, frame=frame, lints=lints, tokens=tokens)
+    finally:
+        verifier._caption_facts = facts
+    assert fast == slow
+    # the route is taken exactly for the texts the locator proves canonical and clean
+    assert bool(taken) == (verifier.clean_form(text) is True)
+
+
+@_needs_c
+def test_the_facts_route_is_taken_for_a_clean_caption_and_reads_no_dict() -> None:
+    text = captionkit.dumps(captionkit.loads((Path(__file__).resolve().parents[2] / "examples" / "night_market.json").read_text(encoding="utf-8")))
+    report, checked = verifier.check(text)
+    assert report.ok and checked.proven == text  # not parsed yet: the lints read the facts
+    assert checked.value == json.loads(text) and checked.proven is None
+
+
+@_needs_c
+@given(st.one_of(st.text(max_size=200), _facts_captions().map(captionkit.dumps)), st.integers(0, 400),
+       st.text(max_size=4))
+def test_caption_facts_reads_any_text_safely(text: str, at: int, junk: str) -> None:
+    damaged = text[:at] + junk + text[at:]
+    facts = _accel.speedups.caption_facts(damaged)
+    assert facts is None or (len(facts) == 14 and len(facts[4]) == len(facts[7]) == len(facts[8]) - 2)

@@ -1,0 +1,527 @@
+/* caption_facts(): what captionkit's own checks (verifier._strict) and the lints
+ * (rules.content) read from a caption, taken from its canonical text in one pass, with no
+ * dict built. Included by _speedups.c with CHAR_T and SFX defined, the UCS4 instance first
+ * (the others decode escaped strings into UCS4 buffers and scan those with it).
+ *
+ * The caller hands it text that locate() proved canonical and clean. It still reads any
+ * text safely: whatever is not a minified caption of the schema's shape (white space, an
+ * unknown key, a number where a string belongs, an escape the canonical form does not
+ * write) makes it answer None, and the caller takes the parsing route. It decides no rule:
+ * it hands back the values the rules look at (the prose as str, boxes as ints, element
+ * types) and counts (words, trigger-word bits, prose with no word, palettes with a
+ * repeated entry) that the Python rules turn into findings.
+ */
+
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(name, SFX)
+
+/* Words (as str.split() counts them) and trigger-word bits of one decoded string.
+ *
+ * Word by word: skip white space, count a word, then walk its runs of ASCII letters and digits
+ * (lowercased); a run whose length and first character some trigger word has is hashed and
+ * looked up. Tight loops per run keep the branches the CPU cannot predict to about one a run. */
+static void FN(f_prose)(const CHAR_T *p, Py_ssize_t len, Py_ssize_t *words_out, unsigned long long *bits_out)
+{
+    Py_ssize_t words = 0;
+    unsigned long long bits = 0;
+    int everything = 0;
+    Py_ssize_t i = 0;
+#define F_SPACE(c) ((sizeof(CHAR_T) == 1 || (c) < 256) ? pw_space256[(c)] : (Py_UNICODE_ISSPACE(c) ? 1 : 0))
+#define F_LOW(c) ((sizeof(CHAR_T) == 1 || (c) < 256) ? pw_low256[(c)] : ((c) == 0x212A ? 'k' : 0))
+    while (i < len) {
+        while (i < len && F_SPACE(p[i])) {
+            i++;
+        }
+        if (i >= len) {
+            break;
+        }
+        words++;
+        while (i < len) {
+            Py_UCS4 c = p[i];
+            unsigned char low = F_LOW(c);
+            if (low) {
+                Py_ssize_t start = i++;
+                while (i < len && F_LOW(p[i])) {
+                    i++;
+                }
+                Py_ssize_t run_len = i - start;
+                if (run_len <= WORD_MAX && pw_first_len[run_len] & (1u << (low < 'a' ? 26 : low - 'a'))) {
+                    unsigned long long h = pw_table.seed;
+                    for (Py_ssize_t k = start; k < i; k++) {
+                        h = pw_step(h, F_LOW(p[k]));
+                    }
+                    size_t slot = pw_slot_of(h);
+                    if (pw_table.hash[slot] == h) {
+                        bits |= pw_table.bit[slot];
+                    }
+                }
+                continue;
+            }
+            if (F_SPACE(c)) {
+                break;
+            }
+            if (sizeof(CHAR_T) > 1 && c >= 256) {
+                everything |= c == 0x130 || c == 0x131 || c == 0x17F;
+            }
+            i++;
+        }
+    }
+#undef F_SPACE
+#undef F_LOW
+    *words_out = words;
+    *bits_out = everything ? pw_all() : bits;
+}
+
+/* The name of a key at s[*pos] ('"' first), as plain ASCII; 0 if it is not one. */
+static int FN(f_key)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, char *name, Py_ssize_t cap)
+{
+    Py_ssize_t i = *pos;
+    if (i >= n || s[i] != '"') {
+        return 0;
+    }
+    Py_ssize_t k = 0;
+    for (i++; i < n && s[i] != '"'; i++) {
+        Py_UCS4 c = s[i];
+        if (k + 1 >= cap || ((c < 'a' || c > 'z') && c != '_')) {
+            return 0;
+        }
+        name[k++] = (char)c;
+    }
+    if (i + 1 >= n || s[i + 1] != ':') {
+        return 0;
+    }
+    name[k] = 0;
+    *pos = i + 2;
+    return 1;
+}
+
+/* A string value at s[*pos]: a new str (its escapes decoded), or NULL: with an exception set
+ * on a memory error, without one when the text is not as expected. With words/bits, also its
+ * prose facts. */
+/* Whether a decoded string holds a word (a character that is not white space): 1 or 0. */
+static Py_ssize_t FN(f_has_word)(const CHAR_T *p, Py_ssize_t len)
+{
+    for (Py_ssize_t i = 0; i < len; i++) {
+        Py_UCS4 c = p[i];
+        if (sizeof(CHAR_T) == 1 || c < 256 ? !pw_space256[c] : !Py_UNICODE_ISSPACE(c)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* bits == NULL: only whether the string holds a word (words is 0 or 1). */
+static PyObject *FN(f_string)(PyObject *source, const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos,
+                              Py_ssize_t *words, unsigned long long *bits)
+{
+    Py_ssize_t i = *pos;
+    if (i >= n || s[i] != '"') {
+        return NULL;
+    }
+    Py_ssize_t start = ++i;
+    Py_ssize_t escapes = 0;
+    while (i < n && s[i] != '"') {
+        if (s[i] == '\\') {
+            escapes++;
+            i++;
+        }
+        i++;
+    }
+    if (i >= n) {
+        return NULL;
+    }
+    Py_ssize_t end = i;
+    *pos = end + 1;
+    if (!escapes) {
+        if (bits != NULL) {
+            FN(f_prose)(s + start, end - start, words, bits);
+        }
+        else if (words != NULL) {
+            *words = FN(f_has_word)(s + start, end - start);
+        }
+        return PyUnicode_Substring(source, start, end);
+    }
+    Py_ssize_t cap = end - start;
+    Py_UCS4 stack[256];
+    Py_UCS4 *buf = cap <= 256 ? stack : PyMem_Malloc(sizeof(Py_UCS4) * (size_t)cap);
+    if (buf == NULL) {
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t k = 0;
+    int ok = 1;
+    for (i = start; i < end && ok; i++) {
+        Py_UCS4 c = s[i];
+        if (c != '\\') {
+            buf[k++] = c;
+            continue;
+        }
+        Py_UCS4 e = s[++i];
+        switch (e) {
+        case '"': buf[k++] = '"'; break;
+        case '\\': buf[k++] = '\\'; break;
+        case 'b': buf[k++] = '\b'; break;
+        case 'f': buf[k++] = '\f'; break;
+        case 'n': buf[k++] = '\n'; break;
+        case 'r': buf[k++] = '\r'; break;
+        case 't': buf[k++] = '\t'; break;
+        case 'u': {
+            /* the canonical form escapes only control characters: \u00xx */
+            Py_UCS4 v = 0;
+            if (i + 4 >= end) {
+                ok = 0;
+                break;
+            }
+            for (int d = 1; d <= 4; d++) {
+                Py_UCS4 h = s[i + d];
+                if (h >= '0' && h <= '9') {
+                    v = v * 16 + (h - '0');
+                }
+                else if (h >= 'a' && h <= 'f') {
+                    v = v * 16 + (h - 'a' + 10);
+                }
+                else {
+                    ok = 0;
+                }
+            }
+            if (v >= 0x20) {
+                ok = 0;
+            }
+            buf[k++] = v;
+            i += 4;
+            break;
+        }
+        default:
+            ok = 0;
+        }
+    }
+    PyObject *out = NULL;
+    if (ok) {
+        if (bits != NULL) {
+            f_prose_ucs4(buf, k, words, bits);
+        }
+        else if (words != NULL) {
+            *words = f_has_word_ucs4(buf, k);
+        }
+        out = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, buf, k);
+    }
+    if (buf != stack) {
+        PyMem_Free(buf);
+    }
+    return out;
+}
+
+
+/* A prose value: kept in *slot when slot is given, its words/bits appended to the lists when
+ * listed; counted in empty_prose when it has no word. */
+static int FN(f_prose_value)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, PyObject **slot,
+                             int listed, Py_ssize_t *words_out, unsigned long long *bits_out)
+{
+    Py_ssize_t words = 0;
+    unsigned long long bits = 0;
+    int full = listed || words_out != NULL; /* words and trigger bits, not only whether it has a word */
+    PyObject *str = FN(f_string)(f->source, s, n, pos, &words, full ? &bits : NULL);
+    if (str == NULL) {
+        return 0;
+    }
+    f->empty_prose += words == 0;
+    if (words_out != NULL) {
+        *words_out = words;
+        *bits_out = bits;
+    }
+    if (listed) {
+        PyObject *w = PyLong_FromSsize_t(words);
+        PyObject *m = w ? PyLong_FromUnsignedLongLong(bits) : NULL;
+        int rc = m != NULL && PyList_Append(f->words, w) == 0 && PyList_Append(f->masks, m) == 0;
+        Py_XDECREF(w);
+        Py_XDECREF(m);
+        if (!rc) {
+            Py_DECREF(str);
+            return 0;
+        }
+    }
+    if (slot != NULL) {
+        Py_XSETREF(*slot, str);
+    }
+    else {
+        Py_DECREF(str);
+    }
+    return 1;
+}
+
+/* A palette: an array of strings without escapes; counts a repeated entry. */
+static int FN(f_palette)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos)
+{
+    Py_ssize_t i = *pos, starts[64], lens[64], count = 0;
+    if (i >= n || s[i] != '[') {
+        return 0;
+    }
+    i++;
+    if (i < n && s[i] == ']') {
+        *pos = i + 1;
+        return 1;
+    }
+    for (;;) {
+        if (i >= n || s[i] != '"' || count == 64) {
+            return 0;
+        }
+        Py_ssize_t start = ++i;
+        while (i < n && s[i] != '"') {
+            if (s[i] == '\\') {
+                return 0;
+            }
+            i++;
+        }
+        if (i >= n) {
+            return 0;
+        }
+        starts[count] = start;
+        lens[count++] = i - start;
+        i++;
+        if (i < n && s[i] == ',') {
+            i++;
+            continue;
+        }
+        if (i < n && s[i] == ']') {
+            break;
+        }
+        return 0;
+    }
+    *pos = i + 1;
+    for (Py_ssize_t a = 1; a < count; a++) {
+        for (Py_ssize_t b = 0; b < a; b++) {
+            if (lens[a] == lens[b] && memcmp(s + starts[a], s + starts[b], sizeof(CHAR_T) * (size_t)lens[a]) == 0) {
+                f->palette_repeats++;
+                return 1;
+            }
+        }
+    }
+    return 1;
+}
+
+/* A box: four non-negative integers without leading zeros, into v. */
+static PyObject *FN(f_box)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, long v[4])
+{
+    Py_ssize_t i = *pos;
+    if (i >= n || s[i] != '[') {
+        return NULL;
+    }
+    i++;
+    for (int k = 0; k < 4; k++) {
+        if (i >= n || s[i] < '0' || s[i] > '9' || (s[i] == '0' && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9')) {
+            return NULL;
+        }
+        long x = 0;
+        int digits = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9' && digits < 6) {
+            x = x * 10 + (long)(s[i++] - '0');
+            digits++;
+        }
+        v[k] = x;
+        if (i >= n || s[i] != (k == 3 ? ']' : ',')) {
+            return NULL;
+        }
+        i++;
+    }
+    *pos = i;
+    return Py_BuildValue("[llll]", v[0], v[1], v[2], v[3]);
+}
+
+/* One element object. */
+static int FN(f_element)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos)
+{
+    Py_ssize_t i = *pos;
+    char name[32];
+    PyObject *kind = NULL, *box = NULL, *text = NULL, *desc_value = NULL;
+    long v[4];
+    int desc = 0, ok = 0;
+    if (i >= n || s[i] != '{') {
+        return 0;
+    }
+    i++;
+    for (;;) {
+        if (!FN(f_key)(s, n, &i, name, sizeof name)) {
+            goto done;
+        }
+        if (strcmp(name, "type") == 0 && kind == NULL) {
+            if ((kind = FN(f_string)(f->source, s, n, &i, NULL, NULL)) == NULL) {
+                goto done;
+            }
+        }
+        else if (strcmp(name, "bbox") == 0 && box == NULL) {
+            if ((box = FN(f_box)(s, n, &i, v)) == NULL) {
+                goto done;
+            }
+        }
+        else if (strcmp(name, "text") == 0 && text == NULL) {
+            if (!FN(f_prose_value)(f, s, n, &i, &text, 0, NULL, NULL)) {
+                goto done;
+            }
+        }
+        else if (strcmp(name, "desc") == 0 && !desc) {
+            PyObject *value = NULL;
+            if (!FN(f_prose_value)(f, s, n, &i, &value, 1, NULL, NULL)) {
+                goto done;
+            }
+            int rc = PyList_Append(f->descs, value);
+            desc_value = value; /* (the list holds it) */
+            Py_DECREF(value);
+            if (rc < 0) {
+                goto done;
+            }
+            desc = 1;
+        }
+        else if (strcmp(name, "color_palette") == 0) {
+            if (!FN(f_palette)(f, s, n, &i)) {
+                goto done;
+            }
+        }
+        else {
+            goto done;
+        }
+        if (i < n && s[i] == ',') {
+            i++;
+            continue;
+        }
+        if (i < n && s[i] == '}') {
+            i++;
+            break;
+        }
+        goto done;
+    }
+    if (kind == NULL || !desc) {
+        goto done;
+    }
+    if (PyList_Append(f->kinds, kind) < 0 || PyList_Append(f->boxes, box ? box : Py_None) < 0
+        || PyList_Append(f->texts, text ? text : Py_None) < 0) {
+        goto done;
+    }
+    int is_text = PyUnicode_CompareWithASCIIString(kind, "text") == 0;
+    int may = is_text && text != NULL && text_may_repeat(text, desc_value);
+    if (PyList_Append(f->may_repeat, may ? Py_True : Py_False) < 0 || (is_text && box && !note_text_box(f, v))) {
+        goto done;
+    }
+    *pos = i;
+    ok = 1;
+done:
+    Py_XDECREF(kind);
+    Py_XDECREF(box);
+    Py_XDECREF(text);
+    return ok;
+}
+
+/* An object of string members (the style) or the composition; which = 's' or 'c'. */
+static int FN(f_block)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, char which)
+{
+    Py_ssize_t i = *pos;
+    char name[32];
+    if (i >= n || s[i] != '{') {
+        return 0;
+    }
+    i++;
+    if (i < n && s[i] == '}') {
+        *pos = i + 1;
+        return 1;
+    }
+    for (;;) {
+        if (!FN(f_key)(s, n, &i, name, sizeof name)) {
+            return 0;
+        }
+        int rc;
+        if (which == 's' && strcmp(name, "color_palette") == 0) {
+            rc = FN(f_palette)(f, s, n, &i);
+        }
+        else if (which == 's' && strcmp(name, "lighting") == 0) {
+            rc = FN(f_prose_value)(f, s, n, &i, &f->lighting, 0, &f->lighting_words, &f->lighting_bits);
+        }
+        else if (which == 's' && strcmp(name, "medium") == 0) {
+            rc = FN(f_prose_value)(f, s, n, &i, &f->medium, 0, NULL, NULL);
+        }
+        else if (which == 's' && (strcmp(name, "aesthetics") == 0 || strcmp(name, "photo") == 0
+                                  || strcmp(name, "art_style") == 0)) {
+            f->has_photo |= strcmp(name, "photo") == 0;
+            rc = FN(f_prose_value)(f, s, n, &i, NULL, 0, NULL, NULL);
+        }
+        else if (which == 'c' && strcmp(name, "background") == 0) {
+            rc = FN(f_prose_value)(f, s, n, &i, NULL, 0, NULL, NULL);
+        }
+        else if (which == 'c' && strcmp(name, "elements") == 0) {
+            rc = i < n && s[i] == '[';
+            if (rc && ++i < n && s[i] == ']') {
+                i++;
+            }
+            else {
+                while (rc) {
+                    rc = FN(f_element)(f, s, n, &i);
+                    if (rc && i < n && s[i] == ',') {
+                        i++;
+                        continue;
+                    }
+                    if (rc && i < n && s[i] == ']') {
+                        i++;
+                        break;
+                    }
+                    rc = 0;
+                }
+            }
+        }
+        else {
+            return 0;
+        }
+        if (!rc) {
+            return 0;
+        }
+        if (i < n && s[i] == ',') {
+            i++;
+            continue;
+        }
+        if (i < n && s[i] == '}') {
+            *pos = i + 1;
+            return 1;
+        }
+        return 0;
+    }
+}
+
+/* The whole caption: 1 read, 0 not as expected (or an error set). */
+static int FN(f_caption)(struct facts *f, const CHAR_T *s, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    char name[40];
+    int composition = 0;
+    if (n < 2 || s[0] != '{') {
+        return 0;
+    }
+    i = 1;
+    for (;;) {
+        if (!FN(f_key)(s, n, &i, name, sizeof name)) {
+            return 0;
+        }
+        int rc;
+        if (strcmp(name, "high_level_description") == 0 && f->hld == NULL) {
+            rc = FN(f_prose_value)(f, s, n, &i, &f->hld, 0, &f->hld_words, &f->hld_bits);
+        }
+        else if (strcmp(name, "style_description") == 0) {
+            rc = FN(f_block)(f, s, n, &i, 's');
+        }
+        else if (strcmp(name, "compositional_deconstruction") == 0 && !composition) {
+            rc = FN(f_block)(f, s, n, &i, 'c');
+            composition = 1;
+        }
+        else {
+            return 0;
+        }
+        if (!rc) {
+            return 0;
+        }
+        if (i < n && s[i] == ',') {
+            i++;
+            continue;
+        }
+        return composition && i + 1 == n && s[i] == '}';
+    }
+}
+
+#undef FN
+#undef CAT
+#undef CAT_
