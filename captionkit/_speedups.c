@@ -340,19 +340,38 @@ static inline unsigned long long pw_all(void)
  * read as 'k'; U+0130 (to 'i' and a combining dot) and the two that re.IGNORECASE matches with
  * ASCII letters (U+0131, U+017F) make every bit set: every pattern then runs. */
 /* What caption_facts() gathers (see _speedups_facts.h). */
+struct fel {                /* one element */
+    Py_ssize_t words;       /* of its desc */
+    unsigned long long bits, lead; /* trigger bits of its desc, and of the desc's first two runs */
+    int kind;               /* 0 obj, 1 text, 2 another type */
+    int may;                /* a line of its text may be in its desc (CK607 looks) */
+    Py_ssize_t overlaps;    /* the first earlier text element whose box its box overlaps (CK609), or -1 */
+};
+
 struct facts {
     PyObject *source;
     PyObject *hld, *lighting, *medium;
     int has_photo;
     Py_ssize_t hld_words, lighting_words;
     unsigned long long hld_bits, lighting_bits;
-    PyObject *kinds, *boxes, *texts, *descs, *words, *masks;
+    PyObject *kinds, *boxes, *texts, *descs;
     Py_ssize_t empty_prose, palette_repeats;
-    PyObject *may_repeat;    /* per element: whether a line of its text may be in its desc (CK607 looks) */
-    long (*text_boxes)[4];   /* the text elements' boxes, to find whether any two overlap (CK609 looks) */
+    struct fel *els;
+    Py_ssize_t el_count, el_cap;
+    long (*text_boxes)[5];  /* the text elements' boxes and indices, to find overlaps */
     Py_ssize_t text_box_count, text_box_cap;
-    int text_overlap;
 };
+
+/* The element types, one str each (caption_facts hands these out instead of new ones). */
+static PyObject *f_obj, *f_text;
+
+/* The lints' thresholds, set by configure_lints() from captionkit.rules.content: an element is
+ * a suspect (the lints look at it) unless its desc has desc_min..desc_max words and no phrase bit,
+ * an obj's desc has no shell bit among its first two runs, and a text element's text checks
+ * (CK607, CK609) cannot fire. Until then every element is a suspect. */
+static int ck_lints_configured = 0;
+static Py_ssize_t ck_desc_min, ck_desc_max;
+static unsigned long long ck_phrase_bits, ck_shell_bits;
 
 /* Whether a line of `text` (split on "\n", stripped, at least 3 characters) may be in `desc`
  * once both are casefolded, as rules.content's CK607 check compares them: 0 only when it cannot
@@ -419,20 +438,21 @@ static int text_may_repeat(PyObject *text, PyObject *desc)
     return 0;
 }
 
-/* Note a text element's box; set text_overlap when it overlaps an earlier one (as
- * rules.content's CK609 check tests it). 0 on a memory error. */
-static int note_text_box(struct facts *f, const long box[4])
+/* Note a text element's box; *overlaps: the first earlier text element whose box it overlaps (as
+ * rules.content's CK609 check tests it), else left as is. 0 on a memory error. */
+static int note_text_box(struct facts *f, const long box[4], Py_ssize_t *overlaps)
 {
     for (Py_ssize_t j = 0; j < f->text_box_count; j++) {
         const long *o = f->text_boxes[j];
         if ((box[2] < o[2] ? box[2] : o[2]) > (box[0] > o[0] ? box[0] : o[0])
             && (box[3] < o[3] ? box[3] : o[3]) > (box[1] > o[1] ? box[1] : o[1])) {
-            f->text_overlap = 1;
+            *overlaps = o[4];
+            break;
         }
     }
     if (f->text_box_count == f->text_box_cap) {
         Py_ssize_t cap = f->text_box_cap ? 2 * f->text_box_cap : 16;
-        long (*grown)[4] = PyMem_Realloc(f->text_boxes, sizeof(long[4]) * (size_t)cap);
+        long (*grown)[5] = PyMem_Realloc(f->text_boxes, sizeof(long[5]) * (size_t)cap);
         if (grown == NULL) {
             PyErr_NoMemory();
             return 0;
@@ -440,8 +460,28 @@ static int note_text_box(struct facts *f, const long box[4])
         f->text_boxes = grown;
         f->text_box_cap = cap;
     }
-    memcpy(f->text_boxes[f->text_box_count++], box, sizeof(long[4]));
+    long *slot = f->text_boxes[f->text_box_count++];
+    memcpy(slot, box, sizeof(long[4]));
+    slot[4] = (long)f->el_count;
     return 1;
+}
+
+static unsigned long long f_lead_ucs1(const Py_UCS1 *p, Py_ssize_t len);
+static unsigned long long f_lead_ucs2(const Py_UCS2 *p, Py_ssize_t len);
+static unsigned long long f_lead_ucs4(const Py_UCS4 *p, Py_ssize_t len);
+
+static unsigned long long str_lead(PyObject *str)
+{
+    const void *data = PyUnicode_DATA(str);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(str);
+    switch (PyUnicode_KIND(str)) {
+    case PyUnicode_1BYTE_KIND:
+        return f_lead_ucs1((const Py_UCS1 *)data, n);
+    case PyUnicode_2BYTE_KIND:
+        return f_lead_ucs2((const Py_UCS2 *)data, n);
+    default:
+        return f_lead_ucs4((const Py_UCS4 *)data, n);
+    }
 }
 
 #define CHAR_T Py_UCS4
@@ -600,12 +640,8 @@ static PyObject *caption_facts(PyObject *module, PyObject *text)
     f.boxes = PyList_New(0);
     f.texts = PyList_New(0);
     f.descs = PyList_New(0);
-    f.words = PyList_New(0);
-    f.masks = PyList_New(0);
-    f.may_repeat = PyList_New(0);
-    PyObject *result = NULL;
-    if (f.kinds == NULL || f.boxes == NULL || f.texts == NULL || f.descs == NULL || f.words == NULL
-        || f.masks == NULL || f.may_repeat == NULL) {
+    PyObject *result = NULL, *words = NULL, *masks = NULL, *suspects = NULL, *overlapping = NULL;
+    if (f.kinds == NULL || f.boxes == NULL || f.texts == NULL || f.descs == NULL) {
         goto done;
     }
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
@@ -630,18 +666,58 @@ static PyObject *caption_facts(PyObject *module, PyObject *text)
         goto done;
     }
     /* words and masks: the high-level description's, the lighting's, then each desc's */
-    PyObject *words = Py_BuildValue("[nn]", f.hld_words, f.lighting_words);
-    PyObject *masks = words ? Py_BuildValue("[KK]", f.hld_bits, f.lighting_bits) : NULL;
-    if (masks == NULL || PyList_SetSlice(words, 2, 2, f.words) < 0 || PyList_SetSlice(masks, 2, 2, f.masks) < 0) {
-        Py_XDECREF(words);
-        Py_XDECREF(masks);
+    words = PyList_New(f.el_count + 2);
+    masks = PyList_New(f.el_count + 2);
+    suspects = PyList_New(0);
+    overlapping = PyDict_New();
+    if (words == NULL || masks == NULL || suspects == NULL || overlapping == NULL) {
         goto done;
     }
-    result = Py_BuildValue("(OOOOOOOONNnnOO)", f.hld ? f.hld : Py_None, f.lighting ? f.lighting : Py_None,
+    for (Py_ssize_t k = 0; k < f.el_count + 2; k++) {
+        struct fel *el = k >= 2 ? &f.els[k - 2] : NULL;
+        PyObject *w = PyLong_FromSsize_t(el ? el->words : k == 0 ? f.hld_words : f.lighting_words);
+        if (w == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(words, k, w);
+        PyObject *m = PyLong_FromUnsignedLongLong(el ? el->bits : k == 0 ? f.hld_bits : f.lighting_bits);
+        if (m == NULL) {
+            goto done;
+        }
+        PyList_SET_ITEM(masks, k, m);
+        if (el == NULL) {
+            continue;
+        }
+        Py_ssize_t i = k - 2;
+        if (el->overlaps >= 0) {
+            PyObject *key = PyLong_FromSsize_t(i), *value = PyLong_FromSsize_t(el->overlaps);
+            int bad = key == NULL || value == NULL || PyDict_SetItem(overlapping, key, value) < 0;
+            Py_XDECREF(key);
+            Py_XDECREF(value);
+            if (bad) {
+                goto done;
+            }
+        }
+        int suspect = !ck_lints_configured || el->kind == 2 || el->words < ck_desc_min || el->words > ck_desc_max
+                      || (el->bits & ck_phrase_bits) || (el->kind == 0 && (el->lead & ck_shell_bits))
+                      || (el->kind == 1 && (el->may || el->overlaps >= 0));
+        if (suspect) {
+            PyObject *index = PyLong_FromSsize_t(i);
+            int bad = index == NULL || PyList_Append(suspects, index) < 0;
+            Py_XDECREF(index);
+            if (bad) {
+                goto done;
+            }
+        }
+    }
+    result = Py_BuildValue("(OOOOOOOOOOnnOO)", f.hld ? f.hld : Py_None, f.lighting ? f.lighting : Py_None,
                            f.medium ? f.medium : Py_None, f.has_photo ? Py_True : Py_False, f.kinds, f.boxes,
-                           f.texts, f.descs, words, masks, f.empty_prose, f.palette_repeats, f.may_repeat,
-                           f.text_overlap ? Py_True : Py_False);
+                           f.texts, f.descs, words, masks, f.empty_prose, f.palette_repeats, suspects, overlapping);
 done:
+    Py_XDECREF(words);
+    Py_XDECREF(masks);
+    Py_XDECREF(suspects);
+    Py_XDECREF(overlapping);
     Py_XDECREF(f.hld);
     Py_XDECREF(f.lighting);
     Py_XDECREF(f.medium);
@@ -649,11 +725,25 @@ done:
     Py_XDECREF(f.boxes);
     Py_XDECREF(f.texts);
     Py_XDECREF(f.descs);
-    Py_XDECREF(f.words);
-    Py_XDECREF(f.masks);
-    Py_XDECREF(f.may_repeat);
+    PyMem_Free(f.els);
     PyMem_Free(f.text_boxes);
     return result;
+}
+
+static PyObject *configure_lints(PyObject *module, PyObject *args)
+{
+    (void)module;
+    Py_ssize_t desc_min, desc_max;
+    unsigned long long phrase, shell;
+    if (!PyArg_ParseTuple(args, "nnKK:configure_lints", &desc_min, &desc_max, &phrase, &shell)) {
+        return NULL;
+    }
+    ck_desc_min = desc_min;
+    ck_desc_max = desc_max;
+    ck_phrase_bits = phrase;
+    ck_shell_bits = shell;
+    ck_lints_configured = 1;
+    Py_RETURN_NONE;
 }
 
 /* -- the official ensure-ASCII check's escapes ------------------------------------------------ */
@@ -879,12 +969,15 @@ static PyMethodDef methods[] = {
      "caption_facts(text, /)\n--\n\n"
      "What captionkit's own checks and the lints read, from a caption's canonical text, or None if the\n"
      "text is not a minified caption of the schema's shape: (high_level_description, lighting, medium,\n"
-     "has_photo, kinds, boxes, texts, descs, words, masks, empty_prose, palette_repeats, may_repeat,\n"
-     "text_overlap). words and masks:\n"
+     "has_photo, kinds, boxes, texts, descs, words, masks, empty_prose, palette_repeats, suspects,\n"
+     "overlapping). words and masks:\n"
      "the high-level description's, the lighting's (0 when absent), then each desc's (as prose_facts).\n"
      "empty_prose: prose values with no word; palette_repeats: palettes holding an entry twice;\n"
-     "may_repeat: per element, whether a line of its text may be in its desc (False when it cannot be);\n"
-     "text_overlap: whether two text elements' boxes overlap."},
+     "suspects: the indices of the elements the lints must look at (see configure_lints); overlapping:\n"
+     "{text element: the first earlier text element whose box overlaps its box}."},
+    {"configure_lints", configure_lints, METH_VARARGS,
+     "configure_lints(desc_min, desc_max, phrase_bits, shell_bits, /)\n--\n\n"
+     "Set the lints' thresholds caption_facts() uses to leave an element out of its suspects."},
     {"unicode_escapes", unicode_escapes, METH_O,
      "unicode_escapes(text, /)\n--\n\n"
      "(count, smallest): how many \\uXXXX escapes of non-ASCII code points the text holds (as the\n"
@@ -910,6 +1003,11 @@ PyMODINIT_FUNC PyInit__speedups(void)
     for (int c = 0; c < 256; c++) {
         pw_low256[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : 0);
         pw_space256[c] = (tk_latin1[c] & TK_SPACE) != 0;
+    }
+    f_obj = PyUnicode_InternFromString("obj");
+    f_text = PyUnicode_InternFromString("text");
+    if (f_obj == NULL || f_text == NULL) {
+        return NULL;
     }
     return PyModule_Create(&module);
 }

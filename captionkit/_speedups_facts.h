@@ -73,6 +73,37 @@ static void FN(f_prose)(const CHAR_T *p, Py_ssize_t len, Py_ssize_t *words_out, 
     *bits_out = everything ? pw_all() : bits;
 }
 
+/* The trigger bits of a decoded string's first two runs of ASCII letters and digits (lowercased):
+ * a pattern anchored at the start that allows one leading word (the scene-shell lint's
+ * "^\\s*(an?|the)?\\s*(sky|...)") can match only on a word among them. */
+static unsigned long long FN(f_lead)(const CHAR_T *p, Py_ssize_t len)
+{
+    unsigned long long bits = 0;
+    Py_ssize_t i = 0;
+    for (int run = 0; run < 2; run++) {
+        while (i < len && !(p[i] < 256 ? pw_low256[p[i]] : p[i] == 0x212A)) {
+            if (p[i] == 0x130 || p[i] == 0x131 || p[i] == 0x17F) {
+                return pw_all();
+            }
+            i++;
+        }
+        Py_ssize_t start = i;
+        unsigned long long h = pw_table.seed;
+        while (i < len && (p[i] < 256 ? pw_low256[p[i]] : p[i] == 0x212A)) {
+            h = pw_step(h, p[i] < 256 ? pw_low256[p[i]] : 'k');
+            i++;
+        }
+        if (i == start) {
+            break;
+        }
+        size_t slot = pw_slot_of(h);
+        if (i - start <= WORD_MAX && pw_table.hash[slot] == h) {
+            bits |= pw_table.bit[slot];
+        }
+    }
+    return bits;
+}
+
 /* The name of a key at s[*pos] ('"' first), as plain ASCII; 0 if it is not one. */
 static int FN(f_key)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, char *name, Py_ssize_t cap)
 {
@@ -212,15 +243,14 @@ static PyObject *FN(f_string)(PyObject *source, const CHAR_T *s, Py_ssize_t n, P
 }
 
 
-/* A prose value: kept in *slot when slot is given, its words/bits appended to the lists when
- * listed; counted in empty_prose when it has no word. */
+/* A prose value: kept in *slot when slot is given (else dropped); with words_out, its words and
+ * trigger bits (else only whether it has a word); counted in empty_prose when it has no word. */
 static int FN(f_prose_value)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, PyObject **slot,
-                             int listed, Py_ssize_t *words_out, unsigned long long *bits_out)
+                             Py_ssize_t *words_out, unsigned long long *bits_out)
 {
     Py_ssize_t words = 0;
     unsigned long long bits = 0;
-    int full = listed || words_out != NULL; /* words and trigger bits, not only whether it has a word */
-    PyObject *str = FN(f_string)(f->source, s, n, pos, &words, full ? &bits : NULL);
+    PyObject *str = FN(f_string)(f->source, s, n, pos, &words, words_out != NULL ? &bits : NULL);
     if (str == NULL) {
         return 0;
     }
@@ -228,17 +258,6 @@ static int FN(f_prose_value)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_
     if (words_out != NULL) {
         *words_out = words;
         *bits_out = bits;
-    }
-    if (listed) {
-        PyObject *w = PyLong_FromSsize_t(words);
-        PyObject *m = w ? PyLong_FromUnsignedLongLong(bits) : NULL;
-        int rc = m != NULL && PyList_Append(f->words, w) == 0 && PyList_Append(f->masks, m) == 0;
-        Py_XDECREF(w);
-        Py_XDECREF(m);
-        if (!rc) {
-            Py_DECREF(str);
-            return 0;
-        }
     }
     if (slot != NULL) {
         Py_XSETREF(*slot, str);
@@ -332,9 +351,11 @@ static int FN(f_element)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssiz
 {
     Py_ssize_t i = *pos;
     char name[32];
-    PyObject *kind = NULL, *box = NULL, *text = NULL, *desc_value = NULL;
+    PyObject *kind = NULL, *box = NULL, *text = NULL, *desc = NULL;
     long v[4];
-    int desc = 0, ok = 0;
+    Py_ssize_t words = 0;
+    unsigned long long bits = 0;
+    int ok = 0;
     if (i >= n || s[i] != '{') {
         return 0;
     }
@@ -354,22 +375,14 @@ static int FN(f_element)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssiz
             }
         }
         else if (strcmp(name, "text") == 0 && text == NULL) {
-            if (!FN(f_prose_value)(f, s, n, &i, &text, 0, NULL, NULL)) {
+            if (!FN(f_prose_value)(f, s, n, &i, &text, NULL, NULL)) {
                 goto done;
             }
         }
-        else if (strcmp(name, "desc") == 0 && !desc) {
-            PyObject *value = NULL;
-            if (!FN(f_prose_value)(f, s, n, &i, &value, 1, NULL, NULL)) {
+        else if (strcmp(name, "desc") == 0 && desc == NULL) {
+            if (!FN(f_prose_value)(f, s, n, &i, &desc, &words, &bits)) {
                 goto done;
             }
-            int rc = PyList_Append(f->descs, value);
-            desc_value = value; /* (the list holds it) */
-            Py_DECREF(value);
-            if (rc < 0) {
-                goto done;
-            }
-            desc = 1;
         }
         else if (strcmp(name, "color_palette") == 0) {
             if (!FN(f_palette)(f, s, n, &i)) {
@@ -389,24 +402,42 @@ static int FN(f_element)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssiz
         }
         goto done;
     }
-    if (kind == NULL || !desc) {
+    if (kind == NULL || desc == NULL) {
         goto done;
     }
-    if (PyList_Append(f->kinds, kind) < 0 || PyList_Append(f->boxes, box ? box : Py_None) < 0
-        || PyList_Append(f->texts, text ? text : Py_None) < 0) {
+    if (f->el_count == f->el_cap) {
+        Py_ssize_t cap = f->el_cap ? 2 * f->el_cap : 16;
+        struct fel *grown = PyMem_Realloc(f->els, sizeof(struct fel) * (size_t)cap);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        f->els = grown;
+        f->el_cap = cap;
+    }
+    struct fel *el = &f->els[f->el_count];
+    el->words = words;
+    el->bits = bits;
+    el->lead = str_lead(desc);
+    el->kind = PyUnicode_CompareWithASCIIString(kind, "obj") == 0 ? 0 : PyUnicode_CompareWithASCIIString(kind, "text") == 0 ? 1 : 2;
+    el->may = el->kind == 1 && text != NULL && text_may_repeat(text, desc);
+    el->overlaps = -1;
+    if (el->kind == 1 && box != NULL && !note_text_box(f, v, &el->overlaps)) {
         goto done;
     }
-    int is_text = PyUnicode_CompareWithASCIIString(kind, "text") == 0;
-    int may = is_text && text != NULL && text_may_repeat(text, desc_value);
-    if (PyList_Append(f->may_repeat, may ? Py_True : Py_False) < 0 || (is_text && box && !note_text_box(f, v))) {
+    PyObject *kind_value = el->kind == 0 ? f_obj : el->kind == 1 ? f_text : kind; /* (one str for each known type) */
+    if (PyList_Append(f->kinds, kind_value) < 0 || PyList_Append(f->boxes, box ? box : Py_None) < 0
+        || PyList_Append(f->texts, text ? text : Py_None) < 0 || PyList_Append(f->descs, desc) < 0) {
         goto done;
     }
+    f->el_count++;
     *pos = i;
     ok = 1;
 done:
     Py_XDECREF(kind);
     Py_XDECREF(box);
     Py_XDECREF(text);
+    Py_XDECREF(desc);
     return ok;
 }
 
@@ -432,18 +463,18 @@ static int FN(f_block)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssize_
             rc = FN(f_palette)(f, s, n, &i);
         }
         else if (which == 's' && strcmp(name, "lighting") == 0) {
-            rc = FN(f_prose_value)(f, s, n, &i, &f->lighting, 0, &f->lighting_words, &f->lighting_bits);
+            rc = FN(f_prose_value)(f, s, n, &i, &f->lighting, &f->lighting_words, &f->lighting_bits);
         }
         else if (which == 's' && strcmp(name, "medium") == 0) {
-            rc = FN(f_prose_value)(f, s, n, &i, &f->medium, 0, NULL, NULL);
+            rc = FN(f_prose_value)(f, s, n, &i, &f->medium, NULL, NULL);
         }
         else if (which == 's' && (strcmp(name, "aesthetics") == 0 || strcmp(name, "photo") == 0
                                   || strcmp(name, "art_style") == 0)) {
             f->has_photo |= strcmp(name, "photo") == 0;
-            rc = FN(f_prose_value)(f, s, n, &i, NULL, 0, NULL, NULL);
+            rc = FN(f_prose_value)(f, s, n, &i, NULL, NULL, NULL);
         }
         else if (which == 'c' && strcmp(name, "background") == 0) {
-            rc = FN(f_prose_value)(f, s, n, &i, NULL, 0, NULL, NULL);
+            rc = FN(f_prose_value)(f, s, n, &i, NULL, NULL, NULL);
         }
         else if (which == 'c' && strcmp(name, "elements") == 0) {
             rc = i < n && s[i] == '[';
@@ -499,7 +530,7 @@ static int FN(f_caption)(struct facts *f, const CHAR_T *s, Py_ssize_t n)
         }
         int rc;
         if (strcmp(name, "high_level_description") == 0 && f->hld == NULL) {
-            rc = FN(f_prose_value)(f, s, n, &i, &f->hld, 0, &f->hld_words, &f->hld_bits);
+            rc = FN(f_prose_value)(f, s, n, &i, &f->hld, &f->hld_words, &f->hld_bits);
         }
         else if (strcmp(name, "style_description") == 0) {
             rc = FN(f_block)(f, s, n, &i, 's');

@@ -328,7 +328,7 @@ def _facts_route(core: str, lints: bool, tokens: bool, frame: Any, checked: Chec
     facts = _caption_facts(core)
     if facts is None:
         return None
-    hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, empty, repeats, may_repeat, overlap = facts
+    hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, empty, repeats, suspects, overlapping = facts
     if empty or repeats or not kinds:
         return None
     for box in boxes:
@@ -339,7 +339,7 @@ def _facts_route(core: str, lints: bool, tokens: bool, frame: Any, checked: Chec
     if lints:
         found += lint_parts(hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, frame=frame,
                             elements=lambda: checked.value["compositional_deconstruction"]["elements"],
-                            may_repeat=may_repeat, text_overlap=overlap)
+                            suspects=suspects, overlapping=overlapping)
     if tokens:
         found += _token_checks(core)
     return found

@@ -139,6 +139,7 @@ def _py_facts(texts: list[str]) -> tuple[list[int], list[int]]:
 
 if _accel.speedups is not None:
     _accel.speedups.configure_words(tuple(w.decode("ascii") for w in _VOCABULARY))
+    _accel.speedups.configure_lints(DESC_MIN_WORDS, DESC_MAX_WORDS, _PHRASE_BITS, _SHELL_BITS)
     _facts = _accel.speedups.prose_facts
 else:
     _facts = _py_facts
@@ -217,7 +218,7 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
 def lint_parts(
     hld: Any, lighting: Any, medium: Any, photo: bool, kinds: list[Any], boxes: list[Any], texts: list[Any],
     descs: list[Any], counts: list[int], masks: list[int], *, frame: Any, elements: Callable[[], list[Any]],
-    may_repeat: list[bool] | None = None, text_overlap: bool = True,
+    suspects: list[int] | None = None, overlapping: dict[int, int] | None = None,
 ) -> Iterator[Diagnostic]:
     """The lints, on the parts of a caption they read (the one implementation behind :func:`lint`).
 
@@ -226,9 +227,9 @@ def lint_parts(
     ``counts``/``masks``: word counts and trigger bits of ``hld``, ``lighting`` and each desc, in that
     order (as ``prose_facts`` gives them; 0 for a value that is not a string); ``elements``: hands
     back the element dicts, asked only when two descs are equal (CK608 compares whole elements).
-    ``may_repeat`` (per element: ``False`` when no line of its text can be in its desc) and
-    ``text_overlap`` (``False`` when no two text boxes overlap), when known, let a text element
-    whose CK607 and CK609 checks cannot find anything skip them, like any other quiet element.
+    ``suspects`` (the elements a check may fire on, a superset, as the C accelerator's
+    ``caption_facts`` finds them) and ``overlapping`` (text element -> the first earlier text element
+    its box overlaps), when known, spare the loop over the other elements.
     """
     if isinstance(hld, str):
         path = ("high_level_description",)
@@ -259,18 +260,23 @@ def lint_parts(
         repeats = True
     elems = elements() if repeats else ()
     seen: dict[str, list[int]] = {}  # desc -> indices of the elements not repeating another
-    overlapping = _overlapping_text(kinds, boxes) if text_overlap else {}
-    unknown = may_repeat is None  # (no hints: each text element's CK607 check runs)
-    quiet = (DESC_MIN_WORDS <= n <= DESC_MAX_WORDS and not mask & _PHRASE_BITS for n, mask in zip(counts[2:], masks[2:]))
-    for i, (kind, plain) in enumerate(zip(kinds, quiet)):
-        if (
-            plain and not repeats and not width_height
-            and (kind != "text" or not (unknown or may_repeat[i] or i in overlapping))  # type: ignore[index]
-            and not (kind == "obj" and masks[i + 2] & _SHELL_BITS and _SHELL.match(descs[i]))
-        ):
-            continue
+    if overlapping is None:
+        overlapping = _overlapping_text(kinds, boxes)
+    if suspects is not None and not repeats and not width_height:
+        indices: Any = suspects  # every other element is quiet (the skip test below holds for it)
+    else:
+        indices = range(len(kinds))
+        suspects = None
+    for i in indices:
+        kind = kinds[i]
         n = counts[i + 2]
         mask = masks[i + 2]
+        if (
+            suspects is None and DESC_MIN_WORDS <= n <= DESC_MAX_WORDS and not mask & _PHRASE_BITS and not repeats
+            and not width_height and kind != "text"
+            and not (kind == "obj" and mask & _SHELL_BITS and _SHELL.match(descs[i]))
+        ):
+            continue
         base = ("compositional_deconstruction", "elements", i)
         desc = descs[i]
         if isinstance(desc, str):

@@ -212,7 +212,7 @@ def _line_in_desc(text: str | None, desc: str) -> bool:
 def test_caption_facts_are_the_values_the_rules_read(data: dict) -> None:
     facts = _accel.speedups.caption_facts(captionkit.dumps(data))
     assert facts is not None
-    hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, empty, repeats, may, overlap = facts
+    hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, empty, repeats, suspects, overlapping = facts
     sd = data.get("style_description") or {}
     elements = data["compositional_deconstruction"]["elements"]
     assert (hld, lighting, medium, photo) == (data.get("high_level_description"), sd.get("lighting"),
@@ -223,17 +223,21 @@ def test_caption_facts_are_the_values_the_rules_read(data: dict) -> None:
     assert descs == [e["desc"] for e in elements]
     linted = [hld or "", lighting or "", *descs]
     assert counts == [len(t.split()) for t in linted]
-    assert all(mask & content._mask_of([t]) == content._mask_of([t]) for t, mask in zip(linted, masks))
+    assert masks == [content._mask_of([t]) for t in linted]
     assert empty == sum(not v.strip() for v in _prose_values(data))
     palettes = [p for p in [sd.get("color_palette"), *(e.get("color_palette") for e in elements)] if p is not None]
     assert repeats == sum(len(set(p)) != len(p) for p in palettes)
-    for kind, text, desc, maybe in zip(kinds, texts, descs, may):
-        if kind == "text" and _line_in_desc(text, desc):
-            assert maybe  # a line that is in the desc is always looked at
-        if kind != "text" or (desc.isascii() and (text or "").isascii()):
-            assert maybe == (kind == "text" and _line_in_desc(text, desc))  # exact where both are ASCII
-    text_boxes = [b for k, b in zip(kinds, boxes) if k == "text" and b is not None]
-    assert overlap == any(content._overlapping_text(["text"] * len(text_boxes), text_boxes))
+    assert overlapping == content._overlapping_text(kinds, boxes)
+    # every element a lint may fire on is a suspect; where both texts are ASCII, a quiet text element is not
+    for i, (kind, text, desc) in enumerate(zip(kinds, texts, descs)):
+        n, mask = counts[i + 2], masks[i + 2]
+        shell = kind == "obj" and content._SHELL.match(desc)
+        phrases = mask & content._PHRASE_BITS or not content.DESC_MIN_WORDS <= n <= content.DESC_MAX_WORDS
+        text_checks = kind == "text" and (_line_in_desc(text, desc) or i in overlapping)
+        if phrases or shell or text_checks:
+            assert i in suspects
+        if kind == "text" and not phrases and desc.isascii() and text.isascii():
+            assert (i in suspects) == text_checks
 
 
 def _rows(text: str, **kwargs) -> list[tuple]:
@@ -276,4 +280,5 @@ def test_the_facts_route_is_taken_for_a_clean_caption_and_reads_no_dict() -> Non
 def test_caption_facts_reads_any_text_safely(text: str, at: int, junk: str) -> None:
     damaged = text[:at] + junk + text[at:]
     facts = _accel.speedups.caption_facts(damaged)
-    assert facts is None or (len(facts) == 14 and len(facts[4]) == len(facts[7]) == len(facts[8]) - 2)
+    assert facts is None or (len(facts) == 14 and len(facts[4]) == len(facts[7]) == len(facts[8]) - 2
+                             and set(facts[12]) <= set(range(len(facts[4]))))
