@@ -32,6 +32,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
 
 /* The token estimate adds floats in a fixed order and must match Python's float arithmetic bit
  * for bit: no fused multiply-add (the build passes -ffp-contract=off as well). */
@@ -322,6 +324,7 @@ static inline size_t pw_slot_of(unsigned long long h)
 /* Per Latin-1 character: what it lowercases to if that is an ASCII letter or digit (else 0),
  * and whether it is white space (str.isspace). */
 static unsigned char pw_low256[256];
+static unsigned char pw_fold[256]; /* ASCII upper case to lower case, every other byte as it is */
 static unsigned char pw_space256[256];
 
 /* Per run length: the first characters of the trigger words of that length (bit c - 'a' for a
@@ -355,7 +358,7 @@ struct facts {
     Py_ssize_t hld_words, lighting_words;
     unsigned long long hld_bits, lighting_bits;
     PyObject *kinds, *boxes, *texts, *descs;
-    Py_ssize_t empty_prose, palette_repeats;
+    Py_ssize_t empty_prose, palette_repeats, flat_boxes;
     struct fel *els;
     Py_ssize_t el_count, el_cap;
     long (*text_boxes)[5];  /* the text elements' boxes and indices, to find overlaps */
@@ -380,10 +383,11 @@ static unsigned long long ck_phrase_bits, ck_shell_bits;
  * may be (1). */
 static int text_may_repeat(PyObject *text, PyObject *desc)
 {
-    int tkind = PyUnicode_KIND(text), dkind = PyUnicode_KIND(desc);
-    const void *t = PyUnicode_DATA(text), *d = PyUnicode_DATA(desc);
+    int tkind = PyUnicode_KIND(text);
+    const void *t = PyUnicode_DATA(text);
     Py_ssize_t tn = PyUnicode_GET_LENGTH(text), dn = PyUnicode_GET_LENGTH(desc);
     int desc_ascii = PyUnicode_IS_ASCII(desc);
+    const Py_UCS1 *d = desc_ascii ? PyUnicode_1BYTE_DATA(desc) : NULL;
     Py_ssize_t start = 0;
     while (start <= tn) {
         Py_ssize_t end = start;
@@ -401,33 +405,32 @@ static int text_may_repeat(PyObject *text, PyObject *desc)
         if (b - a < 3) {
             continue;
         }
+        unsigned char line[64];
+        Py_ssize_t len = b - a;
         int line_ascii = 1;
         for (Py_ssize_t k = a; k < b && line_ascii; k++) {
-            line_ascii = PyUnicode_READ(tkind, t, k) < 128;
+            Py_UCS4 c = PyUnicode_READ(tkind, t, k);
+            line_ascii = c < 128;
+            if (k - a < (Py_ssize_t)sizeof line) {
+                line[k - a] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            }
         }
         if (!line_ascii) {
             if (desc_ascii) {
-                continue;
+                continue; /* (a casefolded ASCII desc is ASCII: it cannot hold this line) */
             }
             return 1;
         }
-        if (!desc_ascii) {
+        if (!desc_ascii || len > (Py_ssize_t)sizeof line) {
             return 1;
         }
-        Py_ssize_t len = b - a;
+        /* ASCII in ASCII: casefold is lower() */
         for (Py_ssize_t at = 0; at + len <= dn; at++) {
-            Py_ssize_t k = 0;
-            while (k < len) {
-                Py_UCS4 x = PyUnicode_READ(tkind, t, a + k), y = PyUnicode_READ(dkind, d, at + k);
-                if (x >= 'A' && x <= 'Z') {
-                    x += 32;
-                }
-                if (y >= 'A' && y <= 'Z') {
-                    y += 32;
-                }
-                if (x != y) {
-                    break;
-                }
+            if (pw_fold[d[at]] != line[0]) {
+                continue;
+            }
+            Py_ssize_t k = 1;
+            while (k < len && pw_fold[d[at + k]] == line[k]) {
                 k++;
             }
             if (k == len) {
@@ -710,9 +713,10 @@ static PyObject *caption_facts(PyObject *module, PyObject *text)
             }
         }
     }
-    result = Py_BuildValue("(OOOOOOOOOOnnOO)", f.hld ? f.hld : Py_None, f.lighting ? f.lighting : Py_None,
+    result = Py_BuildValue("(OOOOOOOOOOnnnOO)", f.hld ? f.hld : Py_None, f.lighting ? f.lighting : Py_None,
                            f.medium ? f.medium : Py_None, f.has_photo ? Py_True : Py_False, f.kinds, f.boxes,
-                           f.texts, f.descs, words, masks, f.empty_prose, f.palette_repeats, suspects, overlapping);
+                           f.texts, f.descs, words, masks, f.empty_prose, f.palette_repeats, f.flat_boxes, suspects,
+                           overlapping);
 done:
     Py_XDECREF(words);
     Py_XDECREF(masks);
@@ -969,10 +973,11 @@ static PyMethodDef methods[] = {
      "caption_facts(text, /)\n--\n\n"
      "What captionkit's own checks and the lints read, from a caption's canonical text, or None if the\n"
      "text is not a minified caption of the schema's shape: (high_level_description, lighting, medium,\n"
-     "has_photo, kinds, boxes, texts, descs, words, masks, empty_prose, palette_repeats, suspects,\n"
+     "has_photo, kinds, boxes, texts, descs, words, masks, empty_prose, palette_repeats, flat_boxes, suspects,\n"
      "overlapping). words and masks:\n"
      "the high-level description's, the lighting's (0 when absent), then each desc's (as prose_facts).\n"
      "empty_prose: prose values with no word; palette_repeats: palettes holding an entry twice;\n"
+     "flat_boxes: boxes with no width or height;\n"
      "suspects: the indices of the elements the lints must look at (see configure_lints); overlapping:\n"
      "{text element: the first earlier text element whose box overlaps its box}."},
     {"configure_lints", configure_lints, METH_VARARGS,
@@ -1003,6 +1008,7 @@ PyMODINIT_FUNC PyInit__speedups(void)
     for (int c = 0; c < 256; c++) {
         pw_low256[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : 0);
         pw_space256[c] = (tk_latin1[c] & TK_SPACE) != 0;
+        pw_fold[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
     }
     f_obj = PyUnicode_InternFromString("obj");
     f_text = PyUnicode_InternFromString("text");

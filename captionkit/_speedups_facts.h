@@ -130,6 +130,31 @@ static int FN(f_key)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, char *name,
 /* A string value at s[*pos]: a new str (its escapes decoded), or NULL: with an exception set
  * on a memory error, without one when the text is not as expected. With words/bits, also its
  * prose facts. */
+/* The first index from i on whose character is '"' or '\\' (n if none): eight bytes at a time
+ * where the width allows (a byte-wise zero test on the word XOR the repeated character). */
+static inline Py_ssize_t FN(f_skip_plain)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t i)
+{
+    if (sizeof(CHAR_T) <= 2) {
+        const uint64_t ones = sizeof(CHAR_T) == 1 ? 0x0101010101010101ull : 0x0001000100010001ull;
+        const uint64_t highs = ones << (8 * sizeof(CHAR_T) - 1);
+        const uint64_t quotes = ones * '"', slashes = ones * '\\';
+        const Py_ssize_t per = (Py_ssize_t)(8 / sizeof(CHAR_T));
+        while (i + per <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            uint64_t a = w ^ quotes, b = w ^ slashes;
+            if (((a - ones) & ~a & highs) | ((b - ones) & ~b & highs)) {
+                break;
+            }
+            i += per;
+        }
+    }
+    while (i < n && s[i] != '"' && s[i] != '\\') {
+        i++;
+    }
+    return i;
+}
+
 /* Whether a decoded string holds a word (a character that is not white space): 1 or 0. */
 static Py_ssize_t FN(f_has_word)(const CHAR_T *p, Py_ssize_t len)
 {
@@ -152,6 +177,7 @@ static PyObject *FN(f_string)(PyObject *source, const CHAR_T *s, Py_ssize_t n, P
     }
     Py_ssize_t start = ++i;
     Py_ssize_t escapes = 0;
+    i = FN(f_skip_plain)(s, n, i);
     while (i < n && s[i] != '"') {
         if (s[i] == '\\') {
             escapes++;
@@ -422,6 +448,7 @@ static int FN(f_element)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssiz
     el->kind = PyUnicode_CompareWithASCIIString(kind, "obj") == 0 ? 0 : PyUnicode_CompareWithASCIIString(kind, "text") == 0 ? 1 : 2;
     el->may = el->kind == 1 && text != NULL && text_may_repeat(text, desc);
     el->overlaps = -1;
+    f->flat_boxes += box != NULL && (v[0] == v[2] || v[1] == v[3]);
     if (el->kind == 1 && box != NULL && !note_text_box(f, v, &el->overlaps)) {
         goto done;
     }

@@ -328,12 +328,10 @@ def _facts_route(core: str, lints: bool, tokens: bool, frame: Any, checked: Chec
     facts = _caption_facts(core)
     if facts is None:
         return None
-    hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, empty, repeats, suspects, overlapping = facts
-    if empty or repeats or not kinds:
+    hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, empty, repeats, flat, suspects, \
+        overlapping = facts
+    if empty or repeats or flat or not kinds:
         return None
-    for box in boxes:
-        if box is not None and (box[0] == box[2] or box[1] == box[3]):
-            return None
     checked.proven = checked.canonical = core
     found: list[Diagnostic] = []
     if lints:

@@ -212,7 +212,8 @@ def _line_in_desc(text: str | None, desc: str) -> bool:
 def test_caption_facts_are_the_values_the_rules_read(data: dict) -> None:
     facts = _accel.speedups.caption_facts(captionkit.dumps(data))
     assert facts is not None
-    hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, empty, repeats, suspects, overlapping = facts
+    hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, empty, repeats, flat, suspects, overlapping = (
+        facts)
     sd = data.get("style_description") or {}
     elements = data["compositional_deconstruction"]["elements"]
     assert (hld, lighting, medium, photo) == (data.get("high_level_description"), sd.get("lighting"),
@@ -227,6 +228,7 @@ def test_caption_facts_are_the_values_the_rules_read(data: dict) -> None:
     assert empty == sum(not v.strip() for v in _prose_values(data))
     palettes = [p for p in [sd.get("color_palette"), *(e.get("color_palette") for e in elements)] if p is not None]
     assert repeats == sum(len(set(p)) != len(p) for p in palettes)
+    assert flat == sum(b is not None and (b[0] == b[2] or b[1] == b[3]) for b in boxes)
     assert overlapping == content._overlapping_text(kinds, boxes)
     # every element a lint may fire on is a suspect; where both texts are ASCII, a quiet text element is not
     for i, (kind, text, desc) in enumerate(zip(kinds, texts, descs)):
@@ -280,5 +282,5 @@ def test_the_facts_route_is_taken_for_a_clean_caption_and_reads_no_dict() -> Non
 def test_caption_facts_reads_any_text_safely(text: str, at: int, junk: str) -> None:
     damaged = text[:at] + junk + text[at:]
     facts = _accel.speedups.caption_facts(damaged)
-    assert facts is None or (len(facts) == 14 and len(facts[4]) == len(facts[7]) == len(facts[8]) - 2
-                             and set(facts[12]) <= set(range(len(facts[4]))))
+    assert facts is None or (len(facts) == 15 and len(facts[4]) == len(facts[7]) == len(facts[8]) - 2
+                             and set(facts[13]) <= set(range(len(facts[4]))))
