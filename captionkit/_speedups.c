@@ -150,6 +150,18 @@ static unsigned tk_class_of(Py_UCS4 c)
 }
 
 static unsigned char tk_latin1[256]; /* filled at module load */
+/* The same for every code point below U+10000: filled when estimate() first meets a str that is
+ * not Latin-1 (it takes about a millisecond, which an import should not pay). */
+static unsigned char tk_bmp[0x10000];
+static int tk_bmp_filled = 0;
+
+static void tk_fill_bmp(void)
+{
+    for (Py_UCS4 c = 0; c < 0x10000; c++) {
+        tk_bmp[c] = (unsigned char)tk_class_of(c);
+    }
+    tk_bmp_filled = 1;
+}
 
 /* The weights, passed from captionkit.tokens by configure_estimate() (never written here). */
 static struct {
@@ -168,17 +180,119 @@ static inline void tk_add(double increment, double *total, long long *exact)
 }
 
 /* The increments that depend on a count, worked out once for small counts (configure_estimate):
- * a word of k ASCII letters, k non-ASCII letters, and a run of punctuation with no letters. */
-#define TK_TABLE 64
+ * a word of k ASCII letters, k non-ASCII letters, and a run of punctuation with no letters; up to
+ * 64, as many characters as a window (below) holds. */
+#define TK_TABLE 65
 static struct {
     double value;
     long long hundredths;
 } tk_word[TK_TABLE], tk_non_ascii[TK_TABLE], tk_punct[TK_TABLE], tk_digit, tk_glued;
 
+static inline long long tk_hundredths(double value)
+{
+    return (long long)nearbyint(100.0 * value);
+}
+
 static void tk_entry(double value, double *out_value, long long *out_hundredths)
 {
     *out_value = value;
-    *out_hundredths = (long long)nearbyint(100.0 * value);
+    *out_hundredths = tk_hundredths(value);
+}
+
+/* The window (_speedups_tokens.h) cuts and weighs up to 64 ASCII characters at once, from bit
+ * masks of their classes (bit j: character j). Its classes of each ASCII character; the others
+ * end a window. ASCII characters of none of these classes are marks ([^\s\w]). */
+typedef unsigned long long tk_mask;
+#define TKW_LETTER_BIT 0
+#define TKW_DIGIT_BIT 1
+#define TKW_SPACE_BIT 2      /* ' ' */
+#define TKW_BREAK_BIT 3      /* '\n', '\r' */
+#define TKW_UNDERSCORE_BIT 4
+#define TKW_QUOTE_BIT 5      /* an apostrophe: a mark, but it may start a contraction */
+#define TKW_STOP_BIT 6       /* the control characters but line breaks, among them the other white space */
+static unsigned char tk_window_class[129]; /* [128]: any character that is not ASCII */
+
+struct tk_classes {
+    tk_mask letters, digits, spaces, breaks, underscores, quotes;
+};
+
+struct tk_sums {
+    double total;
+    long long exact;
+    Py_ssize_t pieces;
+};
+
+/* A window that cuts fewer than TK_WINDOW_GOOD characters costs about what the piece loop would.
+ * After one, the loop goes on alone for TK_WINDOW_PAUSE * 2 characters past where the window
+ * stopped, and after each further one in a row twice as far, up to TK_WINDOW_PAUSE * 2^7 (text
+ * that is mostly not ASCII, or full of what ends a window, costs the loop's time and little more). */
+#define TK_WINDOW_GOOD 16
+#define TK_WINDOW_PAUSE 4
+#define TK_WINDOW_BACKOFF 7
+
+/* It adds the pieces up by counts: so many digits, words, letters past a word's long_word-th,
+ * glued words, and started groups of characters of plain pieces, each count times a fixed weight
+ * in hundredths. configure_estimate() turns it on where that is what the tables say for every
+ * word and run a window can hold (and long_word and punct_group are at most 32, which keeps its
+ * loops short). For the float sum it adds each piece's increments in order: the first from
+ * tk_fast_value (row 0: a digit; 1: a plain piece of k characters; 2: a word of k letters). */
+static struct {
+    int on;
+    int long_word, group;
+    long long digit, word, long_letter, glued, run;
+} tk_fast;
+static double tk_fast_value[3][TK_TABLE];
+
+/* SSE2 is part of x86-64; -DTK_NO_SIMD builds the portable loop alone (tests compare the two). */
+#if !defined(TK_NO_SIMD) && (defined(__SSE2__) || defined(_M_X64))
+#include <emmintrin.h>
+#define TK_SSE2 1
+#else
+#define TK_SSE2 0
+#endif
+
+static inline int tk_ctz64(tk_mask x) /* x != 0 */
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctzll(x);
+#else
+    int k = 0;
+    for (; !(x & 1u); x >>= 1) {
+        k++;
+    }
+    return k;
+#endif
+}
+
+static inline int tk_clz64(tk_mask x) /* x != 0 */
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_clzll(x);
+#else
+    int k = 0;
+    for (; !(x >> 63); x <<= 1) {
+        k++;
+    }
+    return k;
+#endif
+}
+
+/* Bit `bit` of each of the eight bytes of x, as eight bits (byte t's is bit t). */
+static inline unsigned tk_gather8(tk_mask x, int bit)
+{
+    return (unsigned)((((x << (7 - bit)) & 0x8080808080808080ull) * 0x0002040810204081ull) >> 56);
+}
+
+static inline long long tk_popcount64(tk_mask x)
+{
+#if defined(__POPCNT__)
+    return __builtin_popcountll(x);
+#else
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+    return (long long)((x * 0x0101010101010101ull) >> 56);
+#endif
 }
 
 static inline double tk_word_value(Py_ssize_t ascii_letters)
@@ -240,6 +354,9 @@ static PyObject *estimate(PyObject *module, PyObject *args)
     Py_ssize_t pieces = 0;
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const void *data = PyUnicode_DATA(text);
+    if (PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND && !tk_bmp_filled) {
+        tk_fill_bmp();
+    }
     switch (PyUnicode_KIND(text)) {
     case PyUnicode_1BYTE_KIND:
         tk_estimate_ucs1((const Py_UCS1 *)data, n, with_total, &total, &exact, &pieces);
@@ -255,6 +372,31 @@ static PyObject *estimate(PyObject *module, PyObject *args)
         return Py_BuildValue("(LOn)", exact, Py_None, pieces);
     }
     return Py_BuildValue("(Ldn)", exact, total, pieces);
+}
+
+/* Whether the window's counts give the weights the tables hold for every word and plain piece
+ * it can see (up to 64 characters); see tk_fast. */
+static int tk_window_fits(void)
+{
+    Py_ssize_t long_word = tk_weights.long_word, group = tk_weights.punct_group;
+    if (long_word > 32 || group > 32) {
+        return 0;
+    }
+    tk_fast.long_word = (int)long_word;
+    tk_fast.group = (int)group;
+    tk_fast.digit = tk_digit.hundredths;
+    tk_fast.glued = tk_glued.hundredths;
+    tk_fast.word = tk_hundredths(tk_word_value(0));
+    tk_fast.long_letter = tk_hundredths(tk_word_value(long_word + 1)) - tk_hundredths(tk_word_value(long_word));
+    tk_fast.run = tk_hundredths(tk_punct_value(0, 1));
+    for (Py_ssize_t k = 1; k < TK_TABLE; k++) {
+        Py_ssize_t past = k > long_word ? k - long_word : 0;
+        if (tk_word[k].hundredths != tk_fast.word + tk_fast.long_letter * past
+            || tk_punct[k].hundredths != tk_fast.run * ((k + group - 1) / group)) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 static PyObject *configure_estimate(PyObject *module, PyObject *args)
@@ -286,8 +428,26 @@ static PyObject *configure_estimate(PyObject *module, PyObject *args)
     }
     tk_entry(tk_weights.per_digit, &tk_digit.value, &tk_digit.hundredths);
     tk_entry(tk_weights.per_glued_word, &tk_glued.value, &tk_glued.hundredths);
+    for (int k = 0; k < TK_TABLE; k++) {
+        tk_fast_value[0][k] = tk_digit.value;
+        tk_fast_value[1][k] = tk_punct[k].value;
+        tk_fast_value[2][k] = tk_word[k].value;
+    }
+    for (int c = 0; c <= 128; c++) {
+        int letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        int bit = letter                   ? TKW_LETTER_BIT
+                  : c >= '0' && c <= '9'   ? TKW_DIGIT_BIT
+                  : c == ' '               ? TKW_SPACE_BIT
+                  : c == '\n' || c == '\r' ? TKW_BREAK_BIT
+                  : c == '_'               ? TKW_UNDERSCORE_BIT
+                  : c == '\''              ? TKW_QUOTE_BIT
+                  : c < 0x20 || c == 128   ? TKW_STOP_BIT
+                                           : -1; /* a mark */
+        tk_window_class[c] = (unsigned char)(bit < 0 ? 0 : 1u << bit);
+    }
+    tk_fast.on = tk_window_fits();
     tk_weights.configured = 1;
-    Py_RETURN_NONE;
+    return PyBool_FromLong(tk_fast.on);
 }
 
 /* -- facts about prose for captionkit's lints (captionkit.rules.content) ------------------------ */
@@ -956,7 +1116,9 @@ static PyMethodDef methods[] = {
     {"configure_estimate", configure_estimate, METH_VARARGS,
      "configure_estimate(per_digit, per_word, per_long_letter, per_non_ascii_letter, per_glued_word,\n"
      "                   per_non_ascii_symbol, per_punct_run, long_word, punct_group, /)\n--\n\n"
-     "Set the token estimate's weights (from captionkit.tokens); estimate() refuses to run until then."},
+     "Set the token estimate's weights (from captionkit.tokens); estimate() refuses to run until then.\n"
+     "Returns whether the weights let estimate() weigh ASCII text by counts, many characters at once\n"
+     "(the answers are the same either way)."},
     {"estimate", estimate, METH_VARARGS,
      "estimate(text, with_total=False, /)\n--\n\n"
      "(hundredths, total, pieces): the token estimate of text as captionkit.tokens computes it: the\n"
