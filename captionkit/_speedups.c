@@ -490,6 +490,7 @@ static unsigned char pw_space256[256];
 /* Per run length: the first characters of the trigger words of that length (bit c - 'a' for a
  * letter, bit 26 for a digit). A run whose first character and length no word has is not hashed. */
 static unsigned pw_first_len[WORD_MAX + 1];
+static unsigned pw_last_len[WORD_MAX + 1]; /* the same for the last characters */
 
 static inline unsigned long long pw_all(void)
 {
@@ -777,9 +778,11 @@ static PyObject *configure_words(PyObject *module, PyObject *vocabulary)
     }
     pw_table.count = (int)count;
     memset(pw_first_len, 0, sizeof(pw_first_len));
+    memset(pw_last_len, 0, sizeof(pw_last_len));
     for (Py_ssize_t w = 0; w < count; w++) {
-        char first = words[w][0];
+        char first = words[w][0], last = words[w][lens[w] - 1];
         pw_first_len[lens[w]] |= 1u << (first >= 'a' ? first - 'a' : 26);
+        pw_last_len[lens[w]] |= 1u << (last >= 'a' ? last - 'a' : 26);
     }
     Py_RETURN_NONE;
 }

@@ -16,12 +16,10 @@
 #define CAT(a, b) CAT_(a, b)
 #define FN(name) CAT(name, SFX)
 
-/* Words (as str.split() counts them) and trigger-word bits of one decoded string.
- *
- * Word by word: skip white space, count a word, then walk its runs of ASCII letters and digits
+/* f_prose for any text, word by word: skip white space, count a word, then walk its runs of ASCII letters and digits
  * (lowercased); a run whose length and first character some trigger word has is hashed and
  * looked up. Tight loops per run keep the branches the CPU cannot predict to about one a run. */
-static void FN(f_prose)(const CHAR_T *p, Py_ssize_t len, Py_ssize_t *words_out, unsigned long long *bits_out)
+static void FN(f_prose_scalar)(const CHAR_T *p, Py_ssize_t len, Py_ssize_t *words_out, unsigned long long *bits_out)
 {
     Py_ssize_t words = 0;
     unsigned long long bits = 0;
@@ -71,6 +69,103 @@ static void FN(f_prose)(const CHAR_T *p, Py_ssize_t len, Py_ssize_t *words_out, 
 #undef F_LOW
     *words_out = words;
     *bits_out = everything ? pw_all() : bits;
+}
+
+/* The trigger bits of the run p[a:b] of ASCII letters and digits, when its length, first and last
+ * characters are those of some trigger word (else none). */
+#define F_RUN_BITS(p, a, b, bits)                                                                  \
+    do {                                                                                          \
+        Py_ssize_t len_ = (b) - (a);                                                              \
+        unsigned char first_ = pw_low256[(p)[(a)]], last_ = pw_low256[(p)[(b) - 1]];              \
+        if (len_ <= WORD_MAX && (pw_first_len[len_] & (1u << (first_ < 'a' ? 26 : first_ - 'a')))   \
+            && (pw_last_len[len_] & (1u << (last_ < 'a' ? 26 : last_ - 'a')))) {                 \
+            unsigned long long h_ = pw_table.seed;                                                \
+            for (Py_ssize_t k_ = (a); k_ < (b); k_++) {                                           \
+                h_ = pw_step(h_, pw_low256[(p)[k_]]);                                             \
+            }                                                                                     \
+            size_t slot_ = pw_slot_of(h_);                                                        \
+            if (pw_table.hash[slot_] == h_) {                                                     \
+                (bits) |= pw_table.bit[slot_];                                                    \
+            }                                                                                     \
+        }                                                                                         \
+    } while (0)
+
+/* f_prose on ASCII text, 64 characters at a time from the token estimate's class masks
+ * (tk_masks): words are the starts of runs that are not white space (a popcount), and only
+ * the runs of letters and digits are visited. 0 (and nothing set) when the text holds a
+ * character that is not ASCII: f_prose_scalar reads it then. */
+static int FN(f_prose_window)(const CHAR_T *p, Py_ssize_t len, Py_ssize_t *words_out, unsigned long long *bits_out)
+{
+    Py_ssize_t i = 0, words = 0;
+    unsigned long long bits = 0;
+    tk_mask prev_ns = 0;  /* 1 when the character before i is not white space */
+    Py_ssize_t open = -1; /* the start of a run of letters and digits that goes on at i */
+    while (i < len) {
+        struct tk_classes cl;
+        int cut;
+        int got = FN(tk_masks)(p + i, len - i, &cl, &cut);
+        if (got > 0) {
+            tk_mask below = got == 64 ? ~(tk_mask)0 : (((tk_mask)1 << got) - 1);
+            tk_mask ns = ~(cl.spaces | cl.breaks) & below;
+            words += (Py_ssize_t)tk_popcount64(ns & ~((ns << 1) | prev_ns));
+            prev_ns = (ns >> (got - 1)) & 1;
+            tk_mask an = (cl.letters | cl.digits) & below;
+            if (open >= 0 && !(an & 1)) {
+                F_RUN_BITS(p, open, i, bits);
+                open = -1;
+            }
+            tk_mask starts = an & ~((an << 1) | (tk_mask)(open >= 0));
+            tk_mask ends = an & ~(an >> 1); /* each run's last character */
+            while (ends) {
+                int e = tk_ctz64(ends);
+                ends &= ends - 1;
+                Py_ssize_t start;
+                if (open >= 0) {
+                    start = open;
+                    open = -1;
+                }
+                else {
+                    start = i + tk_ctz64(starts);
+                    starts &= starts - 1;
+                }
+                if (e == got - 1 && !cut && i + got < len) {
+                    open = start; /* the run may go on in the next window */
+                    break;
+                }
+                F_RUN_BITS(p, start, i + e + 1, bits);
+            }
+        }
+        i += got;
+        if (cut) {
+            Py_UCS4 c = p[i];
+            if (c >= 128) {
+                return 0;
+            }
+            /* an apostrophe or a control character: not a letter or digit, maybe white space */
+            tk_mask space = pw_space256[c];
+            words += (Py_ssize_t)(!space & !prev_ns);
+            prev_ns = !space;
+            if (open >= 0) {
+                F_RUN_BITS(p, open, i, bits);
+                open = -1;
+            }
+            i++;
+        }
+    }
+    if (open >= 0) {
+        F_RUN_BITS(p, open, len, bits);
+    }
+    *words_out = words;
+    *bits_out = bits;
+    return 1;
+}
+
+/* Words (as str.split() counts them) and trigger-word bits of one decoded string. */
+static void FN(f_prose)(const CHAR_T *p, Py_ssize_t len, Py_ssize_t *words_out, unsigned long long *bits_out)
+{
+    if (!tk_weights.configured || !FN(f_prose_window)(p, len, words_out, bits_out)) {
+        FN(f_prose_scalar)(p, len, words_out, bits_out);
+    }
 }
 
 /* The trigger bits of a decoded string's first two runs of ASCII letters and digits (lowercased):

@@ -302,6 +302,8 @@ def over_budget(text: str) -> TokenCount | None:
     True
     """
     if find_tokenizer() is None:
+        if _c_estimate is not None and _c_estimate(text)[0] * _BOUND_PERCENT < _SURELY_OK:
+            return None  # the bound is below the warning far from any rounding edge
         count, bound = _estimate_numbers(text)
         if _status(count, bound, TOKEN_LIMIT) == "ok":
             return None
@@ -311,6 +313,12 @@ def over_budget(text: str) -> TokenCount | None:
 
 
 _ESTIMATE_DETAIL = f"calibrated estimate, +{ESTIMATE_MARGIN:.0%} bound"
+
+# An estimate of e hundredths has the bound ceil(e / 100 * (1 + margin)) + WRAPPER_TOKENS (or less);
+# e * _BOUND_PERCENT below _SURELY_OK keeps that bound two tokens under the warning, far beyond the
+# float error of the in-order sum, so the status is "ok" without working out count or bound.
+_BOUND_PERCENT = round((1 + ESTIMATE_MARGIN) * 100)
+_SURELY_OK = (TOKEN_WARN - WRAPPER_TOKENS - 2) * 10_000
 
 
 # -- finding and loading a local tokenizer ------------------------------------
