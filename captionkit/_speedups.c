@@ -489,8 +489,9 @@ static unsigned char pw_space256[256];
 
 /* Per run length: the first characters of the trigger words of that length (bit c - 'a' for a
  * letter, bit 26 for a digit). A run whose first character and length no word has is not hashed. */
-static unsigned pw_first_len[WORD_MAX + 1];
-static unsigned pw_last_len[WORD_MAX + 1]; /* the same for the last characters */
+static unsigned pw_first_len[32];
+static unsigned pw_last_len[32]; /* the same for the last characters (both: 0 past WORD_MAX) */
+static unsigned char pw_bit_index[256]; /* a lowercased letter's bit in those (c - 'a'), 26 for the rest */
 
 static inline unsigned long long pw_all(void)
 {
@@ -507,9 +508,14 @@ static inline unsigned long long pw_all(void)
 struct fel {                /* one element */
     Py_ssize_t words;       /* of its desc */
     unsigned long long bits, lead; /* trigger bits of its desc, and of the desc's first two runs */
-    int kind;               /* 0 obj, 1 text, 2 another type */
+    int kind;               /* 0 obj, 1 text, 2 another type (kind_str) */
     int may;                /* a line of its text may be in its desc (CK607 looks) */
     Py_ssize_t overlaps;    /* the first earlier text element whose box its box overlaps (CK609), or -1 */
+    long box[4];
+    int has_box;
+    Py_ssize_t desc_start, desc_end, text_start, text_end; /* the values' characters (text_start -1: none) */
+    int desc_escaped, text_escaped;
+    PyObject *desc_str, *text_str, *kind_str; /* made on the way when escaped (or another type), else NULL */
 };
 
 struct facts {
@@ -518,7 +524,6 @@ struct facts {
     int has_photo;
     Py_ssize_t hld_words, lighting_words;
     unsigned long long hld_bits, lighting_bits;
-    PyObject *kinds, *boxes, *texts, *descs;
     Py_ssize_t empty_prose, palette_repeats, flat_boxes;
     struct fel *els;
     Py_ssize_t el_count, el_cap;
@@ -537,70 +542,6 @@ static int ck_lints_configured = 0;
 static Py_ssize_t ck_desc_min, ck_desc_max;
 static unsigned long long ck_phrase_bits, ck_shell_bits;
 
-/* Whether a line of `text` (split on "\n", stripped, at least 3 characters) may be in `desc`
- * once both are casefolded, as rules.content's CK607 check compares them: 0 only when it cannot
- * be. Exact for ASCII lines in an ASCII desc (casefold is lower() there); a line that is not
- * ASCII cannot be in an ASCII desc (casefolding keeps non-ASCII text non-ASCII); anything else
- * may be (1). */
-static int text_may_repeat(PyObject *text, PyObject *desc)
-{
-    int tkind = PyUnicode_KIND(text);
-    const void *t = PyUnicode_DATA(text);
-    Py_ssize_t tn = PyUnicode_GET_LENGTH(text), dn = PyUnicode_GET_LENGTH(desc);
-    int desc_ascii = PyUnicode_IS_ASCII(desc);
-    const Py_UCS1 *d = desc_ascii ? PyUnicode_1BYTE_DATA(desc) : NULL;
-    Py_ssize_t start = 0;
-    while (start <= tn) {
-        Py_ssize_t end = start;
-        while (end < tn && PyUnicode_READ(tkind, t, end) != '\n') {
-            end++;
-        }
-        Py_ssize_t a = start, b = end;
-        while (a < b && Py_UNICODE_ISSPACE(PyUnicode_READ(tkind, t, a))) {
-            a++;
-        }
-        while (b > a && Py_UNICODE_ISSPACE(PyUnicode_READ(tkind, t, b - 1))) {
-            b--;
-        }
-        start = end + 1;
-        if (b - a < 3) {
-            continue;
-        }
-        unsigned char line[64];
-        Py_ssize_t len = b - a;
-        int line_ascii = 1;
-        for (Py_ssize_t k = a; k < b && line_ascii; k++) {
-            Py_UCS4 c = PyUnicode_READ(tkind, t, k);
-            line_ascii = c < 128;
-            if (k - a < (Py_ssize_t)sizeof line) {
-                line[k - a] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
-            }
-        }
-        if (!line_ascii) {
-            if (desc_ascii) {
-                continue; /* (a casefolded ASCII desc is ASCII: it cannot hold this line) */
-            }
-            return 1;
-        }
-        if (!desc_ascii || len > (Py_ssize_t)sizeof line) {
-            return 1;
-        }
-        /* ASCII in ASCII: casefold is lower() */
-        for (Py_ssize_t at = 0; at + len <= dn; at++) {
-            if (pw_fold[d[at]] != line[0]) {
-                continue;
-            }
-            Py_ssize_t k = 1;
-            while (k < len && pw_fold[d[at + k]] == line[k]) {
-                k++;
-            }
-            if (k == len) {
-                return 1;
-            }
-        }
-    }
-    return 0;
-}
 
 /* Note a text element's box; *overlaps: the first earlier text element whose box it overlaps (as
  * rules.content's CK609 check tests it), else left as is. 0 on a memory error. */
@@ -787,33 +728,28 @@ static PyObject *configure_words(PyObject *module, PyObject *vocabulary)
     Py_RETURN_NONE;
 }
 
-static PyObject *caption_facts(PyObject *module, PyObject *text)
+static PyObject *caption_facts(PyObject *module, PyObject *text_obj)
 {
     (void)module;
-    if (!PyUnicode_Check(text)) {
+    if (!PyUnicode_Check(text_obj)) {
         PyErr_SetString(PyExc_TypeError, "caption_facts() expects a str");
         return NULL;
     }
 #if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(text) < 0) {
+    if (PyUnicode_READY(text_obj) < 0) {
         return NULL;
     }
 #endif
     struct facts f;
     memset(&f, 0, sizeof f);
-    f.source = text;
-    f.kinds = PyList_New(0);
-    f.boxes = PyList_New(0);
-    f.texts = PyList_New(0);
-    f.descs = PyList_New(0);
+    f.source = text_obj;
     PyObject *result = NULL, *words = NULL, *masks = NULL, *suspects = NULL, *overlapping = NULL;
-    if (f.kinds == NULL || f.boxes == NULL || f.texts == NULL || f.descs == NULL) {
-        goto done;
-    }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    const void *data = PyUnicode_DATA(text);
+    PyObject *kinds = NULL, *boxes = NULL, *texts = NULL, *descs = NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text_obj);
+    const void *data = PyUnicode_DATA(text_obj);
+    int kind = PyUnicode_KIND(text_obj);
     int rc;
-    switch (PyUnicode_KIND(text)) {
+    switch (kind) {
     case PyUnicode_1BYTE_KIND:
         rc = f_caption_ucs1(&f, (const Py_UCS1 *)data, n);
         break;
@@ -832,14 +768,33 @@ static PyObject *caption_facts(PyObject *module, PyObject *text)
         goto done;
     }
     /* words and masks: the high-level description's, the lighting's, then each desc's */
-    words = PyList_New(f.el_count + 2);
-    masks = PyList_New(f.el_count + 2);
+    Py_ssize_t count = f.el_count;
+    words = PyList_New(count + 2);
+    masks = PyList_New(count + 2);
     suspects = PyList_New(0);
     overlapping = PyDict_New();
-    if (words == NULL || masks == NULL || suspects == NULL || overlapping == NULL) {
+    kinds = PyList_New(count);
+    boxes = PyList_New(count);
+    texts = PyList_New(count);
+    descs = PyList_New(count);
+    if (words == NULL || masks == NULL || suspects == NULL || overlapping == NULL || kinds == NULL || boxes == NULL
+        || texts == NULL || descs == NULL) {
         goto done;
     }
-    for (Py_ssize_t k = 0; k < f.el_count + 2; k++) {
+    /* repeated descs (equal values have equal canonical text); -1: too many elements to compare */
+    int repeats = count > 512 ? -1 : 0;
+    for (Py_ssize_t a = 1; a < count && repeats == 0; a++) {
+        Py_ssize_t la = f.els[a].desc_end - f.els[a].desc_start;
+        for (Py_ssize_t b = 0; b < a; b++) {
+            if (f.els[b].desc_end - f.els[b].desc_start == la
+                && memcmp((const char *)data + f.els[a].desc_start * kind, (const char *)data + f.els[b].desc_start * kind,
+                          (size_t)(la * kind)) == 0) {
+                repeats = 1;
+                break;
+            }
+        }
+    }
+    for (Py_ssize_t k = 0; k < count + 2; k++) {
         struct fel *el = k >= 2 ? &f.els[k - 2] : NULL;
         PyObject *w = PyLong_FromSsize_t(el ? el->words : k == 0 ? f.hld_words : f.lighting_words);
         if (w == NULL) {
@@ -855,6 +810,7 @@ static PyObject *caption_facts(PyObject *module, PyObject *text)
             continue;
         }
         Py_ssize_t i = k - 2;
+        PyList_SET_ITEM(kinds, i, Py_NewRef(el->kind == 0 ? f_obj : el->kind == 1 ? f_text : el->kind_str));
         if (el->overlaps >= 0) {
             PyObject *key = PyLong_FromSsize_t(i), *value = PyLong_FromSsize_t(el->overlaps);
             int bad = key == NULL || value == NULL || PyDict_SetItem(overlapping, key, value) < 0;
@@ -867,31 +823,54 @@ static PyObject *caption_facts(PyObject *module, PyObject *text)
         int suspect = !ck_lints_configured || el->kind == 2 || el->words < ck_desc_min || el->words > ck_desc_max
                       || (el->bits & ck_phrase_bits) || (el->kind == 0 && (el->lead & ck_shell_bits))
                       || (el->kind == 1 && (el->may || el->overlaps >= 0));
+        /* the values: for suspects only (the lints read no other) */
+        PyObject *box = Py_None, *text = Py_None, *desc = Py_None;
+        Py_INCREF(Py_None);
+        Py_INCREF(Py_None);
+        Py_INCREF(Py_None);
         if (suspect) {
             PyObject *index = PyLong_FromSsize_t(i);
             int bad = index == NULL || PyList_Append(suspects, index) < 0;
             Py_XDECREF(index);
+            if (el->has_box) {
+                Py_SETREF(box, Py_BuildValue("[llll]", el->box[0], el->box[1], el->box[2], el->box[3]));
+            }
+            if (el->text_start >= 0) {
+                Py_SETREF(text, el->text_str ? Py_NewRef(el->text_str) : PyUnicode_Substring(text_obj, el->text_start, el->text_end));
+            }
+            Py_SETREF(desc, el->desc_str ? Py_NewRef(el->desc_str) : PyUnicode_Substring(text_obj, el->desc_start, el->desc_end));
+            bad = bad || box == NULL || text == NULL || desc == NULL;
             if (bad) {
+                Py_XDECREF(box);
+                Py_XDECREF(text);
+                Py_XDECREF(desc);
                 goto done;
             }
         }
+        PyList_SET_ITEM(boxes, i, box);
+        PyList_SET_ITEM(texts, i, text);
+        PyList_SET_ITEM(descs, i, desc);
     }
-    result = Py_BuildValue("(OOOOOOOOOOnnnOO)", f.hld ? f.hld : Py_None, f.lighting ? f.lighting : Py_None,
-                           f.medium ? f.medium : Py_None, f.has_photo ? Py_True : Py_False, f.kinds, f.boxes,
-                           f.texts, f.descs, words, masks, f.empty_prose, f.palette_repeats, f.flat_boxes, suspects,
-                           overlapping);
+    result = Py_BuildValue("(OOOOOOOOOOnnniOO)", f.hld ? f.hld : Py_None, f.lighting ? f.lighting : Py_None,
+                           f.medium ? f.medium : Py_None, f.has_photo ? Py_True : Py_False, kinds, boxes, texts, descs,
+                           words, masks, f.empty_prose, f.palette_repeats, f.flat_boxes, repeats, suspects, overlapping);
 done:
     Py_XDECREF(words);
     Py_XDECREF(masks);
     Py_XDECREF(suspects);
     Py_XDECREF(overlapping);
+    Py_XDECREF(kinds);
+    Py_XDECREF(boxes);
+    Py_XDECREF(texts);
+    Py_XDECREF(descs);
     Py_XDECREF(f.hld);
     Py_XDECREF(f.lighting);
     Py_XDECREF(f.medium);
-    Py_XDECREF(f.kinds);
-    Py_XDECREF(f.boxes);
-    Py_XDECREF(f.texts);
-    Py_XDECREF(f.descs);
+    for (Py_ssize_t k = 0; k < f.el_count; k++) {
+        Py_XDECREF(f.els[k].desc_str);
+        Py_XDECREF(f.els[k].text_str);
+        Py_XDECREF(f.els[k].kind_str);
+    }
     PyMem_Free(f.els);
     PyMem_Free(f.text_boxes);
     return result;
@@ -1138,8 +1117,9 @@ static PyMethodDef methods[] = {
      "caption_facts(text, /)\n--\n\n"
      "What captionkit's own checks and the lints read, from a caption's canonical text, or None if the\n"
      "text is not a minified caption of the schema's shape: (high_level_description, lighting, medium,\n"
-     "has_photo, kinds, boxes, texts, descs, words, masks, empty_prose, palette_repeats, flat_boxes, suspects,\n"
-     "overlapping). words and masks:\n"
+     "has_photo, kinds, boxes, texts, descs, words, masks, empty_prose, palette_repeats, flat_boxes,\n"
+     "desc_repeats, suspects, overlapping). boxes, texts and descs hold the suspects' values (None for the\n"
+     "other elements); desc_repeats: 1 when two descs are equal, -1 when not compared (over 512). words and masks:\n"
      "the high-level description's, the lighting's (0 when absent), then each desc's (as prose_facts).\n"
      "empty_prose: prose values with no word; palette_repeats: palettes holding an entry twice;\n"
      "flat_boxes: boxes with no width or height;\n"
@@ -1174,6 +1154,7 @@ PyMODINIT_FUNC PyInit__speedups(void)
         pw_low256[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : 0);
         pw_space256[c] = (tk_latin1[c] & TK_SPACE) != 0;
         pw_fold[c] = (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+        pw_bit_index[c] = (unsigned char)(c >= 'a' && c <= 'z' ? c - 'a' : 26);
     }
     f_obj = PyUnicode_InternFromString("obj");
     f_text = PyUnicode_InternFromString("text");

@@ -71,14 +71,15 @@ static void FN(f_prose_scalar)(const CHAR_T *p, Py_ssize_t len, Py_ssize_t *word
     *bits_out = everything ? pw_all() : bits;
 }
 
-/* The trigger bits of the run p[a:b] of ASCII letters and digits, when its length, first and last
- * characters are those of some trigger word (else none). */
-#define F_RUN_BITS(p, a, b, bits)                                                                  \
+/* Whether the run p[a:b] of ASCII letters and digits has the length, first and last characters of
+ * some trigger word (1 or 0, without a branch), and its trigger bits (looked up by its hash). */
+#define F_RUN_MAY(p, a, b)                                                                          \
+    ((unsigned)((b) - (a) <= WORD_MAX)                                                             \
+     & (pw_first_len[((b) - (a)) & 31] >> pw_bit_index[pw_low256[(p)[(a)]]])                       \
+     & (pw_last_len[((b) - (a)) & 31] >> pw_bit_index[pw_low256[(p)[(b) - 1]]]) & 1u)
+#define F_RUN_BITS(p, a, b, bits)                                                                   \
     do {                                                                                          \
-        Py_ssize_t len_ = (b) - (a);                                                              \
-        unsigned char first_ = pw_low256[(p)[(a)]], last_ = pw_low256[(p)[(b) - 1]];              \
-        if (len_ <= WORD_MAX && (pw_first_len[len_] & (1u << (first_ < 'a' ? 26 : first_ - 'a')))   \
-            && (pw_last_len[len_] & (1u << (last_ < 'a' ? 26 : last_ - 'a')))) {                 \
+        if (F_RUN_MAY(p, a, b)) {                                                                 \
             unsigned long long h_ = pw_table.seed;                                                \
             for (Py_ssize_t k_ = (a); k_ < (b); k_++) {                                           \
                 h_ = pw_step(h_, pw_low256[(p)[k_]]);                                             \
@@ -116,24 +117,42 @@ static int FN(f_prose_window)(const CHAR_T *p, Py_ssize_t len, Py_ssize_t *words
             }
             tk_mask starts = an & ~((an << 1) | (tk_mask)(open >= 0));
             tk_mask ends = an & ~(an >> 1); /* each run's last character */
-            while (ends) {
-                int e = tk_ctz64(ends);
-                ends &= ends - 1;
-                Py_ssize_t start;
-                if (open >= 0) {
-                    start = open;
-                    open = -1;
+            Py_ssize_t carry = -1;          /* the start of a run that may go on in the next window */
+            if (!cut && i + got < len && ((an >> (got - 1)) & 1)) {
+                ends &= ~((tk_mask)1 << (got - 1));
+                if (starts) {
+                    int last = 63 - tk_clz64(starts); /* the last run starts at the last start */
+                    starts &= ~((tk_mask)1 << last);
+                    carry = i + last;
                 }
                 else {
-                    start = i + tk_ctz64(starts);
-                    starts &= starts - 1;
+                    carry = open; /* the open run goes on through the window */
+                    open = -1;
                 }
-                if (e == got - 1 && !cut && i + got < len) {
-                    open = start; /* the run may go on in the next window */
-                    break;
-                }
-                F_RUN_BITS(p, start, i + e + 1, bits);
             }
+            /* every run that ends here: the candidates kept without a branch, then looked up */
+            Py_ssize_t cand[64], cand_end[64];
+            int nc = 0;
+            if (open >= 0) { /* its end is the first one here */
+                Py_ssize_t b = i + tk_ctz64(ends) + 1;
+                ends &= ends - 1;
+                cand[nc] = open;
+                cand_end[nc] = b;
+                nc += (int)F_RUN_MAY(p, open, b);
+                open = -1;
+            }
+            while (ends) {
+                Py_ssize_t a = i + tk_ctz64(starts), b = i + tk_ctz64(ends) + 1;
+                starts &= starts - 1;
+                ends &= ends - 1;
+                cand[nc] = a;
+                cand_end[nc] = b;
+                nc += (int)F_RUN_MAY(p, a, b);
+            }
+            for (int k = 0; k < nc; k++) {
+                F_RUN_BITS(p, cand[k], cand_end[k], bits);
+            }
+            open = carry;
         }
         i += got;
         if (cut) {
@@ -260,6 +279,96 @@ static Py_ssize_t FN(f_has_word)(const CHAR_T *p, Py_ssize_t len)
         }
     }
     return 0;
+}
+
+/* The span of the string value at s[*pos] ('"' first): its characters are s[*start:*end];
+ * *escaped says whether it holds an escape. 0 if there is no string there. */
+static int FN(f_span)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, Py_ssize_t *start, Py_ssize_t *end,
+                      int *escaped)
+{
+    Py_ssize_t i = *pos;
+    if (i >= n || s[i] != '"') {
+        return 0;
+    }
+    *start = ++i;
+    *escaped = 0;
+    i = FN(f_skip_plain)(s, n, i);
+    while (i < n && s[i] != '"') {
+        if (s[i] == '\\') {
+            *escaped = 1;
+            i++;
+        }
+        i++;
+    }
+    if (i >= n) {
+        return 0;
+    }
+    *end = i;
+    *pos = i + 1;
+    return 1;
+}
+
+/* Whether a line of `text` (split on "\n", stripped, at least 3 characters) may be in `desc`
+ * once both are casefolded, as rules.content's CK607 check compares them: 0 only when it cannot
+ * be. Exact for ASCII lines in an ASCII desc (casefold is lower() there); a line whose casefold is
+ * not ASCII cannot be in an ASCII desc; anything else may be (1).
+ * Here on the characters of a text and a desc that hold no escape. */
+static int FN(f_may_repeat)(int tkind, const void *t, Py_ssize_t tn, const CHAR_T *d, Py_ssize_t dn)
+{
+#define T_(k) PyUnicode_READ(tkind, t, (k))
+    int desc_ascii = 1;
+    for (Py_ssize_t k = 0; k < dn && desc_ascii; k++) {
+        desc_ascii = d[k] < 128;
+    }
+    Py_ssize_t start = 0;
+    while (start <= tn) {
+        Py_ssize_t end = start;
+        while (end < tn && T_(end) != '\n') {
+            end++;
+        }
+        Py_ssize_t a = start, b = end;
+        while (a < b && Py_UNICODE_ISSPACE(T_(a))) {
+            a++;
+        }
+        while (b > a && Py_UNICODE_ISSPACE(T_(b - 1))) {
+            b--;
+        }
+        start = end + 1;
+        if (b - a < 3) {
+            continue;
+        }
+        /* 2: ASCII; 1: not ASCII, but its casefold is (every other character casefolds to ASCII:
+         * U+00DF, U+017F, U+1E9E, U+212A, U+FB00-U+FB06); 0: its casefold is not ASCII */
+        int line_ascii = 2;
+        for (Py_ssize_t k = a; k < b && line_ascii; k++) {
+            Py_UCS4 c = T_(k);
+            if (c >= 128) {
+                line_ascii = c == 0xDF || c == 0x17F || c == 0x1E9E || c == 0x212A || (c >= 0xFB00 && c <= 0xFB06);
+            }
+        }
+        if (!line_ascii && desc_ascii) {
+            continue; /* (a casefolded ASCII desc is ASCII: it cannot hold this line) */
+        }
+        if (line_ascii != 2 || !desc_ascii) {
+            return 1;
+        }
+        Py_ssize_t len = b - a;
+        unsigned char first = pw_fold[T_(a)];
+        for (Py_ssize_t at = 0; at + len <= dn; at++) { /* ASCII in ASCII: casefold is lower() */
+            if (pw_fold[d[at]] != first) {
+                continue;
+            }
+            Py_ssize_t k = 1;
+            while (k < len && pw_fold[d[at + k]] == pw_fold[T_(a + k)]) {
+                k++;
+            }
+            if (k == len) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+#undef T_
 }
 
 /* bits == NULL: only whether the string holds a word (words is 0 or 1). */
@@ -439,17 +548,17 @@ static int FN(f_palette)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssiz
     return 1;
 }
 
-/* A box: four non-negative integers without leading zeros, into v. */
-static PyObject *FN(f_box)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, long v[4])
+/* A box: four non-negative integers without leading zeros, into v. 0 if there is none. */
+static int FN(f_box)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, long v[4])
 {
     Py_ssize_t i = *pos;
     if (i >= n || s[i] != '[') {
-        return NULL;
+        return 0;
     }
     i++;
     for (int k = 0; k < 4; k++) {
         if (i >= n || s[i] < '0' || s[i] > '9' || (s[i] == '0' && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9')) {
-            return NULL;
+            return 0;
         }
         long x = 0;
         int digits = 0;
@@ -459,23 +568,24 @@ static PyObject *FN(f_box)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, long 
         }
         v[k] = x;
         if (i >= n || s[i] != (k == 3 ? ']' : ',')) {
-            return NULL;
+            return 0;
         }
         i++;
     }
     *pos = i;
-    return Py_BuildValue("[llll]", v[0], v[1], v[2], v[3]);
+    return 1;
 }
 
-/* One element object. */
+/* One element object: its facts into f->els; its strings are made later, for suspects only. */
 static int FN(f_element)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos)
 {
     Py_ssize_t i = *pos;
     char name[32];
-    PyObject *kind = NULL, *box = NULL, *text = NULL, *desc = NULL;
-    long v[4];
-    Py_ssize_t words = 0;
-    unsigned long long bits = 0;
+    PyObject *kind = NULL;
+    struct fel el;
+    memset(&el, 0, sizeof el);
+    el.text_start = el.desc_start = -1;
+    el.overlaps = -1;
     int ok = 0;
     if (i >= n || s[i] != '{') {
         return 0;
@@ -490,18 +600,19 @@ static int FN(f_element)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssiz
                 goto done;
             }
         }
-        else if (strcmp(name, "bbox") == 0 && box == NULL) {
-            if ((box = FN(f_box)(s, n, &i, v)) == NULL) {
+        else if (strcmp(name, "bbox") == 0 && !el.has_box) {
+            if (!FN(f_box)(s, n, &i, el.box)) {
+                goto done;
+            }
+            el.has_box = 1;
+        }
+        else if (strcmp(name, "text") == 0 && el.text_start < 0) {
+            if (!FN(f_span)(s, n, &i, &el.text_start, &el.text_end, &el.text_escaped)) {
                 goto done;
             }
         }
-        else if (strcmp(name, "text") == 0 && text == NULL) {
-            if (!FN(f_prose_value)(f, s, n, &i, &text, NULL, NULL)) {
-                goto done;
-            }
-        }
-        else if (strcmp(name, "desc") == 0 && desc == NULL) {
-            if (!FN(f_prose_value)(f, s, n, &i, &desc, &words, &bits)) {
+        else if (strcmp(name, "desc") == 0 && el.desc_start < 0) {
+            if (!FN(f_span)(s, n, &i, &el.desc_start, &el.desc_end, &el.desc_escaped)) {
                 goto done;
             }
         }
@@ -523,7 +634,54 @@ static int FN(f_element)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssiz
         }
         goto done;
     }
-    if (kind == NULL || desc == NULL) {
+    if (kind == NULL || el.desc_start < 0) {
+        goto done;
+    }
+    el.kind = PyUnicode_CompareWithASCIIString(kind, "obj") == 0 ? 0 : PyUnicode_CompareWithASCIIString(kind, "text") == 0 ? 1 : 2;
+    if (el.kind == 2) {
+        el.kind_str = Py_NewRef(kind); /* (obj and text are handed out as one str each) */
+    }
+    /* the desc: words, trigger bits, lead bits; the text: whether it has a word */
+    if (!el.desc_escaped) {
+        FN(f_prose)(s + el.desc_start, el.desc_end - el.desc_start, &el.words, &el.bits);
+        el.lead = FN(f_lead)(s + el.desc_start, el.desc_end - el.desc_start);
+    }
+    else {
+        Py_ssize_t at = el.desc_start - 1;
+        if ((el.desc_str = FN(f_string)(f->source, s, n, &at, &el.words, &el.bits)) == NULL) {
+            goto done;
+        }
+        el.lead = str_lead(el.desc_str);
+    }
+    f->empty_prose += el.words == 0;
+    if (el.text_start >= 0) {
+        Py_ssize_t words = 0;
+        if (!el.text_escaped) {
+            words = FN(f_has_word)(s + el.text_start, el.text_end - el.text_start);
+        }
+        else {
+            Py_ssize_t at = el.text_start - 1;
+            if ((el.text_str = FN(f_string)(f->source, s, n, &at, &words, NULL)) == NULL) {
+                goto done;
+            }
+        }
+        f->empty_prose += words == 0;
+    }
+    if (el.kind == 1 && el.text_start >= 0) {
+        if (el.desc_escaped) {
+            el.may = 1; /* (a desc with an escape is rare: the lint reads it) */
+        }
+        else if (el.text_str != NULL) {
+            el.may = FN(f_may_repeat)(PyUnicode_KIND(el.text_str), PyUnicode_DATA(el.text_str),
+                                      PyUnicode_GET_LENGTH(el.text_str), s + el.desc_start, el.desc_end - el.desc_start);
+        }
+        else {
+            el.may = FN(f_may_repeat)((int)sizeof(CHAR_T), s + el.text_start, el.text_end - el.text_start,
+                                      s + el.desc_start, el.desc_end - el.desc_start);
+        }
+    }
+    f->flat_boxes += el.has_box && (el.box[0] == el.box[2] || el.box[1] == el.box[3]);
+    if (el.kind == 1 && el.has_box && !note_text_box(f, el.box, &el.overlaps)) {
         goto done;
     }
     if (f->el_count == f->el_cap) {
@@ -536,30 +694,15 @@ static int FN(f_element)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssiz
         f->els = grown;
         f->el_cap = cap;
     }
-    struct fel *el = &f->els[f->el_count];
-    el->words = words;
-    el->bits = bits;
-    el->lead = str_lead(desc);
-    el->kind = PyUnicode_CompareWithASCIIString(kind, "obj") == 0 ? 0 : PyUnicode_CompareWithASCIIString(kind, "text") == 0 ? 1 : 2;
-    el->may = el->kind == 1 && text != NULL && text_may_repeat(text, desc);
-    el->overlaps = -1;
-    f->flat_boxes += box != NULL && (v[0] == v[2] || v[1] == v[3]);
-    if (el->kind == 1 && box != NULL && !note_text_box(f, v, &el->overlaps)) {
-        goto done;
-    }
-    PyObject *kind_value = el->kind == 0 ? f_obj : el->kind == 1 ? f_text : kind; /* (one str for each known type) */
-    if (PyList_Append(f->kinds, kind_value) < 0 || PyList_Append(f->boxes, box ? box : Py_None) < 0
-        || PyList_Append(f->texts, text ? text : Py_None) < 0 || PyList_Append(f->descs, desc) < 0) {
-        goto done;
-    }
-    f->el_count++;
+    f->els[f->el_count++] = el;
+    memset(&el, 0, sizeof el); /* (its references now belong to f->els) */
     *pos = i;
     ok = 1;
 done:
     Py_XDECREF(kind);
-    Py_XDECREF(box);
-    Py_XDECREF(text);
-    Py_XDECREF(desc);
+    Py_XDECREF(el.kind_str);
+    Py_XDECREF(el.desc_str);
+    Py_XDECREF(el.text_str);
     return ok;
 }
 

@@ -323,21 +323,25 @@ def _facts_route(core: str, lints: bool, tokens: bool, frame: Any, checked: Chec
 
     The facts are the values the rules read; this route takes them only when ``_strict`` can
     find nothing (every prose value has a word, no palette repeats an entry, the caption has
-    elements, no box has zero width or height); the lints are ``lint_parts`` itself.
+    elements, no box has zero width or height). The lints are ``lint_parts`` on the suspect
+    elements, or, with a frame or two equal descs (every element is read then), ``lint`` on the
+    parsed value.
     """
     facts = _caption_facts(core)
     if facts is None:
         return None
-    hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, empty, repeats, flat, suspects, \
-        overlapping = facts
-    if empty or repeats or flat or not kinds:
+    (hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, empty, palette_repeats, flat,
+     desc_repeats, suspects, overlapping) = facts
+    if empty or palette_repeats or flat or not kinds:
         return None
     checked.proven = checked.canonical = core
     found: list[Diagnostic] = []
-    if lints:
-        found += lint_parts(hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, frame=frame,
+    if lints and (frame is not None or desc_repeats):
+        found += lint(checked.value, frame=frame)
+    elif lints:
+        found += lint_parts(hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, frame=None,
                             elements=lambda: checked.value["compositional_deconstruction"]["elements"],
-                            suspects=suspects, overlapping=overlapping)
+                            suspects=suspects, overlapping=overlapping, repeats=False)
     if tokens:
         found += _token_checks(core)
     return found

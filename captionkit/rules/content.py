@@ -218,7 +218,7 @@ def lint(caption: dict[str, Any], *, frame: Any = None) -> Iterator[Diagnostic]:
 def lint_parts(
     hld: Any, lighting: Any, medium: Any, photo: bool, kinds: list[Any], boxes: list[Any], texts: list[Any],
     descs: list[Any], counts: list[int], masks: list[int], *, frame: Any, elements: Callable[[], list[Any]],
-    suspects: list[int] | None = None, overlapping: dict[int, int] | None = None,
+    suspects: list[int] | None = None, overlapping: dict[int, int] | None = None, repeats: bool | None = None,
 ) -> Iterator[Diagnostic]:
     """The lints, on the parts of a caption they read (the one implementation behind :func:`lint`).
 
@@ -228,8 +228,9 @@ def lint_parts(
     order (as ``prose_facts`` gives them; 0 for a value that is not a string); ``elements``: hands
     back the element dicts, asked only when two descs are equal (CK608 compares whole elements).
     ``suspects`` (the elements a check may fire on, a superset, as the C accelerator's
-    ``caption_facts`` finds them) and ``overlapping`` (text element -> the first earlier text element
-    its box overlaps), when known, spare the loop over the other elements.
+    ``caption_facts`` finds them), ``overlapping`` (text element -> the first earlier text element
+    its box overlaps) and ``repeats`` (whether two descs are equal), when known, spare the loop over
+    the other elements; then only the suspects' boxes, texts and descs are read.
     """
     if isinstance(hld, str):
         path = ("high_level_description",)
@@ -254,10 +255,11 @@ def lint_parts(
     # Most elements draw no lint: a desc of a usual length with no trigger word, no repeated desc,
     # no frame to check, and for text, no line of it in the desc and no overlapping text box. Only
     # the others go through the checks below.
-    try:
-        repeats = len(set(descs)) != len(descs)
-    except TypeError:  # a desc that is not hashable (the official checks let any value through)
-        repeats = True
+    if repeats is None:
+        try:
+            repeats = len(set(descs)) != len(descs)
+        except TypeError:  # a desc that is not hashable (the official checks let any value through)
+            repeats = True
     elems = elements() if repeats else ()
     seen: dict[str, list[int]] = {}  # desc -> indices of the elements not repeating another
     if overlapping is None:

@@ -346,3 +346,22 @@ def test_c_estimate_on_long_runs_and_edges():
 def test_the_estimate_takes_the_c_route_when_built():
     # counts go through the accelerator where it is loaded, and through the regular expression otherwise
     assert (tokens._c_estimate is None) == (_accel.speedups is None)
+
+
+# -- over_budget's shortcut far below the warning never changes the answer ------------------------------
+
+from captionkit import tokens as _tokens  # noqa: E402
+
+
+@given(st.integers(1300, 1700), st.text(max_size=40), st.sampled_from(["lantern", "a,", "7", "caf\u00e9 au lait"]))
+def test_over_budget_is_none_exactly_when_the_status_is_ok(repeats: int, tail: str, word: str) -> None:
+    # texts around the warning (the bound reaches 1843 tokens near 1637 estimated ones)
+    text = " ".join([word] * (repeats if word == "lantern" else repeats // 2)) + tail
+    if _tokens.find_tokenizer() is not None:
+        pytest.skip("a local tokenizer counts exactly here")
+    count, bound = _tokens._estimate_numbers(text)
+    ok = _tokens._status(count, bound, _tokens.TOKEN_LIMIT) == "ok"
+    found = _tokens.over_budget(text)
+    assert (found is None) == ok
+    if found is not None:
+        assert (found.count, found.upper_bound) == (count, bound)
