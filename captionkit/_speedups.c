@@ -88,6 +88,21 @@ static int add_span(PyObject **list, Py_ssize_t index, Py_ssize_t start, Py_ssiz
     return rc == 0;
 }
 
+/* 1 when obj is a str ready to be read in place; else 0 with a TypeError naming the function. */
+static int readable_str(PyObject *obj, const char *function)
+{
+    if (!PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s() expects a str", function);
+        return 0;
+    }
+#if PY_VERSION_HEX < 0x030C0000 /* strings are always ready from 3.12 on */
+    if (PyUnicode_READY(obj) < 0) {
+        return 0;
+    }
+#endif
+    return 1;
+}
+
 #define CHAR_T Py_UCS1
 #define SFX _ucs1
 #include "_speedups_scan.h"
@@ -336,15 +351,9 @@ static PyObject *estimate(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "O|p:estimate", &text, &with_total)) {
         return NULL;
     }
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "estimate() expects a str");
+    if (!readable_str(text, "estimate")) {
         return NULL;
     }
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(text) < 0) {
-        return NULL;
-    }
-#endif
     if (!tk_weights.configured) {
         PyErr_SetString(PyExc_RuntimeError, "estimate(): configure_estimate() was not called");
         return NULL;
@@ -521,7 +530,7 @@ struct fel {                /* one element */
 struct facts {
     PyObject *source;
     PyObject *hld, *lighting, *medium;
-    int has_photo;
+    int has_photo, composition;
     Py_ssize_t hld_words, lighting_words;
     unsigned long long hld_bits, lighting_bits;
     Py_ssize_t empty_prose, palette_repeats, flat_boxes;
@@ -731,15 +740,9 @@ static PyObject *configure_words(PyObject *module, PyObject *vocabulary)
 static PyObject *caption_facts(PyObject *module, PyObject *text_obj)
 {
     (void)module;
-    if (!PyUnicode_Check(text_obj)) {
-        PyErr_SetString(PyExc_TypeError, "caption_facts() expects a str");
+    if (!readable_str(text_obj, "caption_facts")) {
         return NULL;
     }
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(text_obj) < 0) {
-        return NULL;
-    }
-#endif
     struct facts f;
     memset(&f, 0, sizeof f);
     f.source = text_obj;
@@ -967,15 +970,9 @@ static void esc_keep(char kept[ESC_KEEP][6], int *nkept, const char *seq)
 static PyObject *unicode_escapes(PyObject *module, PyObject *text)
 {
     (void)module;
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "unicode_escapes() expects a str");
+    if (!readable_str(text, "unicode_escapes")) {
         return NULL;
     }
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(text) < 0) {
-        return NULL;
-    }
-#endif
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t count = 0;
@@ -1018,15 +1015,9 @@ static PyObject *span_or_none(Py_ssize_t start, Py_ssize_t end)
 static PyObject *locate(PyObject *module, PyObject *text)
 {
     (void)module;
-    if (!PyUnicode_Check(text)) {
-        PyErr_SetString(PyExc_TypeError, "locate() expects a str");
+    if (!readable_str(text, "locate")) {
         return NULL;
     }
-#if PY_VERSION_HEX < 0x030C0000 /* strings are always ready from 3.12 on */
-    if (PyUnicode_READY(text) < 0) {
-        return NULL;
-    }
-#endif
     if (!ck_configured) {
         Py_RETURN_NONE;
     }

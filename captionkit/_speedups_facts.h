@@ -706,11 +706,11 @@ done:
     return ok;
 }
 
-/* An object of string members (the style) or the composition; which = 's' or 'c'. */
+/* The root ('r'), the style ('s') or the composition ('c') object. */
 static int FN(f_block)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, char which)
 {
     Py_ssize_t i = *pos;
-    char name[32];
+    char name[40];
     if (i >= n || s[i] != '{') {
         return 0;
     }
@@ -724,7 +724,17 @@ static int FN(f_block)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssize_
             return 0;
         }
         int rc;
-        if (which == 's' && strcmp(name, "color_palette") == 0) {
+        if (which == 'r' && strcmp(name, "high_level_description") == 0 && f->hld == NULL) {
+            rc = FN(f_prose_value)(f, s, n, &i, &f->hld, &f->hld_words, &f->hld_bits);
+        }
+        else if (which == 'r' && strcmp(name, "style_description") == 0) {
+            rc = FN(f_block)(f, s, n, &i, 's');
+        }
+        else if (which == 'r' && strcmp(name, "compositional_deconstruction") == 0 && !f->composition) {
+            rc = FN(f_block)(f, s, n, &i, 'c');
+            f->composition = 1;
+        }
+        else if (which == 's' && strcmp(name, "color_palette") == 0) {
             rc = FN(f_palette)(f, s, n, &i);
         }
         else if (which == 's' && strcmp(name, "lighting") == 0) {
@@ -783,39 +793,7 @@ static int FN(f_block)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssize_
 static int FN(f_caption)(struct facts *f, const CHAR_T *s, Py_ssize_t n)
 {
     Py_ssize_t i = 0;
-    char name[40];
-    int composition = 0;
-    if (n < 2 || s[0] != '{') {
-        return 0;
-    }
-    i = 1;
-    for (;;) {
-        if (!FN(f_key)(s, n, &i, name, sizeof name)) {
-            return 0;
-        }
-        int rc;
-        if (strcmp(name, "high_level_description") == 0 && f->hld == NULL) {
-            rc = FN(f_prose_value)(f, s, n, &i, &f->hld, &f->hld_words, &f->hld_bits);
-        }
-        else if (strcmp(name, "style_description") == 0) {
-            rc = FN(f_block)(f, s, n, &i, 's');
-        }
-        else if (strcmp(name, "compositional_deconstruction") == 0 && !composition) {
-            rc = FN(f_block)(f, s, n, &i, 'c');
-            composition = 1;
-        }
-        else {
-            return 0;
-        }
-        if (!rc) {
-            return 0;
-        }
-        if (i < n && s[i] == ',') {
-            i++;
-            continue;
-        }
-        return composition && i + 1 == n && s[i] == '}';
-    }
+    return FN(f_block)(f, s, n, &i, 'r') && f->composition && i == n;
 }
 
 #undef FN

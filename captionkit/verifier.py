@@ -366,7 +366,8 @@ def _diagnostics(
         for official in ensure_ascii_findings(text):
             yield _diag("CK001", (), _human(official), official)
         form, spans = _prove(text)
-        if form is True and _caption_facts is not None:
+        if form is True and lints and _caption_facts is not None:
+            # (without lints the value is read anyway, by the caller or _strict: parsing is cheaper)
             found = _facts_route(text.removesuffix("\n"), lints, tokens, frame, checked)
             if found is not None:
                 yield from found
