@@ -98,6 +98,18 @@ def test_c_accelerator_key_names_are_the_spec_keys() -> None:
     assert names == keys
 
 
+def test_c_facts_reader_key_names_are_the_spec_keys() -> None:
+    # caption_facts reads every key of the schema (a key it does not know sends the caller to the
+    # parsing route), and the element types
+    header = (PACKAGE / "_speedups_facts.h").read_text(encoding="utf-8")
+    source = (PACKAGE / "_speedups.c").read_text(encoding="utf-8")
+    keys = set(re.findall(r'strcmp\(name, "([a-z_]+)"\)', header))
+    assert keys == _spec.TOP_LEVEL_KNOWN_KEYS | _spec.STYLE_KNOWN_KEYS | _spec.ELEMENT_KNOWN_KEYS | set(
+        _spec.COMPOSITION_KEY_ORDER)
+    types = set(re.findall(r'CompareWithASCIIString\(kind, "([a-z_]+)"\)', header))
+    assert types == _spec.ELEMENT_TYPES == set(re.findall(r'PyUnicode_InternFromString\("([a-z_]+)"\)', source))
+
+
 @pytest.mark.skipif(compat._locate is None, reason="C accelerator not built")
 def test_c_accelerator_refuses_to_decide_before_it_is_configured() -> None:
     # A fresh interpreter importing the extension alone: no limits, no decisions.
