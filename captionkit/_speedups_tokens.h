@@ -247,9 +247,10 @@ static Py_ssize_t FN(tk_window)(const CHAR_T *s, Py_ssize_t avail, int with_tota
         *stop = cut;
     }
     else {
-        /* sure: a start after the first character that is not white space of its own (where
-         * such a run goes on decides; whether any other character starts a piece depends on the
-         * characters before it and on the one after it only where that one makes it a lead) */
+        /* sure: any start past the first but in white space of its own (whether that starts a
+         * piece depends on how its run goes on). Whether any other character starts a piece
+         * depends on the characters before it, and on the one after it only where that one
+         * makes it a lead, so it is known. */
         tk_mask sure = starts & ~ws_own & known & ~(tk_mask)1;
         if (!sure) {
             *stop = cut_short ? v + 1 : 1;
