@@ -879,6 +879,45 @@ done:
     return result;
 }
 
+static PyObject *canonical_of_clean(PyObject *module, PyObject *text)
+{
+    (void)module;
+    if (!readable_str(text, "canonical_of_clean")) {
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    const void *data = PyUnicode_DATA(text);
+    int kind = PyUnicode_KIND(text);
+    void *out = PyMem_Malloc((size_t)kind * (size_t)(n + 1));
+    if (out == NULL) {
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t k = -2;
+    for (int wide = 0; k == -2 && wide < 2; wide++) {
+        if (wide) { /* an escape decodes to a character wider than the text's: again, in UCS4 */
+            PyMem_Free(out);
+            kind = PyUnicode_4BYTE_KIND;
+            if ((out = PyMem_Malloc(sizeof(Py_UCS4) * (size_t)(n + 1))) == NULL) {
+                return PyErr_NoMemory();
+            }
+        }
+        switch (PyUnicode_KIND(text)) {
+        case PyUnicode_1BYTE_KIND:
+            k = f_canonical_ucs1((const Py_UCS1 *)data, n, out, wide);
+            break;
+        case PyUnicode_2BYTE_KIND:
+            k = f_canonical_ucs2((const Py_UCS2 *)data, n, out, wide);
+            break;
+        default:
+            k = f_canonical_ucs4((const Py_UCS4 *)data, n, out, wide);
+            break;
+        }
+    }
+    PyObject *result = k < 0 ? Py_NewRef(Py_None) : PyUnicode_FromKindAndData(kind, out, k);
+    PyMem_Free(out);
+    return result;
+}
+
 static PyObject *configure_lints(PyObject *module, PyObject *args)
 {
     (void)module;
@@ -1116,6 +1155,11 @@ static PyMethodDef methods[] = {
      "flat_boxes: boxes with no width or height;\n"
      "suspects: the indices of the elements the lints must look at (see configure_lints); overlapping:\n"
      "{text element: the first earlier text element whose box overlaps its box}."},
+    {"canonical_of_clean", canonical_of_clean, METH_O,
+     "canonical_of_clean(text, /)\n--\n\n"
+     "The canonical text of a clean caption in another layout (locate() answered False): white space\n"
+     "dropped, strings written again as json.dumps writes them; None where it is not sure (root keys out\n"
+     "of order, a surrogate, a number that is not a plain integer)."},
     {"configure_lints", configure_lints, METH_VARARGS,
      "configure_lints(desc_min, desc_max, phrase_bits, shell_bits, /)\n--\n\n"
      "Set the lints' thresholds caption_facts() uses to leave an element out of its suspects."},

@@ -796,6 +796,185 @@ static int FN(f_caption)(struct facts *f, const CHAR_T *s, Py_ssize_t n)
     return FN(f_block)(f, s, n, &i, 'r') && f->composition && i == n;
 }
 
+/* The canonical text of a clean caption in another layout (what locate() answers False for):
+ * white space between tokens dropped, each string written again as json.dumps writes it
+ * (escapes of characters it writes as they are decoded, \/ as /, control characters as \n or
+ * \u00xx), into out (room for n characters). Returns the length, or -1 when the text is not
+ * one the answer is sure for: root keys out of canonical order, a number that is not a plain
+ * integer, an escaped or raw surrogate, anything unexpected. */
+static Py_ssize_t FN(f_canonical)(const CHAR_T *s, Py_ssize_t n, void *buffer, int wide)
+{
+    /* out: the text's own width, or UCS4 (wide) when an escape decodes to a wider character */
+#define OUT(at, c) (wide ? (void)(((Py_UCS4 *)buffer)[(at)] = (c)) : (void)(((CHAR_T *)buffer)[(at)] = (CHAR_T)(c)))
+    const Py_UCS4 limit = sizeof(CHAR_T) == 1 ? 0xFF : sizeof(CHAR_T) == 2 ? 0xFFFF : 0x10FFFF;
+    Py_ssize_t i = 0, k = 0;
+    int depth = 0, root_rank = -1, expect_key = 0;
+    while (i < n) {
+        Py_UCS4 c = s[i];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            i++;
+            continue;
+        }
+        if (c == '{') {
+            depth++;
+            expect_key = 1;
+            OUT(k++, c);
+            i++;
+            continue;
+        }
+        if (c == '}' || c == ']') {
+            depth -= c == '}';
+            expect_key = 0;
+            OUT(k++, c);
+            i++;
+            continue;
+        }
+        if (c == '[' || c == ':') {
+            expect_key = 0;
+            OUT(k++, c);
+            i++;
+            continue;
+        }
+        if (c == ',') {
+            expect_key = 1; /* (inside an array the next value is no key; a key is only looked at at depth 1) */
+            OUT(k++, c);
+            i++;
+            continue;
+        }
+        if (c >= '0' && c <= '9') {
+            if (c == '0' && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9') {
+                return -1;
+            }
+            while (i < n && s[i] >= '0' && s[i] <= '9') {
+                OUT(k++, s[i++]);
+            }
+            if (i < n && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')) {
+                return -1;
+            }
+            continue;
+        }
+        if (c != '"') {
+            return -1; /* (true, false, null, a sign: not in a clean caption's canonical text as read here) */
+        }
+        Py_ssize_t key_start = k;
+        OUT(k++, '"');
+        i++;
+        for (;;) {
+            Py_ssize_t plain = FN(f_skip_plain)(s, n, i); /* characters written as they are */
+            for (; i < plain; i++) {
+                Py_UCS4 d = s[i];
+                if (sizeof(CHAR_T) > 1 && d >= 0xD800 && d <= 0xDFFF) {
+                    return -1;
+                }
+                OUT(k++, d);
+            }
+            if (i >= n) {
+                return -1;
+            }
+            Py_UCS4 d = s[i];
+            if (d == '"') {
+                OUT(k++, '"');
+                i++;
+                break;
+            }
+            if (sizeof(CHAR_T) > 1 && d >= 0xD800 && d <= 0xDFFF) {
+                return -1;
+            }
+            if (d != '\\') {
+                OUT(k++, d);
+                i++;
+                continue;
+            }
+            if (i + 1 >= n) {
+                return -1;
+            }
+            Py_UCS4 e = s[i + 1];
+            Py_UCS4 v;
+            if (e == 'u') {
+                if (i + 5 >= n) {
+                    return -1;
+                }
+                v = 0;
+                for (int t = 2; t < 6; t++) {
+                    Py_UCS4 h = s[i + t];
+                    int digit = h >= '0' && h <= '9' ? (int)(h - '0') : h >= 'a' && h <= 'f' ? (int)(h - 'a') + 10
+                                : h >= 'A' && h <= 'F' ? (int)(h - 'A') + 10 : -1;
+                    if (digit < 0) {
+                        return -1;
+                    }
+                    v = v * 16 + (Py_UCS4)digit;
+                }
+                i += 6;
+                if (v >= 0xD800 && v <= 0xDBFF && i + 5 < n && s[i] == '\\' && s[i + 1] == 'u') {
+                    /* a pair of escaped surrogates is one character */
+                    Py_UCS4 low = 0;
+                    for (int t = 2; t < 6; t++) {
+                        Py_UCS4 h = s[i + t];
+                        int digit = h >= '0' && h <= '9' ? (int)(h - '0') : h >= 'a' && h <= 'f' ? (int)(h - 'a') + 10
+                                    : h >= 'A' && h <= 'F' ? (int)(h - 'A') + 10 : -1;
+                        if (digit < 0) {
+                            return -1;
+                        }
+                        low = low * 16 + (Py_UCS4)digit;
+                    }
+                    if (low >= 0xDC00 && low <= 0xDFFF) {
+                        v = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00);
+                        i += 6;
+                    }
+                }
+                if (v >= 0xD800 && v <= 0xDFFF) {
+                    return -1; /* (a lone surrogate: the parsing route writes it) */
+                }
+            }
+            else {
+                v = e == '"' ? '"' : e == '\\' ? '\\' : e == '/' ? '/' : e == 'b' ? '\b' : e == 'f' ? '\f'
+                    : e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : 0xFFFFFFFF;
+                if (v == 0xFFFFFFFF) {
+                    return -1;
+                }
+                i += 2;
+            }
+            /* written again as json.dumps(ensure_ascii=False) writes it */
+            if (v == '"' || v == '\\') {
+                OUT(k++, '\\');
+                OUT(k++, v);
+            }
+            else if (v == '\b' || v == '\f' || v == '\n' || v == '\r' || v == '\t') {
+                OUT(k++, '\\');
+                OUT(k++, v == '\b' ? 'b' : v == '\f' ? 'f' : v == '\n' ? 'n' : v == '\r' ? 'r' : 't');
+            }
+            else if (v < 0x20) {
+                static const char hex[] = "0123456789abcdef";
+                OUT(k++, '\\');
+                OUT(k++, 'u');
+                OUT(k++, '0');
+                OUT(k++, '0');
+                OUT(k++, hex[v >> 4]);
+                OUT(k++, hex[v & 15]);
+            }
+            else {
+                if (v > limit && !wide) {
+                    return -2; /* (wider than the text: written again into UCS4) */
+                }
+                OUT(k++, v);
+            }
+        }
+        if (expect_key && depth == 1) {
+            /* a root key: the canonical order is high_level_description, style_description,
+             * compositional_deconstruction */
+            Py_ssize_t len = k - key_start - 2;
+            int rank = len == 22 ? 0 : len == 17 ? 1 : len == 28 ? 2 : -1;
+            if (rank < 0 || rank <= root_rank) {
+                return -1;
+            }
+            root_rank = rank;
+        }
+        expect_key = 0;
+    }
+    return depth == 0 ? k : -1;
+#undef OUT
+}
+
 #undef FN
 #undef CAT
 #undef CAT_

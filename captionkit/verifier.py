@@ -13,7 +13,7 @@ True
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from operator import eq, itemgetter
 from typing import Any
@@ -24,7 +24,7 @@ from captionkit import _accel, _walk
 from captionkit._extract import LENIENT, extract_json
 from captionkit._fastcheck import canonical_findings, located_walk
 from captionkit._frames import frame_size
-from captionkit._json import dumps, is_stored_canonical
+from captionkit._json import canonical_clean, dumps, is_stored_canonical
 from captionkit.compat import _locate, ensure_ascii_findings, official_loads
 from captionkit.diagnostics import Diagnostic, Report, Severity
 from captionkit.rules import RULES, official_diagnostic
@@ -315,17 +315,18 @@ class Checked:
 
 
 _caption_facts = _accel.speedups.caption_facts if _accel.speedups is not None and _locate is not None else None
+_canonical_of_clean = _accel.speedups.canonical_of_clean if _caption_facts is not None else None
 
 
-def _facts_route(core: str, lints: bool, tokens: bool, frame: Any, checked: Checked) -> list[Diagnostic] | None:
-    """captionkit's own rules on canonical, clean ``core``, read by the C accelerator's
-    ``caption_facts`` (no dict built); ``None`` when the parsing route must decide.
+def _facts_route(core: str, tokens: bool, frame: Any, value_of: Callable[[], Any]) -> list[Diagnostic] | None:
+    """captionkit's own rules and the lints on canonical, clean ``core``, read by the C
+    accelerator's ``caption_facts`` (no dict built); ``None`` when the parsing route must decide.
 
     The facts are the values the rules read; this route takes them only when ``_strict`` can
     find nothing (every prose value has a word, no palette repeats an entry, the caption has
-    elements, no box has zero width or height). The lints are ``lint_parts`` on the suspect
-    elements, or, with a frame or two equal descs (every element is read then), ``lint`` on the
-    parsed value.
+    elements, no box has zero width or height; the root order is the caller's to check). The
+    lints are ``lint_parts`` on the suspect elements, or, with a frame or two equal descs (every
+    element is read then), ``lint`` on the value ``value_of`` hands back.
     """
     facts = _caption_facts(core)
     if facts is None:
@@ -334,14 +335,12 @@ def _facts_route(core: str, lints: bool, tokens: bool, frame: Any, checked: Chec
      desc_repeats, suspects, overlapping) = facts
     if empty or palette_repeats or flat or not kinds:
         return None
-    checked.proven = checked.canonical = core
-    found: list[Diagnostic] = []
-    if lints and (frame is not None or desc_repeats):
-        found += lint(checked.value, frame=frame)
-    elif lints:
-        found += lint_parts(hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, frame=None,
-                            elements=lambda: checked.value["compositional_deconstruction"]["elements"],
-                            suspects=suspects, overlapping=overlapping, repeats=False)
+    if frame is not None or desc_repeats:
+        found = list(lint(value_of(), frame=frame))
+    else:
+        found = list(lint_parts(hld, lighting, medium, photo, kinds, boxes, texts, descs, counts, masks, frame=None,
+                                elements=lambda: value_of()["compositional_deconstruction"]["elements"],
+                                suspects=suspects, overlapping=overlapping, repeats=False))
     if tokens:
         found += _token_checks(core)
     return found
@@ -368,25 +367,40 @@ def _diagnostics(
         form, spans = _prove(text)
         if form is True and lints and _caption_facts is not None:
             # (without lints the value is read anyway, by the caller or _strict: parsing is cheaper)
-            found = _facts_route(text.removesuffix("\n"), lints, tokens, frame, checked)
+            checked.proven = checked.canonical = core = text.removesuffix("\n")
+            found = _facts_route(core, tokens, frame, lambda: checked.value)
             if found is not None:
                 yield from found
                 return
+        elif form is False and lints and _caption_facts is not None:
+            # another layout of a clean caption: the facts are read from its canonical text, made in C
+            canonical = _canonical_of_clean(text)
+            if canonical is not None:
+                checked.proven = text
+                found = _facts_route(canonical, tokens, frame, lambda: checked.value)
+                if found is not None:
+                    # (no lone surrogate in it: the stored form is the canonical text itself)
+                    if text.removesuffix("\n") == canonical:
+                        checked.canonical = canonical
+                    else:
+                        yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
+                    yield from found
+                    return
         if form is not None:
             # No official finding, no duplicate key: only captionkit's own rules remain.
             value = _proven_value(text)
             checked.value = value
-            if not _strict_finds_nothing(value, form):
-                yield from _strict(value)
             if form:  # the canonical form, up to one final "\n"
                 canonical = text.removesuffix("\n")
                 checked.canonical = canonical
             else:
-                canonical = dumps(value)
+                canonical = canonical_clean(value)
                 if is_stored_canonical(text, canonical):
                     checked.canonical = canonical
-                else:
-                    yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
+            if not _strict_finds_nothing(value, form):
+                yield from _strict(value)
+            if not form and checked.canonical is None:
+                yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
             if lints:
                 yield from lint(value, frame=frame)
             if tokens:

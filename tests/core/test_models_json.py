@@ -4,6 +4,7 @@ import json
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from captionkit import Caption, dumps, loads
 from captionkit.diagnostics import CaptionError
@@ -99,3 +100,16 @@ def test_dumps_pretty_and_lone_surrogates():
     # orjson refuses lone surrogates; the stdlib form is used instead
     assert dumps(data) == json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     assert dumps(data, pretty=True).startswith('{\n  "compositional_deconstruction": {')
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(caption_dicts(max_elements=6), st.lists(st.text(), max_size=3))
+def test_canonical_clean_is_the_stdlib_canonical_form_of_clean_data(data, prose):
+    # any prose (control characters, "f/2.0", "null", lone surrogates), any key order of the input
+    from captionkit._json import canonical_clean, canonical_order
+
+    for element, text in zip(data["compositional_deconstruction"]["elements"], prose):
+        element["desc"] = text
+    shuffled = dict(reversed(list(data.items())))
+    expected = json.dumps(canonical_order(data), separators=(",", ":"), ensure_ascii=False)
+    assert canonical_clean(shuffled) == expected == dumps(data)
