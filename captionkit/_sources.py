@@ -44,6 +44,7 @@ __all__ = [
     "iter_files",
     "iter_sources",
     "iter_text",
+    "read_jsonl_range",
     "read_text",
     "record_caption",
     "resume_records",
@@ -148,12 +149,8 @@ def _read_bytes(path: str | os.PathLike[str]) -> tuple[str, bytes]:
     name = str(path)
     try:
         return name, Path(path).read_bytes()
-    except FileNotFoundError:
-        raise SourceError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise SourceError(f"{name}: is a directory") from None
     except OSError as exc:
-        raise SourceError(f"{name}: cannot read ({exc.strerror or exc})") from None
+        raise _read_error(name, exc) from None
 
 
 def read_text(path: str | os.PathLike[str]) -> tuple[str, str]:
@@ -178,8 +175,7 @@ def split_lines(text: str) -> Iterator[tuple[int, str]]:
     [(1, '{"a":1}'), (3, '"x\\u2028y"')]
     """
     for number, line in enumerate(text.split("\n"), start=1):
-        if line.endswith("\r"):
-            line = line[:-1]
+        line = line.removesuffix("\r")
         if line.strip(_JSON_SPACE):
             yield number, line
 
@@ -319,37 +315,139 @@ def _line_sources(name: str, path: Path | None, lines: Iterable[tuple[int, str]]
             yield _from_record(name, path, number, record, line)
 
 
+BLOCK = 1 << 20
+"""Bytes of a JSON Lines file decoded at a time (then split into lines)."""
+
+
+def _read_error(name: str, exc: OSError) -> SourceError:
+    """The one-line error for a file that cannot be read."""
+    if isinstance(exc, FileNotFoundError):
+        return SourceError(f"{name}: no such file")
+    if isinstance(exc, IsADirectoryError):
+        return SourceError(f"{name}: is a directory")
+    return SourceError(f"{name}: cannot read ({exc.strerror or exc})")
+
+
+def _block_lines(data: bytes, name: str, offset: int, number: int, lines: list[tuple[int, str]]) -> int:
+    """Append the numbered non-blank lines of ``data`` to ``lines``; return how many ``"\\n"`` it holds.
+
+    ``data`` is a piece of a JSON Lines file that starts where a line starts (at byte ``offset``
+    of the file, line ``number``) and ends after a ``"\\n"`` or at the end of the file. A
+    ``"\\n"`` byte is never part of another UTF-8 sequence, so decoding such pieces one by one
+    accepts and rejects exactly what decoding the whole file does, and the first error is at
+    the same byte, for the same reason. Lines are split as :func:`split_lines` splits them.
+
+    Raises:
+        SourceError: The bytes are not UTF-8 (the message gives the byte offset in the file).
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{name}: not valid UTF-8 (byte {offset + exc.start}: {exc.reason})") from None
+    pieces = text.split("\n")
+    append = lines.append
+    for line in pieces:
+        line = line.removesuffix("\r")
+        if line.strip(_JSON_SPACE):
+            append((number, line))
+        number += 1
+    return len(pieces) - 1
+
+
 def _jsonl_lines(path: Path) -> tuple[str, list[tuple[int, str]]]:
     """``(name, numbered lines)`` of a JSON Lines file, as :func:`split_lines` gives them from its text.
 
-    The file is decoded as it is read, line by line (a text stream splitting on ``"\\n"`` only):
-    each line is its own string from the start, where cutting one decoded text into lines copies
-    it twice. Whatever goes wrong is reported as :func:`read_text` reports it (a decoding error
-    reads the file again, for the byte offset in the whole file).
+    The file is read and decoded a block at a time, each block cut after its last ``"\\n"``
+    (see :func:`_block_lines`): each line is its own string from the start, where cutting
+    one decoded text of the whole file into lines copies it twice (and a single character
+    beyond U+FFFF would make that text four bytes a character).
 
     Raises:
         SourceError: One line naming the file: missing, a folder, unreadable, not UTF-8.
     """
     name = str(path)
+    lines: list[tuple[int, str]] = []
     try:
-        with open(path, encoding="utf-8", newline="\n") as stream:
-            raw = stream.readlines()
-    except UnicodeDecodeError:
-        _, data = _read_bytes(path)
-        decode(data, name, universal_newlines=False)  # raises, with the offset in the whole file
-        raise  # pragma: no cover - decode() above raised
-    except (FileNotFoundError, IsADirectoryError, OSError):
-        _read_bytes(path)  # raises the one-line SourceError
-        raise  # pragma: no cover - _read_bytes() above raised
-    lines = []
-    for number, line in enumerate(raw, start=1):
-        if line.endswith("\n"):
-            line = line[:-1]
-        if line.endswith("\r"):
-            line = line[:-1]
-        if line.strip(_JSON_SPACE):
-            lines.append((number, line))
+        with open(path, "rb") as stream:
+            offset, number, pending = 0, 1, []
+            while block := stream.read(BLOCK):
+                cut = block.rfind(b"\n") + 1
+                if not cut:  # a line longer than a block: kept until its end
+                    pending.append(block)
+                    continue
+                data = b"".join([*pending, block[:cut]]) if pending else block[:cut]
+                number += _block_lines(data, name, offset, number, lines)
+                offset += len(data)
+                pending = [block[cut:]]
+            _block_lines(b"".join(pending), name, offset, number, lines)
+    except OSError as exc:
+        raise _read_error(name, exc) from None
     return name, lines
+
+
+def _line_end(fd: int, pos: int) -> int:
+    """The offset just after the first ``"\\n"`` at or after ``pos`` (the end of the file if none)."""
+    while True:
+        chunk = os.pread(fd, 1 << 16, pos)
+        if not chunk:
+            return pos
+        found = chunk.find(b"\n")
+        if found >= 0:
+            return pos + found + 1
+        pos += len(chunk)
+
+
+def _read_from(fd: int, pos: int) -> bytes:
+    blocks = []
+    while block := os.pread(fd, BLOCK, pos):
+        blocks.append(block)
+        pos += len(block)
+    return b"".join(blocks)
+
+
+def read_jsonl_range(path: str | os.PathLike[str], start: int, end: int | None) -> tuple[int, list[tuple[int, str]]]:
+    """The lines of a JSON Lines file that start in bytes ``[start, end)`` (``None``: to the end).
+
+    Ranges that tile a file give each line to exactly one of them, so parts of a file can be
+    read separately (by several processes) and put together. Lines are numbered from 1 at
+    the first line of the range, and split as :func:`split_lines` splits them.
+
+    Returns:
+        ``(newlines, lines)``: the number of ``"\\n"`` in the range's lines (what the next
+        range's numbers are offset by), and the numbered non-blank lines.
+
+    Raises:
+        SourceError: One line naming the file: missing, a folder, unreadable, or not UTF-8
+            (the byte offset is in the whole file, as :func:`read_text` gives it).
+
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.jsonl"
+    >>> _ = p.write_bytes(b'{"a":1}\\n\\n"x\\xe2\\x80\\xa8y"\\r\\n[2]')
+    >>> read_jsonl_range(p, 0, 8), read_jsonl_range(p, 8, 12), read_jsonl_range(p, 12, None)
+    ((1, [(1, '{"a":1}')]), (2, [(2, '"x\\u2028y"')]), (0, [(1, '[2]')]))
+    """
+    name = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise _read_error(name, exc) from None
+    try:
+        # a line belongs to the range its first byte is in
+        first = _line_end(fd, start - 1) if start > 0 else 0
+        if end is None:
+            data = _read_from(fd, first)
+        elif end <= first:
+            return 0, []
+        else:
+            data = os.pread(fd, end - first, first)
+            if len(data) == end - first and not data.endswith(b"\n"):  # the last line goes on past ``end``
+                data += os.pread(fd, _line_end(fd, end) - end, end)
+    except OSError as exc:
+        raise _read_error(name, exc) from None
+    finally:
+        os.close(fd)
+    lines: list[tuple[int, str]] = []
+    return _block_lines(data, name, first, 1, lines), lines
 
 
 def iter_files(
