@@ -21,6 +21,7 @@ by line.
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import gc
 import io
@@ -261,6 +262,8 @@ def _start_worker(options: dict[str, Any], output_format: str) -> None:
 
     global _output_format
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # held back while this process was forked
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _options.update(options)
     _output_format = output_format
 
@@ -390,9 +393,15 @@ def _check(paths: Sequence[str], options: dict[str, Any], jobs: int | None, tall
     # Objects the collector never visits are never written to by it: a forked worker then copies
     # only the memory it really writes (a fork shares the rest with this process until then).
     gc.freeze()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker,
-                               initargs=(options, output_format))
+    # The workers are forked on the first task (a no-op here): until they ignore Ctrl-C, it waits.
+    # The threads that serve the pool start meanwhile, with Ctrl-C held back for good: it always
+    # reaches this thread, where it can be held back while the pool shuts down.
+    pool = None
     try:
+        with _interrupts_held():
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                       initializer=_start_worker, initargs=(options, output_format))
+            pool.submit(int)
         pending: collections.deque[tuple[Task, Future[TaskResult]]] = collections.deque()
         ranges: list[TaskResult] = []  # the results of the ranges of one file, until its last one
         for task in itertools.chain(_tasks(items, sizes, chunk), [None]):
@@ -409,8 +418,29 @@ def _check(paths: Sequence[str], options: dict[str, Any], jobs: int | None, tall
                     _gather(ranges, tally, str(done[1]))
                     ranges = []
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        gc.unfreeze()
+        # On Ctrl-C or a closed output, the tasks not started are dropped and the workers finish
+        # the ones they hold; a second Ctrl-C meanwhile waits until they have (interrupting the
+        # wait would leave them waiting for tasks that never come).
+        with _interrupts_held():
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            gc.unfreeze()
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold SIGINT (Ctrl-C) back in this thread (the main one); one that comes meanwhile is raised after."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _gather(results: list[TaskResult], tally: _Tally, name: str | None = None) -> None:

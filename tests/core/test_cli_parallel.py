@@ -264,3 +264,45 @@ def test_a_pipe_is_read_once_by_the_main_process(tmp_path):
                             for r in results[-1])
     assert results[0] == results[1]
     assert b"PIPE:697: " in results[0][1] and b"big.jsonl:2991: " in results[0][1]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:  # a thread that has just ended
+            pass
+    return found
+
+
+@forked
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the process tree from /proc")
+@pytest.mark.parametrize("workers_seen", [1, 2])  # while the workers start, or once they check
+def test_ctrl_c_twice_while_workers_check_ends_the_run_and_every_worker(tmp_path, workers_seen):
+    import signal
+    import time
+
+    (tmp_path / "big.jsonl").write_text("".join(_line(k % 10, str(k)) + "\n" for k in range(40000)), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_COMPLETE")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "captionkit", "verify", "--jobs", "2", "big.jsonl"], cwd=tmp_path,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        while len(_children(proc.pid)) < workers_seen and proc.poll() is None:
+            time.sleep(0.01)
+        for _ in range(2):  # as a terminal sends it: to the whole process group; then once more
+            os.killpg(proc.pid, signal.SIGINT)
+            time.sleep(0.02)
+        _, err = proc.communicate(timeout=60)
+        code = proc.returncode
+        assert code in (130, -signal.SIGINT)
+        # nothing from captionkit or a worker (a second Ctrl-C that comes once the run has ended,
+        # while the interpreter exits, may still make Python itself say so)
+        assert b"captionkit" not in err and b"_process_worker" not in err and b"checked" not in err, err.decode()
+        with pytest.raises(ProcessLookupError):  # no worker is left behind
+            os.killpg(proc.pid, 0)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
