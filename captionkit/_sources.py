@@ -17,6 +17,12 @@ A *source* is one caption to process. It comes from
 * a folder: every ``.json`` and ``.jsonl`` file below it, sorted, hidden
   files and folders left out.
 
+A JSON Lines file is read a block of bytes at a time, each block cut after a
+``"\\n"`` byte (which no other UTF-8 sequence contains), so it is never one
+decoded text in memory. :func:`read_jsonl_range` reads the lines that start in a
+byte range, so that several processes can read parts of one file; put back in
+order, the parts say exactly what the whole file says, errors included.
+
 >>> sources = list(iter_text("a.jsonl", '{"a":1}\\n\\n{"b":"x\\u2028y"}\\r\\n'))
 >>> [(s.label, s.text) for s in sources]
 [('a.jsonl:1', '{"a":1}'), ('a.jsonl:3', '{"b":"x\\u2028y"}')]
