@@ -64,6 +64,7 @@ STDIN = "-"
 
 # JSON's own whitespace: a line of nothing else is blank.
 _JSON_SPACE = " \t\r"
+_JSON_SPACE_BYTES = _JSON_SPACE.encode()
 
 
 class SourceError(CaptionkitError, ValueError):
@@ -339,23 +340,32 @@ def _block_lines(data: bytes, name: str, offset: int, number: int, lines: list[t
 
     ``data`` is a piece of a JSON Lines file that starts where a line starts (at byte ``offset``
     of the file, line ``number``) and ends after a ``"\\n"`` or at the end of the file. A
-    ``"\\n"`` byte is never part of another UTF-8 sequence, so decoding such pieces one by one
-    accepts and rejects exactly what decoding the whole file does, and the first error is at
-    the same byte, for the same reason. Lines are split as :func:`split_lines` splits them.
+    ``"\\n"`` byte is never part of another UTF-8 sequence, so decoding such pieces, or their
+    lines, one by one accepts and rejects exactly what decoding the whole file does, and the
+    first error is at the same byte, for the same reason. Lines are split as
+    :func:`split_lines` splits them. Each line is decoded on its own: a decoded text of the
+    whole piece would take new memory for every piece (the operating system's time, page by
+    page), where lines of a few KB reuse the same memory.
 
     Raises:
         SourceError: The bytes are not UTF-8 (the message gives the byte offset in the file).
     """
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"{name}: not valid UTF-8 (byte {offset + exc.start}: {exc.reason})") from None
-    pieces = text.split("\n")
+    pieces = data.split(b"\n")
     append = lines.append
     for line in pieces:
-        line = line.removesuffix("\r")
-        if line.strip(_JSON_SPACE):
-            append((number, line))
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line.strip(_JSON_SPACE_BYTES):  # a blank line is ASCII: there is nothing to decode
+            try:
+                append((number, line.decode("utf-8")))
+            except UnicodeDecodeError:
+                # the first error of the piece is in this line; decoded as a whole, the piece gives
+                # its reason as the whole file does (a line alone ends where the file goes on)
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise SourceError(f"{name}: not valid UTF-8 (byte {offset + exc.start}: {exc.reason})") from None
+                raise  # pragma: no cover - the piece holds the line
         number += 1
     return len(pieces) - 1
 
@@ -404,11 +414,13 @@ def _line_end(fd: int, pos: int) -> int:
 
 
 def _read_from(fd: int, pos: int) -> bytes:
-    blocks = []
+    """The bytes from ``pos`` to the end of the file: one read, unless the file grows meanwhile."""
+    blocks = [os.pread(fd, max(os.fstat(fd).st_size - pos, 0), pos)]
+    pos += len(blocks[0])
     while block := os.pread(fd, BLOCK, pos):
         blocks.append(block)
         pos += len(block)
-    return b"".join(blocks)
+    return blocks[0] if len(blocks) == 1 else b"".join(blocks)
 
 
 def read_jsonl_range(path: str | os.PathLike[str], start: int, end: int | None) -> tuple[int, list[tuple[int, str]]]:
@@ -444,10 +456,8 @@ def read_jsonl_range(path: str | os.PathLike[str], start: int, end: int | None) 
             data = _read_from(fd, first)
         elif end <= first:
             return 0, []
-        else:
-            data = os.pread(fd, end - first, first)
-            if len(data) == end - first and not data.endswith(b"\n"):  # the last line goes on past ``end``
-                data += os.pread(fd, _line_end(fd, end) - end, end)
+        else:  # one read, to the end of the line that holds the range's last byte
+            data = os.pread(fd, _line_end(fd, end - 1) - first, first)
     except OSError as exc:
         raise _read_error(name, exc) from None
     finally:
