@@ -120,11 +120,16 @@ def warn_environment(err: Callable[[str], None]) -> None:
 
 
 def _budget(text: str) -> Any:
+    """The token budget of the canonical text (what captionkit hands to a pipeline); ``None`` when
+    ``text`` is not JSON (its findings can all be left out by ``--select``/``--ignore``)."""
     from captionkit._json import dumps, parse_exact
     from captionkit.tokens import count_tokens
 
-    # the budget of the canonical text, which is what captionkit hands to a pipeline
-    return count_tokens(dumps(parse_exact(text)))
+    try:
+        canonical = dumps(parse_exact(text))
+    except (ValueError, RecursionError):
+        return None
+    return count_tokens(canonical)
 
 
 # -- what one caption leaves for the output ----------------------------------------------------------
@@ -150,8 +155,9 @@ def _outcome(src: Source, report: Any, output_format: str) -> Outcome | None:
         return (src.problem, src.record, 0, 0, 0, (), None)
     whole = src.line is None
     if not report:
-        if output_format == "text" and whole:
-            return (None, False, 0, 0, 0, (), _budget(src.text))
+        budget = _budget(src.text) if output_format == "text" and whole else None
+        if budget is not None:
+            return (None, False, 0, 0, 0, (), budget)
         return _NOTHING if output_format == "json" else None
     ranks = [_SEVERITY_RANK[d.severity.value] for d in report]
     items: Any

@@ -160,24 +160,32 @@ def _run_verify(paths: list[str], jobs: int, **options: Any) -> tuple[int, list[
     return code, writes
 
 
+_selections = st.sampled_from([{}, {"select": ["CK3"]}, {"select": ["CK0", "CK6"]}, {"ignore": ["CK0"]},
+                                {"ignore": ["CK2", "CK3"]}, {"lints": False}])
+
+
 @forked
 @given(_lines, st.booleans(), st.integers(1, 400), st.sampled_from(["text", "json", "github", "official"]),
-       st.sampled_from(["error", "warning", "info"]), st.integers(-1, 3000), st.integers(2, 3))
-def test_several_processes_write_what_one_writes(tmp_path_factory, lines, final, chunk, fmt, fail_on, bad_at, jobs):
+       st.sampled_from(["error", "warning", "info"]), st.integers(-1, 3000), st.integers(2, 3),
+       st.lists(st.integers(0, 9), min_size=1, max_size=3), _selections)
+def test_several_processes_write_what_one_writes(tmp_path_factory, lines, final, chunk, fmt, fail_on, bad_at, jobs,
+                                                 whole, selection):
     folder = tmp_path_factory.mktemp("p")
     data = _jsonl(lines, final).encode("utf-8")
     if 0 <= bad_at < len(data):  # one byte that is not UTF-8: the whole file is one error, wherever it is
         data = data[:bad_at] + b"\xff" + data[bad_at:]
     (folder / "big.jsonl").write_bytes(data)
-    (folder / "one.json").write_text(json.dumps(GOOD), encoding="utf-8")
+    for n, kind in enumerate(whole):  # whole caption files: clean, faulty, not JSON, ...
+        (folder / f"one{n}.json").write_text(_line(kind, str(n)), encoding="utf-8")
     (folder / "small.jsonl").write_text(_jsonl(lines[:2], True), encoding="utf-8")
     paths = [str(folder / "big.jsonl"), str(folder), str(folder / "missing.jsonl")]
-    one = _run_verify(paths, 1, output_format=fmt, fail_on=fail_on)
+    # never a traceback (_run_verify lets anything but a usage stop through), whatever is selected
+    one = _run_verify(paths, 1, output_format=fmt, fail_on=fail_on, **selection)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_verify, "_CHUNK", chunk)  # ranges of a few bytes: lines cut everywhere
         mp.setattr(_verify, "_MIN_CHUNK", chunk)
         mp.setattr(_verify, "_BATCH", 2)
-        several = _run_verify(paths, jobs, output_format=fmt, fail_on=fail_on)
+        several = _run_verify(paths, jobs, output_format=fmt, fail_on=fail_on, **selection)
     assert several == one
     assert one[1]  # the summary, the json document or the missing file: never silent
 
@@ -219,6 +227,17 @@ def test_the_default_checks_in_several_processes_from_a_size_on(tmp_path, monkey
 
 
 # -- the console entry point ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("option", [["--select", "CK3"], ["--ignore", "CK0"]])
+def test_a_file_that_is_not_json_with_its_findings_left_out_is_no_traceback(tmp_path, option):
+    # a whole file shows its token budget when nothing is found; one that is not JSON has none
+    (tmp_path / "broken.json").write_text('{"compositional_deconstruction": {"background": "b"', encoding="utf-8")
+    (tmp_path / "good.json").write_text(json.dumps(GOOD), encoding="utf-8")
+    code, out, err = _cli([*option, "broken.json", "good.json"], tmp_path)
+    assert code == 0 and b"broken.json" not in out + err
+    assert err.decode().splitlines()[-2:] == [f"good.json: {_verify._budget(json.dumps(GOOD))}",
+                                              "checked 2 caption(s): clean"]
 
 
 def _cli(args: list[str], cwd: Path, stdin: bytes = b"") -> tuple[int, bytes, bytes]:
