@@ -323,7 +323,7 @@ def _line_sources(name: str, path: Path | None, lines: Iterable[tuple[int, str]]
 
 
 BLOCK = 1 << 20
-"""Bytes of a JSON Lines file decoded at a time (then split into lines)."""
+"""Bytes of a JSON Lines file read at a time by :func:`_jsonl_lines` (then split into lines, each decoded)."""
 
 
 def _read_error(name: str, exc: OSError) -> SourceError:

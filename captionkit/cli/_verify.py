@@ -16,6 +16,11 @@ Lines for standard output are kept in blocks and written together (a large
 JSONL file gives one line per finding); anything for standard error first
 writes what is kept, so the two streams interleave exactly as they would line
 by line.
+
+Large inputs are read and checked in several processes on Linux (``--jobs``):
+workers read JSONL files in byte ranges and send back what each caption adds
+to the output, as plain data; this process writes it in input order, through
+the same code as when it checks everything itself (see ``_check``).
 """
 
 from __future__ import annotations
@@ -34,7 +39,16 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from captionkit._sources import STDIN, Source, iter_sources
+from captionkit._sources import (
+    STDIN,
+    Source,
+    SourceError,
+    _from_record,
+    iter_files,
+    iter_sources,
+    read_jsonl_range,
+    record_caption,
+)
 
 __all__ = ["PARALLEL_FROM", "Output", "Stop", "main_plain", "plain_command_line", "rewrite_jsonl", "run_verify"]
 
@@ -275,12 +289,6 @@ def _start_worker(options: dict[str, Any], output_format: str) -> None:
 
 
 def _run_task(task: Task) -> TaskResult:
-    from captionkit._sources import (
-        SourceError,
-        _from_record,
-        read_jsonl_range,
-        record_caption,
-    )
     from captionkit.verifier import verify
 
     options, output_format = _options, _output_format
@@ -377,7 +385,6 @@ def _tasks(items: list[Any], sizes: list[int | None], chunk: int) -> Iterator[Ta
 
 def _check(paths: Sequence[str], options: dict[str, Any], jobs: int | None, tally: _Tally) -> None:
     """Check every source under ``paths`` and hand its outcome to ``tally``, in input order."""
-    from captionkit._sources import iter_files
     from captionkit.verifier import verify
 
     output_format = tally.format
