@@ -323,7 +323,7 @@ def _line_sources(name: str, path: Path | None, lines: Iterable[tuple[int, str]]
 
 
 BLOCK = 1 << 20
-"""Bytes of a JSON Lines file read at a time by :func:`_jsonl_lines` (then split into lines, each decoded)."""
+"""Bytes of a JSON Lines file read at a time (then split into lines, each decoded)."""
 
 
 def _read_error(name: str, exc: OSError) -> SourceError:
@@ -373,10 +373,10 @@ def _block_lines(data: bytes, name: str, offset: int, number: int, lines: list[t
 def _jsonl_lines(path: Path) -> tuple[str, list[tuple[int, str]]]:
     """``(name, numbered lines)`` of a JSON Lines file, as :func:`split_lines` gives them from its text.
 
-    The file is read and decoded a block at a time, each block cut after its last ``"\\n"``
-    (see :func:`_block_lines`): each line is its own string from the start, where cutting
-    one decoded text of the whole file into lines copies it twice (and a single character
-    beyond U+FFFF would make that text four bytes a character).
+    The file is read as a stream (it may be a pipe), a block at a time, each block cut after
+    its last ``"\\n"`` (see :func:`_block_lines`): each line is its own string from the start,
+    where cutting one decoded text of the whole file into lines copies it twice (and a single
+    character beyond U+FFFF would make that text four bytes a character).
 
     Raises:
         SourceError: One line naming the file: missing, a folder, unreadable, not UTF-8.
@@ -413,14 +413,22 @@ def _line_end(fd: int, pos: int) -> int:
         pos += len(chunk)
 
 
-def _read_from(fd: int, pos: int) -> bytes:
-    """The bytes from ``pos`` to the end of the file: one read, unless the file grows meanwhile."""
-    blocks = [os.pread(fd, max(os.fstat(fd).st_size - pos, 0), pos)]
-    pos += len(blocks[0])
-    while block := os.pread(fd, BLOCK, pos):
-        blocks.append(block)
-        pos += len(block)
-    return blocks[0] if len(blocks) == 1 else b"".join(blocks)
+def _pieces(fd: int, start: int, end: int | None) -> Iterator[tuple[int, bytes]]:
+    """``(offset, bytes)``: the lines that start in ``[start, end)`` (``None``: to the end of the
+    file), in pieces of about :data:`BLOCK` bytes, each ending after a ``"\\n"`` or at the end.
+
+    One read a piece, into new bytes of about the same size each time (which the allocator reuses:
+    joining blocks, or decoding a whole piece, would take new memory every time).
+    """
+    # a line belongs to the range its first byte is in
+    pos = _line_end(fd, start - 1) if start > 0 else 0
+    while end is None or pos < end:
+        last = pos + BLOCK if end is None else min(pos + BLOCK, end)
+        data = os.pread(fd, _line_end(fd, last - 1) - pos, pos)
+        if not data:
+            return
+        yield pos, data
+        pos += len(data)
 
 
 def read_jsonl_range(path: str | os.PathLike[str], start: int, end: int | None) -> tuple[int, list[tuple[int, str]]]:
@@ -445,25 +453,18 @@ def read_jsonl_range(path: str | os.PathLike[str], start: int, end: int | None) 
     ((1, [(1, '{"a":1}')]), (2, [(2, '"x\\u2028y"')]), (0, [(1, '[2]')]))
     """
     name = str(path)
+    lines: list[tuple[int, str]] = []
+    newlines = 0
     try:
         fd = os.open(path, os.O_RDONLY)
+        try:
+            for offset, data in _pieces(fd, start, end):
+                newlines += _block_lines(data, name, offset, newlines + 1, lines)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise _read_error(name, exc) from None
-    try:
-        # a line belongs to the range its first byte is in
-        first = _line_end(fd, start - 1) if start > 0 else 0
-        if end is None:
-            data = _read_from(fd, first)
-        elif end <= first:
-            return 0, []
-        else:  # one read, to the end of the line that holds the range's last byte
-            data = os.pread(fd, _line_end(fd, end - 1) - first, first)
-    except OSError as exc:
-        raise _read_error(name, exc) from None
-    finally:
-        os.close(fd)
-    lines: list[tuple[int, str]] = []
-    return _block_lines(data, name, first, 1, lines), lines
+    return newlines, lines
 
 
 def iter_files(

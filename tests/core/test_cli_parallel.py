@@ -111,22 +111,23 @@ def test_ranges_cut_anywhere_read_what_the_whole_text_says(tmp_path_factory, dat
     cuts = draw.draw(st.lists(st.integers(0, len(data)), max_size=8), label="cuts")
     if draw.draw(st.booleans(), label="at line starts"):  # where a range starts a line of its own
         cuts += [i + 1 for i, byte in enumerate(data) if byte == 0x0A]
-    assert _by_ranges(path, cuts) == _whole(path)
+    block = draw.draw(st.sampled_from([_sources.BLOCK, 1, 2, 3, 7]), label="block")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_sources, "BLOCK", block)  # a range read in several pieces, lines longer than a piece
+        got = _by_ranges(path, cuts)
+    assert got == _whole(path)
 
 
 @given(_raw, st.integers(1, 9))
 def test_the_block_reader_says_what_the_whole_text_says(tmp_path_factory, data, block):
     path = tmp_path_factory.mktemp("b") / "a.jsonl"
     path.write_bytes(data)
-    saved = _sources.BLOCK
-    _sources.BLOCK = block  # lines longer than a block, and blocks cut inside UTF-8 sequences
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_sources, "BLOCK", block)  # lines longer than a block, and blocks cut inside UTF-8 sequences
         try:
             got: Any = _sources._jsonl_lines(path)[1]
         except SourceError as exc:
             got = str(exc)
-    finally:
-        _sources.BLOCK = saved
     assert got == _whole(path)
 
 
