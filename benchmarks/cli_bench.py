@@ -24,8 +24,10 @@ The JSONL holds generated captions in canonical form (the generator of
 Child processes may write bytecode caches (an installed package has them); the
 start-up pair runs once untimed first, so they exist before any timing.
 
-``--profile`` also runs ``verify`` on the JSONL in this process under cProfile
-and prints where the time goes.
+``--profile`` also runs ``verify --jobs 1`` on the JSONL in this process under
+cProfile and prints where the time goes (one process does all the work: the
+reading, the checking and the output; with several processes the workers run
+the same code on parts of the file).
 
 Run: python benchmarks/cli_bench.py [--lines 100000] [--runs 3] [--startup-runs 20] [--no-pure] [--profile]
 """
@@ -126,7 +128,7 @@ def profile_verify(path: Path) -> None:
     runner = CliRunner()
     prof = cProfile.Profile()
     prof.enable()
-    runner.invoke(app, ["verify", str(path)])
+    runner.invoke(app, ["verify", "--jobs", "1", str(path)])
     prof.disable()
     out = io.StringIO()
     pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(25)

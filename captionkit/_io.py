@@ -18,13 +18,12 @@ the next :func:`write_atomic` to the same target calls it.
 from __future__ import annotations
 
 import errno
-import hashlib
+import functools
 import os
 import re
-import socket
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from captionkit._errors import CaptionkitError
 
@@ -89,7 +88,15 @@ _OURS = re.compile(r"\.(?P<key>.+)\.(?P<tag>[0-9a-f]{8})\.(?P<pid>[0-9]{1,10})\.
 _LEGACY = re.compile(r"\.(?P<key>.+)\.[a-z0-9_]{8}\.tmp", re.DOTALL)
 
 
+# hashlib, socket and tempfile load when a file is first written: reading commands (``verify``)
+# start without them
+
+
+@functools.cache
 def _host_tag() -> str:
+    import hashlib
+    import socket
+
     try:
         namespace = os.readlink("/proc/self/ns/pid")
     except OSError:
@@ -97,12 +104,17 @@ def _host_tag() -> str:
     return hashlib.blake2b(f"{socket.gethostname()}\0{namespace}".encode(), digest_size=4).hexdigest()
 
 
-_TAG = _host_tag()
+def __getattr__(name: str) -> Any:
+    if name == "_TAG":  # this host's tag, in the names of temporary files
+        return _host_tag()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _key(name: str) -> str:
     if len(name.encode("utf-8", "surrogateescape")) <= _NAME_MAX:
         return name
+    import hashlib
+
     return "~" + hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
 
 
@@ -168,6 +180,8 @@ def check_writable(path: str | os.PathLike[str], *, folder: bool = False) -> Pat
     if not os.path.isdir(existing):
         raise OutputError(f"{target}: cannot write ({existing} is a file, not a folder)")
     try:
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(prefix=".captionkit-probe.", dir=existing)
     except OSError as exc:
         where = "" if existing in (target, holder) else f" in {existing}"
@@ -225,7 +239,7 @@ def _stale(path: Path, name: str, now: float) -> bool:
     if age > STALE_AFTER:
         return True
     m = _OURS.fullmatch(name)
-    return m is not None and m.group("tag") == _TAG and not _alive(int(m.group("pid")))
+    return m is not None and m.group("tag") == _host_tag() and not _alive(int(m.group("pid")))
 
 
 def remove_stale_temp_files(
@@ -287,7 +301,9 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, remove_stal
         target.parent.mkdir(parents=True, exist_ok=True)
         if remove_stale:
             remove_stale_temp_files(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{_key(target.name)}.{_TAG}.{os.getpid()}.", suffix=".tmp",
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(prefix=f".{_key(target.name)}.{_host_tag()}.{os.getpid()}.", suffix=".tmp",
                                    dir=target.parent)
     except OutputError:
         raise

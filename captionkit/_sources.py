@@ -17,6 +17,12 @@ A *source* is one caption to process. It comes from
 * a folder: every ``.json`` and ``.jsonl`` file below it, sorted, hidden
   files and folders left out.
 
+A JSON Lines file is read a block of bytes at a time, each block cut after a
+``"\\n"`` byte (which no other UTF-8 sequence contains), so it is never one
+decoded text in memory. :func:`read_jsonl_range` reads the lines that start in a
+byte range, so that several processes can read parts of one file; put back in
+order, the parts say exactly what the whole file says, errors included.
+
 >>> sources = list(iter_text("a.jsonl", '{"a":1}\\n\\n{"b":"x\\u2028y"}\\r\\n'))
 >>> [(s.label, s.text) for s in sources]
 [('a.jsonl:1', '{"a":1}'), ('a.jsonl:3', '{"b":"x\\u2028y"}')]
@@ -44,6 +50,7 @@ __all__ = [
     "iter_files",
     "iter_sources",
     "iter_text",
+    "read_jsonl_range",
     "read_text",
     "record_caption",
     "resume_records",
@@ -57,6 +64,7 @@ STDIN = "-"
 
 # JSON's own whitespace: a line of nothing else is blank.
 _JSON_SPACE = " \t\r"
+_JSON_SPACE_BYTES = _JSON_SPACE.encode()
 
 
 class SourceError(CaptionkitError, ValueError):
@@ -148,12 +156,8 @@ def _read_bytes(path: str | os.PathLike[str]) -> tuple[str, bytes]:
     name = str(path)
     try:
         return name, Path(path).read_bytes()
-    except FileNotFoundError:
-        raise SourceError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise SourceError(f"{name}: is a directory") from None
     except OSError as exc:
-        raise SourceError(f"{name}: cannot read ({exc.strerror or exc})") from None
+        raise _read_error(name, exc) from None
 
 
 def read_text(path: str | os.PathLike[str]) -> tuple[str, str]:
@@ -178,8 +182,7 @@ def split_lines(text: str) -> Iterator[tuple[int, str]]:
     [(1, '{"a":1}'), (3, '"x\\u2028y"')]
     """
     for number, line in enumerate(text.split("\n"), start=1):
-        if line.endswith("\r"):
-            line = line[:-1]
+        line = line.removesuffix("\r")
         if line.strip(_JSON_SPACE):
             yield number, line
 
@@ -319,37 +322,149 @@ def _line_sources(name: str, path: Path | None, lines: Iterable[tuple[int, str]]
             yield _from_record(name, path, number, record, line)
 
 
+BLOCK = 1 << 20
+"""Bytes of a JSON Lines file read at a time (then split into lines, each decoded)."""
+
+
+def _read_error(name: str, exc: OSError) -> SourceError:
+    """The one-line error for a file that cannot be read."""
+    if isinstance(exc, FileNotFoundError):
+        return SourceError(f"{name}: no such file")
+    if isinstance(exc, IsADirectoryError):
+        return SourceError(f"{name}: is a directory")
+    return SourceError(f"{name}: cannot read ({exc.strerror or exc})")
+
+
+def _block_lines(data: bytes, name: str, offset: int, number: int, lines: list[tuple[int, str]]) -> int:
+    """Append the numbered non-blank lines of ``data`` to ``lines``; return how many ``"\\n"`` it holds.
+
+    ``data`` is a piece of a JSON Lines file that starts where a line starts (at byte ``offset``
+    of the file, line ``number``) and ends after a ``"\\n"`` or at the end of the file. A
+    ``"\\n"`` byte is never part of another UTF-8 sequence, so decoding such pieces, or their
+    lines, one by one accepts and rejects exactly what decoding the whole file does, and the
+    first error is at the same byte, for the same reason. Lines are split as
+    :func:`split_lines` splits them. Each line is decoded on its own: a decoded text of the
+    whole piece would take new memory for every piece (the operating system's time, page by
+    page), where lines of a few KB reuse the same memory.
+
+    Raises:
+        SourceError: The bytes are not UTF-8 (the message gives the byte offset in the file).
+    """
+    pieces = data.split(b"\n")
+    append = lines.append
+    for line in pieces:
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        if line.strip(_JSON_SPACE_BYTES):  # a blank line is ASCII: there is nothing to decode
+            try:
+                append((number, line.decode("utf-8")))
+            except UnicodeDecodeError:
+                # the first error of the piece is in this line; decoded as a whole, the piece gives
+                # its reason as the whole file does (a line alone ends where the file goes on)
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise SourceError(f"{name}: not valid UTF-8 (byte {offset + exc.start}: {exc.reason})") from None
+                raise  # pragma: no cover - the piece holds the line
+        number += 1
+    return len(pieces) - 1
+
+
 def _jsonl_lines(path: Path) -> tuple[str, list[tuple[int, str]]]:
     """``(name, numbered lines)`` of a JSON Lines file, as :func:`split_lines` gives them from its text.
 
-    The file is decoded as it is read, line by line (a text stream splitting on ``"\\n"`` only):
-    each line is its own string from the start, where cutting one decoded text into lines copies
-    it twice. Whatever goes wrong is reported as :func:`read_text` reports it (a decoding error
-    reads the file again, for the byte offset in the whole file).
+    The file is read as a stream (it may be a pipe), a block at a time, each block cut after
+    its last ``"\\n"`` (see :func:`_block_lines`): each line is its own string from the start,
+    where cutting one decoded text of the whole file into lines copies it twice (and a single
+    character beyond U+FFFF would make that text four bytes a character).
 
     Raises:
         SourceError: One line naming the file: missing, a folder, unreadable, not UTF-8.
     """
     name = str(path)
+    lines: list[tuple[int, str]] = []
     try:
-        with open(path, encoding="utf-8", newline="\n") as stream:
-            raw = stream.readlines()
-    except UnicodeDecodeError:
-        _, data = _read_bytes(path)
-        decode(data, name, universal_newlines=False)  # raises, with the offset in the whole file
-        raise  # pragma: no cover - decode() above raised
-    except (FileNotFoundError, IsADirectoryError, OSError):
-        _read_bytes(path)  # raises the one-line SourceError
-        raise  # pragma: no cover - _read_bytes() above raised
-    lines = []
-    for number, line in enumerate(raw, start=1):
-        if line.endswith("\n"):
-            line = line[:-1]
-        if line.endswith("\r"):
-            line = line[:-1]
-        if line.strip(_JSON_SPACE):
-            lines.append((number, line))
+        with open(path, "rb") as stream:
+            offset, number, pending = 0, 1, []
+            while block := stream.read(BLOCK):
+                cut = block.rfind(b"\n") + 1
+                if not cut:  # a line longer than a block: kept until its end
+                    pending.append(block)
+                    continue
+                data = b"".join([*pending, block[:cut]]) if pending else block[:cut]
+                number += _block_lines(data, name, offset, number, lines)
+                offset += len(data)
+                pending = [block[cut:]]
+            _block_lines(b"".join(pending), name, offset, number, lines)
+    except OSError as exc:
+        raise _read_error(name, exc) from None
     return name, lines
+
+
+def _line_end(fd: int, pos: int) -> int:
+    """The offset just after the first ``"\\n"`` at or after ``pos`` (the end of the file if none)."""
+    while True:
+        chunk = os.pread(fd, 1 << 16, pos)
+        if not chunk:
+            return pos
+        found = chunk.find(b"\n")
+        if found >= 0:
+            return pos + found + 1
+        pos += len(chunk)
+
+
+def _pieces(fd: int, start: int, end: int | None) -> Iterator[tuple[int, bytes]]:
+    """``(offset, bytes)``: the lines that start in ``[start, end)`` (``None``: to the end of the
+    file), in pieces of about :data:`BLOCK` bytes, each ending after a ``"\\n"`` or at the end.
+
+    One read a piece, into new bytes of about the same size each time (which the allocator reuses:
+    joining blocks, or decoding a whole piece, would take new memory every time).
+    """
+    # a line belongs to the range its first byte is in
+    pos = _line_end(fd, start - 1) if start > 0 else 0
+    while end is None or pos < end:
+        last = pos + BLOCK if end is None else min(pos + BLOCK, end)
+        data = os.pread(fd, _line_end(fd, last - 1) - pos, pos)
+        if not data:
+            return
+        yield pos, data
+        pos += len(data)
+
+
+def read_jsonl_range(path: str | os.PathLike[str], start: int, end: int | None) -> tuple[int, list[tuple[int, str]]]:
+    """The lines of a JSON Lines file that start in bytes ``[start, end)`` (``None``: to the end).
+
+    Ranges that tile a file give each line to exactly one of them, so parts of a file can be
+    read separately (by several processes) and put together. Lines are numbered from 1 at
+    the first line of the range, and split as :func:`split_lines` splits them.
+
+    Returns:
+        ``(newlines, lines)``: the number of ``"\\n"`` in the range's lines (what the next
+        range's numbers are offset by), and the numbered non-blank lines.
+
+    Raises:
+        SourceError: One line naming the file: missing, a folder, unreadable, or not UTF-8
+            (the byte offset is in the whole file, as :func:`read_text` gives it).
+
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.jsonl"
+    >>> _ = p.write_bytes(b'{"a":1}\\n\\n"x\\xe2\\x80\\xa8y"\\r\\n[2]')
+    >>> read_jsonl_range(p, 0, 8), read_jsonl_range(p, 8, 12), read_jsonl_range(p, 12, None)
+    ((1, [(1, '{"a":1}')]), (2, [(2, '"x\\u2028y"')]), (0, [(1, '[2]')]))
+    """
+    name = str(path)
+    lines: list[tuple[int, str]] = []
+    newlines = 0
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            for offset, data in _pieces(fd, start, end):
+                newlines += _block_lines(data, name, offset, newlines + 1, lines)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise _read_error(name, exc) from None
+    return newlines, lines
 
 
 def iter_files(

@@ -16,11 +16,17 @@ Lines for standard output are kept in blocks and written together (a large
 JSONL file gives one line per finding); anything for standard error first
 writes what is kept, so the two streams interleave exactly as they would line
 by line.
+
+Large inputs are read and checked in several processes on Linux (``--jobs``):
+workers read JSONL files in byte ranges and send back what each caption adds
+to the output, as plain data; this process writes it in input order, through
+the same code as when it checks everything itself (see ``_check``).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import gc
 import io
@@ -29,11 +35,20 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from captionkit._sources import Source, iter_sources
+from captionkit._sources import (
+    STDIN,
+    Source,
+    SourceError,
+    _from_record,
+    iter_files,
+    iter_sources,
+    read_jsonl_range,
+    record_caption,
+)
 
 __all__ = ["PARALLEL_FROM", "Output", "Stop", "main_plain", "plain_command_line", "rewrite_jsonl", "run_verify"]
 
@@ -119,41 +134,193 @@ def warn_environment(err: Callable[[str], None]) -> None:
 
 
 def _budget(text: str) -> Any:
+    """The token budget of the canonical text (what captionkit hands to a pipeline); ``None`` when
+    ``text`` is not JSON (its findings can all be left out by ``--select``/``--ignore``)."""
     from captionkit._json import dumps, parse_exact
     from captionkit.tokens import count_tokens
 
-    # the budget of the canonical text, which is what captionkit hands to a pipeline
-    return count_tokens(dumps(parse_exact(text)))
+    try:
+        canonical = dumps(parse_exact(text))
+    except (ValueError, RecursionError):
+        return None
+    return count_tokens(canonical)
+
+
+# -- what one caption leaves for the output ----------------------------------------------------------
+#
+# A source's part of the output is worked out where the source is checked (a worker process,
+# or this one) as plain data: a few numbers and strings, cheap to send back, and with no file
+# name or line number in it (a worker that checks part of a JSONL file does not know which line
+# the part starts at). This process then writes every source's part in input order, the same
+# way whichever process checked it.
+
+# (problem, record, errors, warnings, worst rank (0: no finding), per-format items, token budget)
+Outcome = tuple[str | None, bool, int, int, int, Any, str | None]
+
+_NOTHING: Outcome = (None, False, 0, 0, 0, (), None)
+
+
+def _outcome(src: Source, report: Any, output_format: str) -> Outcome | None:
+    """What ``src`` (checked into ``report``; ``None`` without text) adds to the output.
+
+    ``None`` when it adds nothing but its count: a clean JSONL line, in any format but json.
+    """
+    if src.text is None:
+        return (src.problem, src.record, 0, 0, 0, (), None)
+    whole = src.line is None
+    if not report:
+        budget = _budget(src.text) if output_format == "text" and whole else None
+        if budget is not None:
+            return (None, False, 0, 0, 0, (), budget)
+        return _NOTHING if output_format == "json" else None
+    ranks = [_SEVERITY_RANK[d.severity.value] for d in report]
+    items: Any
+    budget = None
+    if output_format == "text":
+        items = tuple(f"{d.pointer or '/'}: {d.code} [{d.severity.value}] {d.message}"
+                      f"{' [fixable]' if d.fix is not None and d.fix.safe else ''}" for d in report)
+        # a whole file shows its token budget (JSONL lines do not: CK501/CK502 flag the ones near the limit)
+        if whole and report.ok and not any(d.code.startswith("CK5") for d in report):
+            budget = _budget(src.text)
+    elif output_format == "json":
+        items = [d.to_dict() for d in report]
+    elif output_format == "official":
+        items = tuple(report.official)
+    else:  # github: what comes before and after the file and line
+        items = tuple((f"::{_GITHUB_LEVEL[d.severity.value]} file=",
+                       f",title={d.code} {d.name}::{d.pointer or '/'}: {d.message}") for d in report)
+    return (None, False, ranks.count(3), ranks.count(2), max(ranks), items, budget)
+
+
+class _Tally:
+    """Writes each source's outcome, in input order, and keeps the counts the summary needs."""
+
+    def __init__(self, out: Output, output_format: str, threshold: int, single: bool) -> None:
+        self.out = out
+        self.format = output_format
+        self.threshold = threshold
+        self.single = single
+        self.count = self.errors = self.warnings = self.failed_ideas = 0
+        self.findings = self.io_error = False
+        self.records: list[dict[str, object]] = []
+
+    def add(self, name: str, line: int | None, outcome: Outcome | None) -> None:
+        self.count += 1
+        if outcome is None:
+            return
+        problem, record, errors, warnings, worst, items, budget = outcome
+        out = self.out
+        label = f"{name}:{line}" if line is not None else name
+        if problem is not None:
+            if record:  # a failed idea: a finding, not an I/O error
+                self.findings = True
+                self.failed_ideas += 1
+            else:
+                self.io_error = True
+            out.err(f"error: {label}: {problem}")
+            return
+        self.errors += errors
+        self.warnings += warnings
+        if worst >= self.threshold:
+            self.findings = True
+        if self.format == "text":
+            for item in items:
+                out.line(f"{label}: {item}")
+            if budget is not None:
+                out.err(f"{label}: {budget}")
+        elif self.format == "json":
+            self.records.append({"file": name, "line": line, "diagnostics": items})
+        elif self.format == "official":
+            one = self.single and line is None
+            for msg in items:
+                out.line(msg if one else f"{label}: {msg}")
+        else:  # github
+            where = f",line={line}" if line else ""
+            for head, tail in items:
+                out.line(f"{head}{name}{where}{tail}")
 
 
 # -- checking many captions in several processes ------------------------------------------------------
 #
-# Only the checking itself (verify(), the costly part) goes to worker processes, in chunks;
-# everything the command says is worked out here, from the reports in input order, exactly
-# as when one process checks everything. Workers are forked (Linux) once every source has
-# been read: they start at once with everything loaded, the sources included, so a task is
-# a range of indices and only the reports travel back. They ignore Ctrl-C (this process
-# ends the run).
+# The reading and the checking (verify(), the costly part) go to worker processes; everything
+# the command says is written here, from the outcomes in input order, exactly as when one
+# process reads and checks everything. Workers are forked (Linux) with everything imported and
+# before any caption is read. A task is
+#
+# * a byte range of a JSONL file: the worker reads the lines that start in it, numbered from 1;
+#   this process numbers them in the file from the ranges before. A file's outcomes are written
+#   once all its ranges are back: bytes that are not UTF-8 anywhere make the whole file one
+#   error, as when one process reads it;
+# * whole files (caption files, small JSONL files), a few at a time;
+# * sources read here: stdin, and anything that is not a regular file (a pipe is read once).
+#
+# Only the outcomes travel back, and not those of clean JSONL lines (they only count). Workers
+# ignore Ctrl-C (this process ends the run).
 
-PARALLEL_FROM = 2000  # captions: below this, starting workers costs more than it saves
-_CHUNK = 250  # captions per task
+PARALLEL_FROM = 2_000_000
+"""Bytes of input from which several processes check by default (each file counts as at least
+:data:`_FILE_BYTES`): below it, starting them costs more than it saves."""
+_FILE_BYTES = 1000  # opening and reading a file costs about as much as checking this many bytes
+_CHUNK = 1 << 20  # bytes per task (less for smaller inputs, so that each worker gets several)
+_MIN_CHUNK = 1 << 16
+_BATCH = 250  # files or sources per task, at most
 _AHEAD = 4  # tasks in flight per worker
 
 _options: dict[str, Any] = {}
-_sources: list[Source] = []  # what the workers check: set before they are forked
+_output_format = "text"
+
+# ("range", path, start, end or None, last range of the file), ("files", [path, ...]) or ("sources", [Source, ...])
+Task = tuple[Any, ...]
+# (newlines, sources, [(name, line, outcome), ...]): a range numbers its lines from 1 and gives the
+# number of its "\n" (the next range's lines start after them), others say 0; clean JSONL lines
+# are only counted. (-1, message): a range that cannot be read.
+TaskResult = tuple[Any, ...]
 
 
-def _start_worker(options: dict[str, Any]) -> None:
+def _start_worker(options: dict[str, Any], output_format: str) -> None:
     import signal
 
+    global _output_format
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):  # held back while this process was forked
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _options.update(options)
+    _output_format = output_format
 
 
-def _check_range(start: int, end: int) -> list[Any]:
+def _run_task(task: Task) -> TaskResult:
     from captionkit.verifier import verify
 
-    return [verify(src.text, **_options) for src in _sources[start:end] if src.text is not None]
+    options, output_format = _options, _output_format
+    kept: list[tuple[str, int | None, Outcome]] = []
+    if task[0] != "range":
+        count = 0
+        for src in task[1] if task[0] == "sources" else iter_sources(task[1]):
+            count += 1
+            outcome = _outcome(src, verify(src.text, **options) if src.text is not None else None, output_format)
+            if outcome is not None:
+                kept.append((src.name, src.line, outcome))
+        return 0, count, kept
+    _, path, start, end, _ = task
+    try:
+        newlines, lines = read_jsonl_range(path, start, end)
+    except SourceError as exc:
+        return -1, str(exc)
+    name = str(path)
+    for number, line in lines:
+        record = record_caption(line)
+        if record is None:  # the commonest case: a caption, checked without making a Source of it
+            report = verify(line, **options)
+            if not report and output_format != "json":
+                continue
+            src = Source(name, line, None, number)
+        else:
+            src = _from_record(name, None, number, record, line)
+            report = verify(src.text, **options) if src.text is not None else None
+        outcome = _outcome(src, report, output_format)
+        if outcome is not None:
+            kept.append((name, number, outcome))
+    return newlines, len(lines), kept
 
 
 def _cpus() -> int:
@@ -175,45 +342,134 @@ def _workers(jobs: int | None) -> int:
     return min(_cpus(), 8) if find_tokenizer() is None else 1
 
 
-def _checked(sources: Iterable[Source], options: dict[str, Any], jobs: int | None) -> Iterator[tuple[Source, Any]]:
-    """``(source, report)`` for every source, in order (``None`` for a source without text)."""
+def _sizes(items: list[Any]) -> list[int | None]:
+    """Each input's size in bytes; ``None`` for stdin and anything that is not a regular file."""
+    import stat
+
+    sizes: list[int | None] = []
+    for item in items:
+        try:
+            info = os.stat(item) if item != STDIN else None
+        except OSError:
+            info = None
+        sizes.append(info.st_size if info is not None and stat.S_ISREG(info.st_mode) else None)
+    return sizes
+
+
+def _tasks(items: list[Any], sizes: list[int | None], chunk: int) -> Iterator[Task]:
+    """The tasks for ``items``, in input order (see above)."""
+    files: list[Any] = []
+    held = 0
+    for item, size in zip(items, sizes):
+        if size is not None and (size <= chunk or Path(item).suffix.lower() != ".jsonl"):
+            files.append(item)
+            held += size
+            if held >= chunk or len(files) >= _BATCH:
+                yield "files", files
+                files, held = [], 0
+            continue
+        if files:
+            yield "files", files
+            files, held = [], 0
+        if size is None:  # read here, once
+            sources = iter(iter_sources([item]))
+            while batch := list(itertools.islice(sources, _BATCH)):
+                yield "sources", batch
+            continue
+        for start in range(0, size, chunk):
+            last = start + chunk >= size
+            yield "range", item, start, None if last else start + chunk, last
+    if files:
+        yield "files", files
+
+
+def _check(paths: Sequence[str], options: dict[str, Any], jobs: int | None, tally: _Tally) -> None:
+    """Check every source under ``paths`` and hand its outcome to ``tally``, in input order."""
     from captionkit.verifier import verify
 
+    output_format = tally.format
     workers = _workers(jobs)
-    if workers > 1:
-        sources = list(sources)
-        if jobs is None and sum(src.text is not None for src in sources) < PARALLEL_FROM:
-            workers = 1
+    items: list[Any] = list(iter_files(paths))
+    sizes = _sizes(items) if workers > 1 else []
+    total = sum(max(size or 0, _FILE_BYTES) for size in sizes)
+    if workers > 1 and jobs is None and total < PARALLEL_FROM:
+        workers = 1
     if workers <= 1:
-        for src in sources:
-            yield src, (verify(src.text, **options) if src.text is not None else None)
+        for src in iter_sources(items):
+            report = verify(src.text, **options) if src.text is not None else None
+            tally.add(src.name, src.line, _outcome(src, report, output_format))
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import Future, ProcessPoolExecutor
 
-    global _sources
-    _sources = sources  # type: ignore[assignment]
+    chunk = max(_MIN_CHUNK, min(_CHUNK, total // (workers * 8)))
     # Objects the collector never visits are never written to by it: a forked worker then copies
     # only the memory it really writes (a fork shares the rest with this process until then).
     gc.freeze()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"), initializer=_start_worker,
-                               initargs=(options,))
+    # The workers are forked on the first task (a no-op here): until they ignore Ctrl-C, it waits.
+    # The threads that serve the pool start meanwhile, with Ctrl-C held back for good: it always
+    # reaches this thread, where it can be held back while the pool shuts down.
+    pool = None
     try:
-        pending: collections.deque[tuple[int, int, Any]] = collections.deque()
-        starts = iter(range(0, len(_sources), _CHUNK))
-        for start in itertools.chain(starts, [None]):
-            if start is not None:
-                end = min(start + _CHUNK, len(_sources))
-                pending.append((start, end, pool.submit(_check_range, start, end)))
-            while pending and (start is None or len(pending) >= workers * _AHEAD):
-                first, last, future = pending.popleft()
-                reports = iter(future.result())
-                for src in _sources[first:last]:
-                    yield src, (next(reports) if src.text is not None else None)
+        with _interrupts_held():
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                       initializer=_start_worker, initargs=(options, output_format))
+            pool.submit(int)
+        pending: collections.deque[tuple[Task, Future[TaskResult]]] = collections.deque()
+        ranges: list[TaskResult] = []  # the results of the ranges of one file, until its last one
+        for task in itertools.chain(_tasks(items, sizes, chunk), [None]):
+            if task is not None:
+                pending.append((task, pool.submit(_run_task, task)))
+            while pending and (task is None or len(pending) >= workers * _AHEAD):
+                done, future = pending.popleft()
+                result = future.result()
+                if done[0] != "range":
+                    _gather([result], tally)
+                    continue
+                ranges.append(result)
+                if done[4]:
+                    _gather(ranges, tally, str(done[1]))
+                    ranges = []
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        _sources = []
-        gc.unfreeze()
+        # On Ctrl-C or a closed output, the tasks not started are dropped and the workers finish
+        # the ones they hold; a second Ctrl-C meanwhile waits until they have (interrupting the
+        # wait would leave them waiting for tasks that never come).
+        with _interrupts_held():
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            gc.unfreeze()
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold SIGINT (Ctrl-C) back in this thread (the main one); one that comes meanwhile is raised after."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _gather(results: list[TaskResult], tally: _Tally, name: str | None = None) -> None:
+    """Hand the outcomes of ``results`` to ``tally``: of whole sources, or (with the file's ``name``)
+    of all the ranges of one file, each numbering its lines from 1."""
+    if name is not None:
+        for result in results:
+            if result[0] == -1:  # a range that cannot be read: the whole file is one error, as one reader says
+                tally.add(name, None, (result[1].removeprefix(f"{name}: "), False, 0, 0, 0, (), None))
+                return
+    base = 0
+    for newlines, count, kept in results:
+        tally.count += count - len(kept)  # the clean ones, which say nothing
+        for source, line, outcome in kept:
+            tally.add(source, line if name is None else base + line, outcome)
+        base += newlines
 
 
 def run_verify(
@@ -232,7 +488,7 @@ def run_verify(
     """Check captions; the exit code: 0 clean, 1 findings, 2 usage or I/O error.
 
     ``jobs`` is the number of processes that check (1: this one alone); by default, as many as
-    there are CPUs (up to 8), for inputs of :data:`PARALLEL_FROM` captions or more, on Linux.
+    there are CPUs (up to 8), for inputs of :data:`PARALLEL_FROM` bytes or more, on Linux.
 
     Raises:
         Stop: a usage error, already reported.
@@ -255,65 +511,21 @@ def run_verify(
         out.fail("--fix rewrites files; for stdin use `captionkit fix - --stdout`")
     fixed_files: dict[Path, int] = {}
     fix_edits: dict[Path, dict[int, str]] = {}
-    threshold = _SEVERITY_RANK[fail_on]
     sel, ign = _split_codes(select, "--select", out), _split_codes(ignore, "--ignore", out)
-    io_error = False
-    findings = False
-    records: list[dict[str, object]] = []
-    count = 0
-    errors = warnings = failed_ideas = 0
-    text_format = output_format == "text"
     single = len(paths) == 1 and not Path(paths[0]).is_dir() if output_format == "official" else False
+    tally = _Tally(out, output_format, _SEVERITY_RANK[fail_on], single)
     options = {"frame": frame, "lints": lints, "select": sel, "ignore": ign}
     if apply_fixes:  # fixes rewrite files as they go: one process, one source after another
-        pairs: Iterable[tuple[Source, Any]] = (
-            (src, None) if src.text is None else (src, verify(src.text, **options))
-            for src in (_apply_safe_fixes(s, fixed_files, fix_edits) if s.text is not None else s
-                        for s in iter_sources(paths))
-        )
+        for src in iter_sources(paths):
+            if src.text is not None:
+                src = _apply_safe_fixes(src, fixed_files, fix_edits)
+            report = verify(src.text, **options) if src.text is not None else None
+            tally.add(src.name, src.line, _outcome(src, report, output_format))
     else:
-        pairs = _checked(iter_sources(paths), options, jobs)
-    for src, report in pairs:
-        count += 1
-        if src.text is None:
-            if src.record:  # a failed idea: a finding, not an I/O error
-                findings = True
-                failed_ideas += 1
-                out.err(f"error: {src.label}: {src.problem}")
-                continue
-            io_error = True
-            out.err(f"error: {src.label}: {src.problem}")
-            continue
-        if not report:
-            if text_format and src.line is None:
-                out.err(f"{src.label}: {_budget(src.text)}")
-            elif output_format == "json":
-                records.append({"file": src.name, "line": src.line, "diagnostics": []})
-            continue
-        ranks = [_SEVERITY_RANK[d.severity.value] for d in report]
-        errors += ranks.count(3)
-        warnings += ranks.count(2)
-        if max(ranks) >= threshold:
-            findings = True
-        if text_format:
-            label = src.label
-            for d in report:
-                fix = " [fixable]" if d.fix is not None and d.fix.safe else ""
-                out.line(f"{label}: {d.pointer or '/'}: {d.code} [{d.severity.value}] {d.message}{fix}")
-            # a whole file shows its token budget (JSONL lines do not: CK501/CK502 flag the ones near the limit)
-            if src.line is None and report.ok and not any(d.code.startswith("CK5") for d in report):
-                out.err(f"{label}: {_budget(src.text)}")
-        elif output_format == "json":
-            records.append({"file": src.name, "line": src.line, "diagnostics": [d.to_dict() for d in report]})
-        elif output_format == "official":
-            one = single and src.line is None
-            for msg in report.official:
-                out.line(msg if one else f"{src.label}: {msg}")
-        else:  # github
-            for d in report:
-                line = f",line={src.line}" if src.line else ""
-                out.line(f"::{_GITHUB_LEVEL[d.severity.value]} file={src.name}{line},title={d.code} {d.name}::"
-                         f"{d.pointer or '/'}: {d.message}")
+        _check(paths, options, jobs, tally)
+    count, errors, warnings, failed_ideas = tally.count, tally.errors, tally.warnings, tally.failed_ideas
+    io_error, findings = tally.io_error, tally.findings
+    text_format = output_format == "text"
     if count == 0:
         out.fail("no .json or .jsonl files found in the given paths")
     if rewrite_jsonl(fix_edits, out.err)[1]:
@@ -321,7 +533,7 @@ def run_verify(
     for path, changes in fixed_files.items():
         out.err(f"fixed {path} ({changes} change{'' if changes == 1 else 's'})")
     if output_format == "json":
-        out.line(json.dumps(records, ensure_ascii=False, indent=2))
+        out.line(json.dumps(tally.records, ensure_ascii=False, indent=2))
     elif text_format:
         if io_error:
             state = "unreadable input"

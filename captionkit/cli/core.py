@@ -48,7 +48,7 @@ def verify_cmd(
     size: Annotated[Optional[str], typer.Option(help="Output size (WxH, a frame name or W:H) for size-aware lints.")] = None,
     lints: Annotated[bool, typer.Option(help="Run the prompting-guide lints (CK6xx).")] = True,
     apply_fixes: Annotated[bool, typer.Option("--fix", help="Apply the safe fixes in place (atomically), then report what remains.")] = False,
-    jobs: Annotated[Optional[int], typer.Option(help="Processes that check (1: this one alone). By default, on Linux, one per CPU (up to 8) for 2,000 captions or more.")] = None,
+    jobs: Annotated[Optional[int], typer.Option(help="Processes that check (1: this one alone). By default, on Linux, one per CPU (up to 8) for inputs of 2 MB or more.")] = None,
 ) -> None:
     """Check captions; exit 0 clean, 1 findings, 2 usage or I/O error."""
     out = Output(lambda text: typer.echo(text, nl=False), lambda text: typer.echo(text, nl=False, err=True))

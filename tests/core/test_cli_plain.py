@@ -166,12 +166,16 @@ def test_a_closed_standard_output_ends_quietly_with_1(tree: Path) -> None:
 # -- checking in several processes says exactly what one process says ----------------------------------
 
 
-def _mixed_jsonl(path: Path, lines: int) -> None:
+def _mixed_jsonl(path: Path, size: int) -> None:
+    """A JSONL file of at least ``size`` bytes: clean, faulty, damaged, blank lines and failed records."""
     import random
 
     rng = random.Random(9)
-    rows = []
-    for i in range(lines):
+    rows: list[str] = []
+    i = written = -1
+    while written < size:
+        i += 1
+        written += len(rows[-1]) + 1 if rows else 0
         kind = rng.randrange(8)
         data = json.loads(json.dumps(GOOD))
         if kind == 1:
@@ -199,7 +203,7 @@ def test_several_processes_say_what_one_says(tree: Path, extra: list[str]) -> No
     from captionkit.cli import _verify
 
     big = tree / "big.jsonl"
-    _mixed_jsonl(big, _verify.PARALLEL_FROM + 700)
+    _mixed_jsonl(big, _verify.PARALLEL_FROM + 100_000)  # paths only: several processes by default
     args = [*extra, str(big), "good.json", "missing.json"]
     one = _run("typer", ["--jobs", "1", *args], tree, b"", _env())
     several = _run("typer", ["--jobs", "3", *args], tree, b"", _env())
