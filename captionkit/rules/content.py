@@ -126,15 +126,26 @@ def _mask_of(texts: list[str]) -> int:
     return _ALL if tokens is None else sum(_BIT[w] for w in tokens & _BIT.keys())
 
 
-def _py_facts(texts: list[str]) -> tuple[list[int], list[int]]:
-    """``(word_counts, masks)``: ``len(t.split())`` of each text, and trigger bits for each.
+_TEXT_BREAK = " \x00 "  # joins the texts; "\x00" stays itself through _KEEP_BREAKS, and a run of its own
+_KEEP_BREAKS = b"\x00" + _SEPARATORS[1:]
+_VOCABULARY_SET = frozenset(_VOCABULARY)
 
-    The C accelerator gives each text its own bits (:func:`_mask_of` of that text alone);
-    here one cut of all the texts gives every text the bits of all of them, a superset,
-    which only means that a pattern may run where it cannot match.
+
+def _py_facts(texts: list[str]) -> tuple[list[int], list[int]]:
+    """``(word_counts, masks)``: ``len(t.split())`` of each text, and each text's own trigger bits.
+
+    The bits equal :func:`_mask_of` of each text alone, as the C accelerator's do: the texts are
+    lowered, encoded and cut at every character that is not an ASCII letter or digit together
+    (joined), then each text's runs meet the vocabulary in one set intersection.
     """
-    mask = _mask_of(texts)
-    return [len(text.split()) for text in texts], [mask] * len(texts)
+    joined = _TEXT_BREAK.join(texts)
+    if joined.count("\x00") >= len(texts) or (not joined.isascii() and any(ch in joined for ch in _FOLDS_TO_ASCII)):
+        # a text holding the break itself, or a letter that folds to ASCII: each text alone
+        return [len(text.split()) for text in texts], [_mask_of([text]) for text in texts]
+    parts = joined.lower().encode("utf-8", "surrogatepass").translate(_KEEP_BREAKS).split(b"\x00")
+    found = map(_VOCABULARY_SET.intersection, map(bytes.split, parts))
+    masks = [sum(map(_BIT.__getitem__, words)) if words else 0 for words in found]
+    return list(map(len, map(str.split, texts))), masks
 
 
 if _accel.speedups is not None:
