@@ -31,7 +31,7 @@ import re
 import string
 from dataclasses import dataclass
 from functools import lru_cache, reduce
-from itertools import chain
+from itertools import chain, islice
 from operator import add
 from pathlib import Path
 from collections.abc import Iterable
@@ -277,27 +277,31 @@ _BEFORE_RUN, _AFTER_RUN = "\x01", "\x02"  # the two kinds of cut mark
 _CUTS = ((b'":"', b'\x01 \x01":"'), (b"#", b"#\x02 \x02"))
 _ENDING_RUN = re.compile(r"(\s?)([^\s\w]+)\Z")
 _WORD_CHARACTER = re.compile(r"\w")
+_THREE_SPACES = re.compile(b"   ")  # (the regular expression engine finds it sooner than bytes.find)
 
 
 class _UnitCache(dict):  # type: ignore[type-arg]
-    """unit (renamed UTF-8 bytes) -> its exact weight in hundredths, or ``None`` where it cannot be read alone."""
+    """unit (renamed UTF-8 bytes) -> what ``weigh`` makes of its text, or ``None`` where it cannot be read alone."""
 
     LIMIT = 50_000
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, weigh: Any) -> None:
         super().__init__()
         self._prefix = prefix  # " " for a unit that follows a space
+        self._weigh = weigh
 
-    def __missing__(self, unit: bytes) -> int | None:
-        value = _unit_weight(self._prefix, unit.decode("utf-8", "surrogatepass"))
+    def __missing__(self, unit: bytes) -> Any:
+        text = _unit_text(self._prefix, unit.decode("utf-8", "surrogatepass"))
+        value = None if text is None else self._weigh(text)
         if len(self) >= self.LIMIT:  # unusual text: stay bounded
             self.clear()
         self[unit] = value
         return value
 
 
-def _unit_weight(prefix: str, unit: str) -> int | None:
-    """The weight of ``prefix + unit`` read alone, once its cut marks show that it may be (see above)."""
+def _unit_text(prefix: str, unit: str) -> str | None:
+    """The text a unit stands for (``prefix`` and the unit without its cut marks), or ``None``
+    where the marks do not show the unit may be read alone (see above)."""
     end = unit[-1:] if unit[-1:] in (_BEFORE_RUN, _AFTER_RUN) else ""  # (a unit that is one mark ends with it)
     unit = unit[: len(unit) - len(end)]
     start = unit[:1] if unit[:1] in (_BEFORE_RUN, _AFTER_RUN) else ""
@@ -314,27 +318,53 @@ def _unit_weight(prefix: str, unit: str) -> int | None:
             return None
     if _BEFORE_RUN in unit or _AFTER_RUN in unit or (unit and unit.split() != [unit]):  # a mark, or white space
         return None
-    return sum(map(_HUNDREDTHS.__getitem__, _PIECES.findall(prefix + unit)))
+    return prefix + unit
 
 
-_AFTER_SPACE = _UnitCache(" ")
-_AT_START = _UnitCache("")
+def _text_hundredths(text: str) -> int:
+    return sum(map(_HUNDREDTHS.__getitem__, _PIECES.findall(text)))
 
 
-def _unit_hundredths(text: str) -> int | None:
-    """The exact estimate of ``text`` in hundredths, by units (see above); ``None`` where they do not show it."""
+def _text_increments(text: str) -> tuple[float, ...]:
+    return tuple(chain.from_iterable(map(_INCREMENTS.__getitem__, _PIECES.findall(text))))
+
+
+_AFTER_SPACE = _UnitCache(" ", _text_hundredths)
+_AT_START = _UnitCache("", _text_hundredths)
+_AFTER_SPACE_INCREMENTS = _UnitCache(" ", _text_increments)
+_AT_START_INCREMENTS = _UnitCache("", _text_increments)
+
+
+def _units(text: str) -> list[bytes] | None:
+    """The units of ``text`` (see above), or ``None`` where its white space or marks rule them out."""
     data = text.encode("utf-8", "surrogatepass")
-    if b"\x01" in data or b"\x02" in data or b"   " in data or data.endswith(b"  "):
+    if b"\x01" in data or b"\x02" in data or data.endswith(b"  ") or _THREE_SPACES.search(data) is not None:
         return None
     data = data.translate(_RENAME_KEEPING_CONTRACTIONS if b"'" in data else _RENAME)
     for place, cut in _CUTS:
         data = data.replace(place, cut)
-    units = data.split(b" ")
+    return data.split(b" ")
+
+
+def _units_hundredths(units: list[bytes]) -> int | None:
+    """The exact estimate of the text cut into ``units``, in hundredths; ``None`` where a unit cannot be read alone."""
     first = units[0]
     try:
         return sum(map(_AFTER_SPACE.__getitem__, units)) - _AFTER_SPACE[first] + _AT_START[first]
     except TypeError:  # a unit that cannot be read alone (None)
         return None
+
+
+def _units_sum_in_order(units: list[bytes]) -> float:
+    """:func:`_sum_in_order` of the text's pieces, from units that :func:`_units_hundredths` could read."""
+    rest = chain.from_iterable(map(_AFTER_SPACE_INCREMENTS.__getitem__, islice(units, 1, None)))
+    return reduce(add, chain(_AT_START_INCREMENTS[units[0]], rest), 0.0)
+
+
+def _unit_hundredths(text: str) -> int | None:
+    """The exact estimate of ``text`` in hundredths, by units (see above); ``None`` where they do not show it."""
+    units = _units(text)
+    return None if units is None else _units_hundredths(units)
 
 
 def _py_weights(text: str) -> tuple[int, float, int]:
@@ -378,15 +408,16 @@ def _estimate_numbers(text: str) -> tuple[int, int]:
         raw = _c_estimate(text, True)[1] if on_edge else exact / 100
     else:
         # a text of at most 100,000 characters has at most as many pieces
-        found = _unit_hundredths(text) if len(text) <= 100_000 else None
-        if found is not None:
-            exact, pieces = found, None
+        units = _units(text) if len(text) <= 100_000 else None
+        exact = None if units is None else _units_hundredths(units)
+        if units is not None and exact is not None:
             on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0
+            raw = _units_sum_in_order(units) if on_edge else exact / 100
         else:
             pieces = _PIECES.findall(text)
             exact = sum(map(_HUNDREDTHS.__getitem__, pieces))
             on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or len(pieces) > 100_000
-        raw = _sum_in_order(_PIECES.findall(text) if pieces is None else pieces) if on_edge else exact / 100
+            raw = _sum_in_order(pieces) if on_edge else exact / 100
     count = round(raw) + WRAPPER_TOKENS
     bound = math.ceil(raw * (1 + ESTIMATE_MARGIN)) + WRAPPER_TOKENS
     if bound > len(text) + WRAPPER_TOKENS:  # else under the byte cap already: a character is at least one byte
