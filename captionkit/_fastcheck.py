@@ -305,14 +305,21 @@ def _renders(caption: _Caption, encoded: bytes, data: bytes) -> bool:
     body = data[:-1] if data[-1:] == b"\n" else data
     if _laid_out(encoded, body) == body:
         return True
-    # the root keys in the text's order: after a typed decode, '"name":' with these names can only be
-    # a root key (a string is never followed by ":", and inside one a quote is escaped)
+    # the root entries of ``encoded`` (a key and its value), cut by the lengths of the smaller values
     present = [name for name in _ROOT_FIELDS if getattr(caption, name) is not UNSET]
+    if len(present) < 2:
+        return False
+    entries, at = {}, 1
+    for name in present[:-1]:
+        size = len(name) + 3 + len(_encode(getattr(caption, name)))  # '"name":' and the value
+        entries[name], at = encoded[at : at + size], at + size + 1
+    entries[present[-1]] = encoded[at:-1]
+    # the text's root order: after a typed decode, '"name":' with these names can only be a root key
+    # (a string is never followed by ":", and inside one a quote is escaped)
     placed = sorted(present, key=lambda name: body.find(b'"%s":' % name.encode()))
     if placed == present:
         return False
-    entries = (b'"%s":%s' % (name.encode(), _encode(getattr(caption, name))) for name in placed)
-    return _laid_out(b"{%s}" % b",".join(entries), body) == body
+    return _laid_out(b"{%s}" % b",".join(map(entries.__getitem__, placed)), body) == body
 
 
 def _decode_whole(text: str, layouts: bool = False) -> tuple[_Caption | None, bool]:
