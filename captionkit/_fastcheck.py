@@ -282,7 +282,7 @@ def _laid_out(encoded: bytes, body: bytes) -> bytes | None:
         if indent is None:
             return None
         encoded = _format(encoded, indent=len(indent.group(1)))
-    elif body[body.find(b'":', 1) + 2:][:1] == b" ":  # json.dumps's default separators, ", " and ": "
+    elif body[(at := body.find(b'":', 1) + 2) : at + 1] == b" ":  # json.dumps's default separators, ", " and ": "
         encoded = _format(encoded, indent=0)
     if body.isascii():  # written with ensure_ascii, or holding no character beyond ASCII
         if not encoded.isascii():
@@ -307,8 +307,8 @@ def _renders(caption: _Caption, encoded: bytes, data: bytes) -> bool:
         return True
     # the root entries of ``encoded`` (a key and its value), cut by the lengths of the smaller values
     present = [name for name in _ROOT_FIELDS if getattr(caption, name) is not UNSET]
-    if len(present) < 2:
-        return False
+    if len(present) < 2 or (len(present) == 2 and body.startswith(b'"%s":' % present[0].encode(), body.find(b'"'))):
+        return False  # (the root order is the canonical one)
     entries, at = {}, 1
     for name in present[:-1]:
         size = len(name) + 3 + len(_encode(getattr(caption, name)))  # '"name":' and the value
