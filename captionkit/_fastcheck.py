@@ -10,6 +10,13 @@ cannot tell is key order, so the routes differ in how they learn it:
   few remaining cross-field rules (element type against its keys, box edge
   order, hex digits, style branch) are checked in bulk; only an object that
   fails one is turned back into a dict and handed to the official walk.
+* **Canonical text in another layout** (what ``json.dumps`` writes: any
+  indent or its default separators, non-ASCII characters escaped or not,
+  root keys in any order, a final newline). The encoding is laid out the
+  same way (``msgspec.json.format``, JSON escapes, the root entries moved);
+  a text equal to that has the canonical key order wherever the official
+  checks ask for one, and takes the canonical route (for compat only: it is
+  not the canonical *form*, see :func:`canonical_findings`).
 * **Valid structure, other key order or layout.** The text is parsed again
   with orjson to learn each object's key order. Elements whose key tuple is
   canonical for their type, and whose struct passed the value rules, are
