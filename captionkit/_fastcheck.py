@@ -10,10 +10,10 @@ cannot tell is key order, so the routes differ in how they learn it:
   few remaining cross-field rules (element type against its keys, box edge
   order, hex digits, style branch) are checked in bulk; only an object that
   fails one is turned back into a dict and handed to the official walk.
-* **Canonical text in another layout** (what ``json.dumps`` writes: any
-  indent or its default separators, non-ASCII characters escaped or not,
-  root keys in any order, a final newline). The encoding is laid out the
-  same way (``msgspec.json.format``, JSON escapes, the root entries moved);
+* **Canonical text in another layout** (what ``json.dumps`` writes with
+  ``ensure_ascii=False``: any indent or its default separators, root keys in
+  any order, a final newline). The encoding is laid out the same way
+  (``msgspec.json.format``, the root entries moved);
   a text equal to that has the canonical key order wherever the official
   checks ask for one, and takes the canonical route (for compat only: it is
   not the canonical *form*, see :func:`canonical_findings`).
@@ -261,29 +261,10 @@ def _composition_route(raw: Raw, out: list[_walk.Finding], types: str) -> None:
 _format = msgspec.json.format
 _ROOT_FIELDS = _Caption.__struct_fields__
 _INDENT = re.compile(rb"\{\n( +)\"")  # json.dumps(..., indent=n)
-# Where str.encode(..., "backslashreplace") and json.dumps's ensure_ascii write a character apart
-# (\xe9 for \u00e9, \U0001f600 for a surrogate pair). A backslash the JSON text holds is already
-# written as two, and each pair is read as one so that what follows is never taken for an escape.
-_NOT_JSON_ESCAPE = re.compile(rb"\\(?:(\\)|x([0-9a-f]{2})|U([0-9a-f]{8}))")
-
-
-def _json_escape(match: re.Match[bytes]) -> bytes:
-    if match.group(1) is not None:
-        return b"\\\\"
-    if match.group(2) is not None:
-        return b"\\u00" + match.group(2)
-    point = int(match.group(3), 16) - 0x10000  # beyond the BMP: a surrogate pair
-    return b"\\u%04x\\u%04x" % (0xD800 + (point >> 10), 0xDC00 + (point & 0x3FF))
-
-
-def _ascii_escaped(encoded: bytes) -> bytes:
-    """``encoded`` (JSON text) with its characters beyond ASCII, and DEL, written as ``json.dumps`` escapes them."""
-    out = _NOT_JSON_ESCAPE.sub(_json_escape, encoded.decode("utf-8").encode("ascii", "backslashreplace"))
-    return out.replace(b"\x7f", b"\\u007f") if b"\x7f" in out else out
 
 
 def _laid_out(encoded: bytes, body: bytes) -> bytes | None:
-    """``encoded`` laid out as ``body`` is, if ``json.dumps`` wrote it (``None`` where no layout of its fits)."""
+    """``encoded`` laid out as ``body`` is, if ``json.dumps`` wrote it (``None`` where none of its layouts is tried)."""
     if body[1:2] == b"\n":
         indent = _INDENT.match(body)
         if indent is None:
@@ -291,52 +272,51 @@ def _laid_out(encoded: bytes, body: bytes) -> bytes | None:
         encoded = _format(encoded, indent=len(indent.group(1)))
     elif body[(at := body.find(b'":', 1) + 2) : at + 1] == b" ":  # json.dumps's default separators, ", " and ": "
         encoded = _format(encoded, indent=0)
-    if body.isascii():  # written with ensure_ascii, or holding no character beyond ASCII
-        if not encoded.isascii():
-            encoded = _ascii_escaped(encoded)
-        elif b"\x7f" in encoded and b"\x7f" not in body:  # ensure_ascii escapes DEL too
-            encoded = encoded.replace(b"\x7f", b"\\u007f")
+    if body.isascii() and not encoded.isascii():
+        # written with ensure_ascii: escaping the encoding here costs what the re-parse costs
+        return None
     return encoded
 
 
 def _renders(caption: _Caption, encoded: bytes, data: bytes) -> bool:
     """True when ``data`` (UTF-8 text) is ``encoded`` (the caption written in canonical key order)
     laid out as ``json.dumps`` lays JSON out: root keys in any order, compact or with its default
-    separators or an indent, non-ASCII characters literal or escaped, one final newline or none.
+    separators or an indent, non-ASCII characters literal, one final newline or none.
 
-    Each of these changes only the root order, the white space between tokens and the way a
-    character is written: a text equal to the result holds the caption's values once each, every
-    object but the root with its keys in canonical order (which the official checks do not ask of
-    the root). (A different rendering, or an unusual one, only means the caller takes another route.)
+    Each of these changes only the root order and the white space between tokens: a text equal to
+    the result holds the caption's values once each, every object but the root with its keys in
+    canonical order (which the official checks do not ask of the root). (Another layout, such as
+    ``ensure_ascii``'s escapes, only means the caller takes another route.)
     """
     body = data[:-1] if data[-1:] == b"\n" else data
-    if _laid_out(encoded, body) == body:
-        return True
-    # the root entries of ``encoded`` (a key and its value), cut by the lengths of the smaller values
+    laid_out = _laid_out(encoded, body)
+    if laid_out is None or laid_out == body:
+        return laid_out is not None
     present = [name for name in _ROOT_FIELDS if getattr(caption, name) is not UNSET]
     if len(present) < 2 or (len(present) == 2 and body.startswith(b'"%s":' % present[0].encode(), body.find(b'"'))):
         return False  # (the root order is the canonical one)
-    entries, at = {}, 1
-    for name in present[:-1]:
-        size = len(name) + 3 + len(_encode(getattr(caption, name)))  # '"name":' and the value
-        entries[name], at = encoded[at : at + size], at + size + 1
-    entries[present[-1]] = encoded[at:-1]
     # the text's root order: after a typed decode, '"name":' with these names can only be a root key
     # (a string is never followed by ":", and inside one a quote is escaped)
     placed = sorted(present, key=lambda name: body.find(b'"%s":' % name.encode()))
     if placed == present:
         return False
+    # the root entries of ``encoded`` (a key and its value), cut by the lengths of the smaller values
+    entries, at = {}, 1
+    for name in present[:-1]:
+        size = len(name) + 3 + len(_encode(getattr(caption, name)))  # '"name":' and the value
+        entries[name], at = encoded[at : at + size], at + size + 1
+    entries[present[-1]] = encoded[at:-1]
     return _laid_out(b"{%s}" % b",".join(map(entries.__getitem__, placed)), body) == body
 
 
-def _decode_whole(text: str, layouts: bool = False) -> tuple[_Caption | None, bool]:
+def _decode_whole(data: bytes, layouts: bool = False) -> tuple[_Caption | None, bool]:
     """The caption's structs (``None`` when the whole text does not decode) and whether the text is canonical.
 
-    With ``layouts``, a text that is the canonical one laid out another way (see :func:`_renders`)
-    counts as canonical too: its keys are in canonical order wherever the official checks ask.
+    ``data`` is the text in UTF-8. With ``layouts``, a text that is the canonical one laid out
+    another way (see :func:`_renders`) counts as canonical too: its keys are in canonical order
+    wherever the official checks ask.
     """
     try:
-        data = text.encode("utf-8")  # (a lone surrogate cannot be: UnicodeEncodeError, as msgspec would raise)
         caption = _decode_caption(data)
         encoded = _encode(caption)
         return caption, encoded == data or (layouts and _renders(caption, encoded, data))
@@ -346,17 +326,26 @@ def _decode_whole(text: str, layouts: bool = False) -> tuple[_Caption | None, bo
         raise _Undecided from None
 
 
+def _utf8(text: str) -> bytes:
+    """The text in UTF-8, read once for every decoder; a lone surrogate cannot be, and no route reads it."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeError:
+        raise _Undecided from None
+
+
 def _routes(text: str, types: str) -> list[_walk.Finding]:
-    caption, canonical = _decode_whole(text, layouts=True)
+    data = _utf8(text)
+    caption, canonical = _decode_whole(data, layouts=True)
     if canonical:
         return _canonical_caption(caption, types)
     if caption is not None:
-        value = _parse(text)
+        value = _parse(data)
         elements = caption.compositional_deconstruction.elements
         return _walk.walk(value, True, doubtful=_doubtful(value["compositional_deconstruction"]["elements"], elements),
                           types=types)
     try:
-        raw_root = _decode_root(text)
+        raw_root = _decode_root(data)
     except (*_DECODE_ERRORS, RecursionError):
         raise _Undecided from None
     if not plainly_readable(text):  # a shadowed duplicate or a deep value: the exact parse decides
@@ -387,7 +376,7 @@ def canonical_findings(text: str) -> list[str] | None:
     structure, types and key order are proven canonical by the re-encoding.
     """
     try:
-        caption, canonical = _decode_whole(text)
+        caption, canonical = _decode_whole(_utf8(text))
     except _Undecided:
         return None
     return [message for _, _, message in _canonical_caption(caption, _walk.ELEMENT_TYPES_REPR)] if canonical else None
