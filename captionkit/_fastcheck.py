@@ -10,6 +10,13 @@ cannot tell is key order, so the routes differ in how they learn it:
   few remaining cross-field rules (element type against its keys, box edge
   order, hex digits, style branch) are checked in bulk; only an object that
   fails one is turned back into a dict and handed to the official walk.
+* **Canonical text in another layout** (what ``json.dumps`` writes with
+  ``ensure_ascii=False``: any indent or its default separators, root keys in
+  any order, a final newline). The encoding is laid out the same way
+  (``msgspec.json.format``, the root entries moved);
+  a text equal to that has the canonical key order wherever the official
+  checks ask for one, and takes the canonical route (for compat only: it is
+  not the canonical *form*, see :func:`canonical_findings`).
 * **Valid structure, other key order or layout.** The text is parsed again
   with orjson to learn each object's key order. Elements whose key tuple is
   canonical for their type, and whose struct passed the value rules, are
@@ -35,6 +42,7 @@ other route first asks :func:`plainly_readable`.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from operator import attrgetter
 from typing import Annotated, Any, Union
@@ -250,28 +258,94 @@ def _composition_route(raw: Raw, out: list[_walk.Finding], types: str) -> None:
     _walk._composition(value, True, out, _doubtful(value["elements"], cd.elements), types)
 
 
-def _decode_whole(text: str) -> tuple[_Caption | None, bool]:
-    """The caption's structs (``None`` when the whole text does not decode) and whether the text is canonical."""
+_format = msgspec.json.format
+_ROOT_FIELDS = _Caption.__struct_fields__
+_INDENT = re.compile(rb"\{\n( +)\"")  # json.dumps(..., indent=n)
+
+
+def _laid_out(encoded: bytes, body: bytes) -> bytes | None:
+    """``encoded`` laid out as ``body`` is, if ``json.dumps`` wrote it (``None`` where none of its layouts is tried)."""
+    if body[1:2] == b"\n":
+        indent = _INDENT.match(body)
+        if indent is None:
+            return None
+        encoded = _format(encoded, indent=len(indent.group(1)))
+    elif body[(at := body.find(b'":', 1) + 2) : at + 1] == b" ":  # json.dumps's default separators, ", " and ": "
+        encoded = _format(encoded, indent=0)
+    if body.isascii() and not encoded.isascii():
+        # written with ensure_ascii: escaping the encoding here costs what the re-parse costs
+        return None
+    return encoded
+
+
+def _renders(caption: _Caption, encoded: bytes, data: bytes) -> bool:
+    """True when ``data`` (UTF-8 text) is ``encoded`` (the caption written in canonical key order)
+    laid out as ``json.dumps`` lays JSON out: root keys in any order, compact or with its default
+    separators or an indent, non-ASCII characters literal, one final newline or none.
+
+    Each of these changes only the root order and the white space between tokens: a text equal to
+    the result holds the caption's values once each, every object but the root with its keys in
+    canonical order (which the official checks do not ask of the root). (Another layout, such as
+    ``ensure_ascii``'s escapes, only means the caller takes another route.)
+    """
+    body = data[:-1] if data[-1:] == b"\n" else data
+    laid_out = _laid_out(encoded, body)
+    if laid_out is None or laid_out == body:
+        return laid_out is not None
+    present = [name for name in _ROOT_FIELDS if getattr(caption, name) is not UNSET]
+    if len(present) < 2 or (len(present) == 2 and body.startswith(b'"%s":' % present[0].encode(), body.find(b'"'))):
+        return False  # (the root order is the canonical one)
+    # the text's root order: after a typed decode, '"name":' with these names can only be a root key
+    # (a string is never followed by ":", and inside one a quote is escaped)
+    placed = sorted(present, key=lambda name: body.find(b'"%s":' % name.encode()))
+    if placed == present:
+        return False
+    # the root entries of ``encoded`` (a key and its value), cut by the lengths of the smaller values
+    entries, at = {}, 1
+    for name in present[:-1]:
+        size = len(name) + 3 + len(_encode(getattr(caption, name)))  # '"name":' and the value
+        entries[name], at = encoded[at : at + size], at + size + 1
+    entries[present[-1]] = encoded[at:-1]
+    return _laid_out(b"{%s}" % b",".join(map(entries.__getitem__, placed)), body) == body
+
+
+def _decode_whole(data: bytes, layouts: bool = False) -> tuple[_Caption | None, bool]:
+    """The caption's structs (``None`` when the whole text does not decode) and whether the text is canonical.
+
+    ``data`` is the text in UTF-8. With ``layouts``, a text that is the canonical one laid out
+    another way (see :func:`_renders`) counts as canonical too: its keys are in canonical order
+    wherever the official checks ask.
+    """
     try:
-        caption = _decode_caption(text)
-        return caption, _encode(caption) == text.encode("utf-8")
+        caption = _decode_caption(data)
+        encoded = _encode(caption)
+        return caption, encoded == data or (layouts and _renders(caption, encoded, data))
     except _DECODE_ERRORS:
         return None, False
     except (msgspec.EncodeError, RecursionError):
         raise _Undecided from None
 
 
+def _utf8(text: str) -> bytes:
+    """The text in UTF-8, read once for every decoder; a lone surrogate cannot be, and no route reads it."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeError:
+        raise _Undecided from None
+
+
 def _routes(text: str, types: str) -> list[_walk.Finding]:
-    caption, canonical = _decode_whole(text)
+    data = _utf8(text)
+    caption, canonical = _decode_whole(data, layouts=True)
     if canonical:
         return _canonical_caption(caption, types)
     if caption is not None:
-        value = _parse(text)
+        value = _parse(data)
         elements = caption.compositional_deconstruction.elements
         return _walk.walk(value, True, doubtful=_doubtful(value["compositional_deconstruction"]["elements"], elements),
                           types=types)
     try:
-        raw_root = _decode_root(text)
+        raw_root = _decode_root(data)
     except (*_DECODE_ERRORS, RecursionError):
         raise _Undecided from None
     if not plainly_readable(text):  # a shadowed duplicate or a deep value: the exact parse decides
@@ -302,7 +376,7 @@ def canonical_findings(text: str) -> list[str] | None:
     structure, types and key order are proven canonical by the re-encoding.
     """
     try:
-        caption, canonical = _decode_whole(text)
+        caption, canonical = _decode_whole(_utf8(text))
     except _Undecided:
         return None
     return [message for _, _, message in _canonical_caption(caption, _walk.ELEMENT_TYPES_REPR)] if canonical else None

@@ -31,7 +31,7 @@ import re
 import string
 from dataclasses import dataclass
 from functools import lru_cache, reduce
-from itertools import chain
+from itertools import chain, islice
 from operator import add
 from pathlib import Path
 from collections.abc import Iterable
@@ -240,6 +240,133 @@ else:
     _c_estimate = None
 
 
+# -- the exact weight in whole units, without cutting every piece (the build without C) ----------
+#
+# Cutting a caption into its ~1,000 pieces with the regular expression costs more than ten
+# json.loads of it. The exact sum (in hundredths) needs far less, by two facts about _PIECES:
+#
+# * Renaming keeps every piece and weight. The pattern and the weights read an ASCII letter only
+#   as "an ASCII letter", except in a contraction, which starts with "'": so in a text without
+#   "'" every ASCII letter may become "a", and in one with "'" every letter that no contraction
+#   spells (and the upper case of those that do) may become "a" (lower case). Every ASCII digit
+#   is a piece of its own whatever its value, so each may become "0".
+# * Some places are never inside a piece, and nothing past them changes the pieces before them:
+#   before a single space, after a character that is not white space; before a run of
+#   punctuation, after a character of \w; after a run of two or more punctuation characters (or
+#   of a space and one), before a character of \w. So the pieces of a text are the pieces of the
+#   units between such places, each read alone. The text is cut at every space (the unit after
+#   one is read with its space in front), before every '":"' (a key's end) and after every "#"
+#   (a colour's start); a cut puts a mark on both sides ("\x01" and "\x02" for the two kinds),
+#   and a unit is read alone only once its marks show the cut was at such a place.
+#
+# After renaming, a few hundred distinct units make up every caption (words of each length, keys,
+# boxes, hex colours). Each is weighed by the pattern once and kept, and a text costs a split and
+# a dictionary look-up per unit. Where the units do not show the places above (white space other
+# than single spaces, a run of three spaces or two at the end, a cut in the wrong place), the text
+# is read by the pattern as a whole, as before.
+
+_CONTRACTION_LETTERS = b"stvrmlde"  # the letters of the contractions in _PIECES: 's 't 're 've 'm 'll 'd
+_ASCII_LETTERS = string.ascii_letters.encode("ascii")
+_OTHER_LETTERS = bytes(c for c in _ASCII_LETTERS if c not in _CONTRACTION_LETTERS + _CONTRACTION_LETTERS.upper())
+_RENAME = bytes.maketrans(_ASCII_LETTERS + b"123456789", b"a" * len(_ASCII_LETTERS) + b"0" * 9)
+_RENAME_KEEPING_CONTRACTIONS = bytes.maketrans(
+    _OTHER_LETTERS + _CONTRACTION_LETTERS.upper() + b"123456789",
+    b"a" * len(_OTHER_LETTERS) + _CONTRACTION_LETTERS + b"0" * 9,
+)
+_BEFORE_RUN, _AFTER_RUN = "\x01", "\x02"  # the two kinds of cut mark
+_CUTS = ((b'":"', b'\x01 \x01":"'), (b"#", b"#\x02 \x02"))
+_ENDING_RUN = re.compile(r"(\s?)([^\s\w]+)\Z")
+_WORD_CHARACTER = re.compile(r"\w")
+_THREE_SPACES = re.compile(b"   ")  # (the regular expression engine finds it sooner than bytes.find)
+
+
+class _UnitCache(dict):  # type: ignore[type-arg]
+    """unit (renamed UTF-8 bytes) -> what ``weigh`` makes of its text, or ``None`` where it cannot be read alone."""
+
+    LIMIT = 50_000
+
+    def __init__(self, prefix: str, weigh: Any) -> None:
+        super().__init__()
+        self._prefix = prefix  # " " for a unit that follows a space
+        self._weigh = weigh
+
+    def __missing__(self, unit: bytes) -> Any:
+        text = _unit_text(self._prefix, unit.decode("utf-8", "surrogatepass"))
+        value = None if text is None else self._weigh(text)
+        if len(self) >= self.LIMIT:  # unusual text: stay bounded
+            self.clear()
+        self[unit] = value
+        return value
+
+
+def _unit_text(prefix: str, unit: str) -> str | None:
+    """The text a unit stands for (``prefix`` and the unit without its cut marks), or ``None``
+    where the marks do not show the unit may be read alone (see above)."""
+    end = unit[-1:] if unit[-1:] in (_BEFORE_RUN, _AFTER_RUN) else ""  # (a unit that is one mark ends with it)
+    unit = unit[: len(unit) - len(end)]
+    start = unit[:1] if unit[:1] in (_BEFORE_RUN, _AFTER_RUN) else ""
+    if start:
+        unit, prefix = unit[1:], ""
+        if start == _AFTER_RUN and not _WORD_CHARACTER.match(unit):  # a run ended just before: \w must follow
+            return None
+        # (after a cut of the other kind the unit starts with '":"': a run starts there)
+    if end == _BEFORE_RUN and not _WORD_CHARACTER.match(unit[-1:]):  # a run starts just after: \w must end it
+        return None
+    if end == _AFTER_RUN:  # a run of two or more, or a space and a run, must end it
+        run = _ENDING_RUN.search(prefix + unit)
+        if run is None or (len(run.group(2)) < 2 and not run.group(1)):
+            return None
+    if _BEFORE_RUN in unit or _AFTER_RUN in unit or (unit and unit.split() != [unit]):  # a mark, or white space
+        return None
+    return prefix + unit
+
+
+def _text_hundredths(text: str) -> int:
+    return sum(map(_HUNDREDTHS.__getitem__, _PIECES.findall(text)))
+
+
+def _text_increments(text: str) -> tuple[float, ...]:
+    return tuple(chain.from_iterable(map(_INCREMENTS.__getitem__, _PIECES.findall(text))))
+
+
+_AFTER_SPACE = _UnitCache(" ", _text_hundredths)
+_AT_START = _UnitCache("", _text_hundredths)
+_AFTER_SPACE_INCREMENTS = _UnitCache(" ", _text_increments)
+_AT_START_INCREMENTS = _UnitCache("", _text_increments)
+
+
+def _units(text: str) -> list[bytes] | None:
+    """The units of ``text`` (see above), or ``None`` where its white space or marks rule them out."""
+    data = text.encode("utf-8", "surrogatepass")
+    if b"\x01" in data or b"\x02" in data or data.endswith(b"  ") or _THREE_SPACES.search(data) is not None:
+        return None
+    data = data.translate(_RENAME_KEEPING_CONTRACTIONS if b"'" in data else _RENAME)
+    for place, cut in _CUTS:
+        data = data.replace(place, cut)
+    return data.split(b" ")
+
+
+def _units_hundredths(units: list[bytes]) -> int | None:
+    """The exact estimate of the text cut into ``units``, in hundredths; ``None`` where a unit cannot be read alone."""
+    first = units[0]
+    try:
+        return sum(map(_AFTER_SPACE.__getitem__, units)) - _AFTER_SPACE[first] + _AT_START[first]
+    except TypeError:  # a unit that cannot be read alone (None)
+        return None
+
+
+def _units_sum_in_order(units: list[bytes]) -> float:
+    """:func:`_sum_in_order` of the text's pieces, from units that :func:`_units_hundredths` could read."""
+    rest = chain.from_iterable(map(_AFTER_SPACE_INCREMENTS.__getitem__, islice(units, 1, None)))
+    return reduce(add, chain(_AT_START_INCREMENTS[units[0]], rest), 0.0)
+
+
+def _unit_hundredths(text: str) -> int | None:
+    """The exact estimate of ``text`` in hundredths, by units (see above); ``None`` where they do not show it."""
+    units = _units(text)
+    return None if units is None else _units_hundredths(units)
+
+
 def _py_weights(text: str) -> tuple[int, float, int]:
     """``(hundredths, total, pieces)`` by the regular expression alone, as the C accelerator's
     ``estimate`` answers: the exact sum of the pieces' weights in hundredths, their float sum in
@@ -280,10 +407,17 @@ def _estimate_numbers(text: str) -> tuple[int, int]:
         on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or count > 100_000
         raw = _c_estimate(text, True)[1] if on_edge else exact / 100
     else:
-        pieces = _PIECES.findall(text)
-        exact = sum(map(_HUNDREDTHS.__getitem__, pieces))
-        on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or len(pieces) > 100_000
-        raw = _sum_in_order(pieces) if on_edge else exact / 100
+        # a text of at most 100,000 characters has at most as many pieces
+        units = _units(text) if len(text) <= 100_000 else None
+        exact = None if units is None else _units_hundredths(units)
+        if units is not None and exact is not None:
+            on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0
+            raw = _units_sum_in_order(units) if on_edge else exact / 100
+        else:
+            pieces = _PIECES.findall(text)
+            exact = sum(map(_HUNDREDTHS.__getitem__, pieces))
+            on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or len(pieces) > 100_000
+            raw = _sum_in_order(pieces) if on_edge else exact / 100
     count = round(raw) + WRAPPER_TOKENS
     bound = math.ceil(raw * (1 + ESTIMATE_MARGIN)) + WRAPPER_TOKENS
     if bound > len(text) + WRAPPER_TOKENS:  # else under the byte cap already: a character is at least one byte

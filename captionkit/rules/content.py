@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from itertools import repeat
 from typing import Any
 
 from captionkit import _accel
@@ -126,15 +127,45 @@ def _mask_of(texts: list[str]) -> int:
     return _ALL if tokens is None else sum(_BIT[w] for w in tokens & _BIT.keys())
 
 
-def _py_facts(texts: list[str]) -> tuple[list[int], list[int]]:
-    """``(word_counts, masks)``: ``len(t.split())`` of each text, and trigger bits for each.
+_TEXT_BREAK = " \x00 "  # joins the texts: "\x00" stays itself through both tables below, between spaces
+_KEEP_BREAKS = b"\x00" + _SEPARATORS[1:]
+# each ASCII white-space character (as str.isspace() has them) to " ", any other byte but "\x00" to "x"
+_WHITE_OR_NOT = bytes(32 if chr(b).isspace() else 0 if b == 0 else 120 for b in range(128)) + b"x" * 128
+_VOCABULARY_SET = frozenset(_VOCABULARY)
 
-    The C accelerator gives each text its own bits (:func:`_mask_of` of that text alone);
-    here one cut of all the texts gives every text the bits of all of them, a superset,
-    which only means that a pattern may run where it cannot match.
+
+class _MaskOfWords(dict):  # type: ignore[type-arg]
+    """frozenset of trigger words -> their bits (a text's words meet few of the 2**57 subsets)."""
+
+    def __missing__(self, words: frozenset[bytes]) -> int:
+        if len(self) >= 4096:
+            self.clear()
+        mask = self[words] = sum(map(_BIT.__getitem__, words))
+        return mask
+
+
+_MASK_OF_WORDS = _MaskOfWords()
+
+
+def _py_facts(texts: list[str]) -> tuple[list[int], list[int]]:
+    """``(word_counts, masks)``: ``len(t.split())`` of each text, and each text's own trigger bits.
+
+    The bits equal :func:`_mask_of` of each text alone, as the C accelerator's do. The texts are
+    lowered and encoded together (joined); cut at every byte that is not an ASCII letter or digit,
+    each text's runs meet the vocabulary in one set intersection. An ASCII text's words are the
+    places where white space meets anything else, counted in the same bytes mapped to two kinds.
     """
-    mask = _mask_of(texts)
-    return [len(text.split()) for text in texts], [mask] * len(texts)
+    joined = _TEXT_BREAK.join(texts)
+    if joined.count("\x00") >= len(texts) or (not joined.isascii() and any(ch in joined for ch in _FOLDS_TO_ASCII)):
+        # a text holding the break itself, or a letter that folds to ASCII: each text alone
+        return [len(text.split()) for text in texts], [_mask_of([text]) for text in texts]
+    data = b" " + joined.lower().encode("utf-8", "surrogatepass") + b" "
+    runs = map(bytes.split, data.translate(_KEEP_BREAKS).split(b"\x00"))
+    masks = list(map(_MASK_OF_WORDS.__getitem__, map(_VOCABULARY_SET.intersection, runs)))
+    counts = list(map(bytes.count, data.translate(_WHITE_OR_NOT).split(b"\x00"), repeat(b" x")))
+    if not joined.isascii():  # other white space may be there, written in several bytes
+        counts = [n if plain else len(text.split()) for n, plain, text in zip(counts, map(str.isascii, texts), texts)]
+    return counts, masks
 
 
 if _accel.speedups is not None:

@@ -120,11 +120,21 @@ def test_c_facts_on_long_texts_across_the_scan_windows(pieces: list[str], glue: 
                                                                                  for k in (1, 63)]
 
 
-@given(st.lists(_TEXTS, max_size=5))
-def test_python_facts_give_each_text_at_least_its_own_bits(texts: list[str]) -> None:
+@given(st.lists(_TEXTS | st.sampled_from(["a \x00 or", "\x00", " \x00 ", "sky\x00wall", "\u0130 or"]), max_size=5))
+def test_python_facts_are_the_word_counts_and_each_texts_own_trigger_bits(texts: list[str]) -> None:
+    # the same facts as the C accelerator's (above): texts joined, split and intersected at once,
+    # a text holding the joint ("\x00") or a letter that folds to ASCII alone
     counts, masks = content._py_facts(texts)
     assert counts == [len(t.split()) for t in texts]
-    assert all(mask & content._mask_of([t]) == content._mask_of([t]) for t, mask in zip(texts, masks))
+    assert masks == [content._mask_of([t]) for t in texts]
+
+
+def test_python_facts_on_every_white_space_and_every_trigger_word() -> None:
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    text = "a".join(spaces) + "".join(" " + w.decode().upper() for w in content._VOCABULARY)
+    assert content._py_facts([text, "", "x"]) == ([len(text.split()), 0, 1], [content._ALL, 0, 0])
+    for word in content._VOCABULARY:
+        assert content._py_facts(["no", f"x-{word.decode()}-y", "no"])[1] == [0, content._mask_of([word.decode()]), 0]
 
 
 @_needs_c

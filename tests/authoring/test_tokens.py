@@ -168,7 +168,7 @@ from hypothesis import strategies as st  # noqa: E402
 from token_reference import reference_count, reference_estimate  # noqa: E402
 
 from captionkit import tokens  # noqa: E402
-from captionkit.strategies import caption_texts  # noqa: E402
+from captionkit.strategies import caption_dicts, caption_texts  # noqa: E402
 
 # characters where the pre-tokenizer's rules meet: contractions, digits that are not
 # decimal, letters that are not ASCII, combining marks, every kind of space and newline
@@ -365,3 +365,115 @@ def test_over_budget_is_none_exactly_when_the_status_is_ok(repeats: int, tail: s
     assert (found is None) == ok
     if found is not None:
         assert (found.count, found.upper_bound) == (count, bound)
+
+
+# -- the estimate by whole units (the build without C) equals the pattern's ---------------------
+
+_UNIT_PARTS = _TRICKY + ['":"', "#", " ", "  ", "   ", "\x01", "\x02", "aaaaaaa", "Stressed", "'re", "'Ll", "\\u00e9",
+                         '","', '"]', "[", "0", "123", '":["#', '#A1', "¥", "−", "xY", "_x"]
+_UNIT_TEXTS = st.one_of(
+    _TEXTS,
+    st.lists(st.sampled_from(_UNIT_PARTS), max_size=40).map("".join),
+    caption_texts(max_elements=6),
+)
+
+
+def _pattern_hundredths(text: str) -> int:
+    return sum(map(tokens._hundredths, tokens._PIECES.findall(text)))
+
+
+@given(_UNIT_TEXTS)
+def test_unit_route_is_exact_where_it_answers(text):
+    found = tokens._unit_hundredths(text)
+    assert found is None or found == _pattern_hundredths(text)
+    assert tokens._unit_hundredths(text) == found  # again, from the unit caches
+
+
+_WORDS = st.sampled_from(["A", "red", "kite,", "over", "café", "夜市", "¥900", "−50%", "(left)", "it's", "'tis",
+                          "mesmerizing", "3", "35mm", "f/2.0", "#1", "\u00e9", "x_y", "über", "ラーメン", "—", "\"q\""])
+_SENTENCES = st.lists(_WORDS, min_size=1, max_size=30).map(" ".join)
+
+
+@st.composite
+def _worded_captions(draw):
+    # caption data whose prose is written in words and single spaces, as captions are
+    data = draw(caption_dicts(max_elements=8))
+    style = data.get("style_description", {})
+    for owner, key in [(data, "high_level_description"), *[(style, k) for k in ("aesthetics", "lighting", "photo", "medium", "art_style")],
+                       (data["compositional_deconstruction"], "background"),
+                       *[(e, k) for e in data["compositional_deconstruction"]["elements"] for k in ("desc", "text")]]:
+        if key in owner:
+            owner[key] = draw(_SENTENCES)
+    return captionkit.dumps(data)
+
+
+@given(_worded_captions())
+def test_unit_route_answers_for_canonical_captions(text):
+    # the route the build without C takes for the texts verify() and loads() count: it answers,
+    # and exactly (the prose here starts with symbols, holds quotes, escapes, "#" and "'")
+    assert tokens._unit_hundredths(text) == _pattern_hundredths(text)
+
+
+def test_unit_route_on_every_class_of_code_point_around_each_cut():
+    # each kind of character on each side of a space, a key's '":"' and a colour's "#"
+    chars = _class_boundaries()
+    answered = 0
+    for ch in chars:
+        for text in (f'ab":"{ch}c', f'{ch}":"a', f'["#{ch}1', f'{ch}#A', f"a {ch} b", f"{ch} {ch}", f'x{ch}"#0',
+                     f"'{ch}s a'{ch}", f"{ch}'ll a{ch}"):
+            found = tokens._unit_hundredths(text)
+            answered += found is not None
+            assert found is None or found == _pattern_hundredths(text), text
+    assert answered > len(chars) * 4  # most of them are answered by units, not handed back
+
+
+def test_unit_route_hands_back_what_units_cannot_show():
+    # white space other than single spaces, runs of three spaces, a cut where a piece goes on
+    for text in ["a\nb", "a\tb", "a\xa0b", "a   b", "a  ", "a\x01b", 'a.":"b', 'C# b', '"#"', '":" x', "#"]:
+        assert tokens._unit_hundredths(text) is None, text
+    for text in ["a  b", " a", "a ", "  a", 'a":"b', '["#A0"]', " #1", "it's 'tis", "A''s"]:
+        assert tokens._unit_hundredths(text) == _pattern_hundredths(text), text
+
+
+def test_unit_caches_stay_bounded(monkeypatch):
+    monkeypatch.setattr(tokens._UnitCache, "LIMIT", 20)
+    for name in ("_AFTER_SPACE", "_AT_START"):
+        monkeypatch.setattr(tokens, name, tokens._UnitCache(getattr(tokens, name)._prefix, tokens._text_hundredths))
+    text = " ".join(f"w{'x' * (i % 40)}{'.' * (i % 7)}" for i in range(500))
+    assert tokens._unit_hundredths(text) == _pattern_hundredths(text)
+    assert len(tokens._AFTER_SPACE) <= 20
+
+
+@given(_UNIT_TEXTS)
+def test_units_add_the_same_floats_in_the_same_order(text):
+    # on a rounding edge the float sum in text order decides: by units it is the same, bit for bit
+    units = tokens._units(text)
+    if units is not None and tokens._units_hundredths(units) is not None:
+        assert tokens._units_sum_in_order(units) == tokens._sum_in_order(tokens._PIECES.findall(text))
+
+
+def test_unit_counts_on_rounding_edges_match_the_reference(monkeypatch):
+    import random
+
+    monkeypatch.setattr(tokens, "_c_estimate", None)
+    rng = random.Random(4)
+    edges = 0
+    for _ in range(4000):
+        text = " ".join("".join(rng.choice(_TRICKY[:30]) for _ in range(rng.randint(1, 5))) for _ in range(6))
+        units = tokens._units(text)
+        exact = None if units is None else tokens._units_hundredths(units)
+        if exact is not None:
+            edges += exact % 100 == 50 or exact * 112 % 10_000 == 0
+        assert tokens._estimate_numbers(text) == reference_count(text), text
+    assert edges > 20  # the edges were reached through the units
+
+
+@given(_UNIT_TEXTS)
+def test_counts_without_c_equal_the_reference(text):
+    # the build without C counts by units (or the pattern); both builds must give these numbers
+    original = tokens._c_estimate
+    tokens._c_estimate = None
+    try:
+        assert tokens._estimate_numbers(text) == reference_count(text)
+    finally:
+        tokens._c_estimate = original

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from captionkit import _accel, compat, verifier
 from captionkit._fastcheck import located_findings
-from captionkit._json import dumps, storable
+from captionkit._json import canonical_order, dumps, storable
 from captionkit.strategies import caption_dicts, mutants
 
 _needs_c = pytest.mark.skipif(_accel.speedups is None, reason="the C accelerator is not built or is switched off")
@@ -229,3 +229,83 @@ def test_fmt_takes_the_proof_and_writes_what_the_full_route_writes(data, layout,
         assert fast == answer()
     finally:
         _json._locate = proof
+
+
+# -- the Python routes: a text json.dumps laid out is proven by re-laying out the decoded caption ---
+
+from captionkit import _fastcheck  # noqa: E402
+
+# prose that meets each way of writing a character: escapes json.dumps and msgspec write alike, and
+# those they do not (DEL), text that looks like a backslash escape, a root key's name as a value
+_TRICKY_PROSE = st.sampled_from([
+    "Café ¥900", "夜市 🌧", "\\xe9 and \\U0001f600", "\\\\u00e9", "a\x7fb", "tab\there\nnewline", "\u2028",
+    "compositional_deconstruction", "style_description", "\x1f\x00", "\"quoted\" / slash", "é" * 5,
+])
+
+
+@st.composite
+def _tricky_captions(draw):
+    data = draw(st.one_of(caption_dicts(max_elements=4), mutants(max_elements=3)))
+    if isinstance(data, dict) and isinstance(data.get("compositional_deconstruction"), dict):
+        for element in data["compositional_deconstruction"].get("elements") or ():
+            if isinstance(element, dict) and draw(st.booleans()):
+                element["desc"] = draw(_TRICKY_PROSE)
+        if draw(st.booleans()):
+            data["high_level_description"] = draw(_TRICKY_PROSE)
+    return data
+
+
+@SETTINGS
+@given(st.one_of(_captions, _tricky_captions()), _layouts, st.sampled_from(["", "\n"]))
+def test_the_python_routes_answer_as_the_reference_in_every_layout(data, layout, ending):
+    # the build without C: typed decoding, the layout proof, the re-parse and the split at the root
+    text = LAYOUTS[layout](data) + ending
+    try:
+        expected = ref(text)
+    except (TypeError, ValueError, RecursionError):
+        return  # the official verifier crashes on this value (an unhashable type)
+    assert compat._pure_verify_raw(text) == expected
+    assert _fastcheck.fast_findings(text) in (None, _structural(expected))
+
+
+def _holds_a_lone_surrogate(value) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(map(_holds_a_lone_surrogate, value)) or any(map(_holds_a_lone_surrogate, value.values()))
+    return isinstance(value, list) and any(map(_holds_a_lone_surrogate, value))
+
+
+_DUMPS_LAYOUTS = st.sampled_from([
+    {"separators": (",", ":")}, {}, {"indent": 2}, {"indent": 4}, {"indent": 1}, {"indent": 3, "separators": (",", ": ")},
+])
+
+
+@SETTINGS
+@given(st.one_of(caption_dicts(max_elements=4), _tricky_captions()), _DUMPS_LAYOUTS, st.booleans(),
+       st.permutations(range(3)), st.booleans())
+def test_a_caption_json_dumps_laid_out_is_proven_by_its_layout(data, layout, ascii, root_order, newline):
+    # json.dumps with any indent or its default separators, root keys in any order: the typed
+    # decode re-laid out is the text itself, so no second parse is needed
+    keys = list(data)
+    data = {keys[i]: data[keys[i]] for i in root_order if i < len(keys)} | data
+    text = json.dumps(data, ensure_ascii=ascii, **layout) + "\n" * newline
+    try:
+        caption, proven = _fastcheck._decode_whole(_fastcheck._utf8(text), layouts=True)
+    except _fastcheck._Undecided:  # a lone surrogate: no UTF-8 text holds one, the full check decides
+        assert _holds_a_lone_surrogate(data)
+        return
+    if caption is None:  # a mutant with a key the caption does not have, or a value of another type
+        return
+    canonical = canonical_order(data)
+    if json.dumps({key: canonical[key] for key in data}) == json.dumps(data):  # below the root, keys in order
+        # (no UTF-8 text holds a lone surrogate, and ensure_ascii's escapes are left to the re-parse)
+        literal = json.dumps(data, ensure_ascii=False)
+        escaped = ascii and (not literal.isascii() or "\x7f" in literal)
+        assert proven is not escaped or _holds_a_lone_surrogate(data)
+    else:
+        assert not proven
+    if proven:
+        assert _fastcheck.fast_findings(text) == _structural(ref(text))
+    # the exact, canonical proof stays the canonical form's alone
+    assert _fastcheck._decode_whole(_fastcheck._utf8(text))[1] is (text == dumps(data))
