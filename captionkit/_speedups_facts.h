@@ -498,17 +498,31 @@ static int FN(f_prose_value)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_
     return 1;
 }
 
+/* An opening bracket at s[*pos]: 0 if there is none, 2 for an empty array or object (passed),
+ * else 1 with *pos on its first member. */
+static int FN(f_open)(const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos, CHAR_T open, CHAR_T close)
+{
+    Py_ssize_t i = *pos;
+    if (i >= n || s[i] != open) {
+        return 0;
+    }
+    i++;
+    if (i < n && s[i] == close) {
+        *pos = i + 1;
+        return 2;
+    }
+    *pos = i;
+    return 1;
+}
+
 /* A palette: an array of strings without escapes; counts a repeated entry. */
 static int FN(f_palette)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssize_t *pos)
 {
     Py_ssize_t i = *pos, starts[64], lens[64], count = 0;
-    if (i >= n || s[i] != '[') {
-        return 0;
-    }
-    i++;
-    if (i < n && s[i] == ']') {
-        *pos = i + 1;
-        return 1;
+    int opened = FN(f_open)(s, n, &i, '[', ']');
+    if (opened != 1) {
+        *pos = i;
+        return opened != 0;
     }
     for (;;) {
         if (i >= n || s[i] != '"' || count == 64) {
@@ -711,13 +725,10 @@ static int FN(f_block)(struct facts *f, const CHAR_T *s, Py_ssize_t n, Py_ssize_
 {
     Py_ssize_t i = *pos;
     char name[40];
-    if (i >= n || s[i] != '{') {
-        return 0;
-    }
-    i++;
-    if (i < n && s[i] == '}') {
-        *pos = i + 1;
-        return 1;
+    int opened = FN(f_open)(s, n, &i, '{', '}');
+    if (opened != 1) {
+        *pos = i;
+        return opened != 0;
     }
     for (;;) {
         if (!FN(f_key)(s, n, &i, name, sizeof name)) {
@@ -794,6 +805,22 @@ static int FN(f_caption)(struct facts *f, const CHAR_T *s, Py_ssize_t n)
 {
     Py_ssize_t i = 0;
     return FN(f_block)(f, s, n, &i, 'r') && f->composition && i == n;
+}
+
+/* The value of the four hex digits at p (either case), or 0x10000 (more than any) if one is not. */
+static Py_UCS4 FN(f_hex4)(const CHAR_T *p)
+{
+    Py_UCS4 v = 0;
+    for (int t = 0; t < 4; t++) {
+        Py_UCS4 h = p[t];
+        int digit = h >= '0' && h <= '9' ? (int)(h - '0') : h >= 'a' && h <= 'f' ? (int)(h - 'a') + 10
+                    : h >= 'A' && h <= 'F' ? (int)(h - 'A') + 10 : -1;
+        if (digit < 0) {
+            return 0x10000;
+        }
+        v = v * 16 + (Py_UCS4)digit;
+    }
+    return v;
 }
 
 /* The canonical text of a clean caption in another layout (what locate() answers False for):
@@ -894,29 +921,14 @@ static Py_ssize_t FN(f_canonical)(const CHAR_T *s, Py_ssize_t n, void *buffer, i
                 if (i + 5 >= n) {
                     return -1;
                 }
-                v = 0;
-                for (int t = 2; t < 6; t++) {
-                    Py_UCS4 h = s[i + t];
-                    int digit = h >= '0' && h <= '9' ? (int)(h - '0') : h >= 'a' && h <= 'f' ? (int)(h - 'a') + 10
-                                : h >= 'A' && h <= 'F' ? (int)(h - 'A') + 10 : -1;
-                    if (digit < 0) {
-                        return -1;
-                    }
-                    v = v * 16 + (Py_UCS4)digit;
+                v = FN(f_hex4)(s + i + 2);
+                if (v > 0xFFFF) {
+                    return -1;
                 }
                 i += 6;
                 if (v >= 0xD800 && v <= 0xDBFF && i + 5 < n && s[i] == '\\' && s[i + 1] == 'u') {
                     /* a pair of escaped surrogates is one character */
-                    Py_UCS4 low = 0;
-                    for (int t = 2; t < 6; t++) {
-                        Py_UCS4 h = s[i + t];
-                        int digit = h >= '0' && h <= '9' ? (int)(h - '0') : h >= 'a' && h <= 'f' ? (int)(h - 'a') + 10
-                                    : h >= 'A' && h <= 'F' ? (int)(h - 'A') + 10 : -1;
-                        if (digit < 0) {
-                            return -1;
-                        }
-                        low = low * 16 + (Py_UCS4)digit;
-                    }
+                    Py_UCS4 low = FN(f_hex4)(s + i + 2);
                     if (low >= 0xDC00 && low <= 0xDFFF) {
                         v = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00);
                         i += 6;
