@@ -490,6 +490,13 @@ static inline size_t pw_slot_of(unsigned long long h)
     return (size_t)((h ^ (h >> 29)) & (PW_SLOTS - 1));
 }
 
+/* The bit of the trigger word whose hash is h, or 0 (a run that is no trigger word). */
+static inline unsigned long long pw_bits_of(unsigned long long h)
+{
+    size_t slot = pw_slot_of(h);
+    return pw_table.hash[slot] == h ? pw_table.bit[slot] : 0;
+}
+
 /* Per Latin-1 character: what it lowercases to if that is an ASCII letter or digit (else 0),
  * and whether it is white space (str.isspace). */
 static unsigned char pw_low256[256];

@@ -49,10 +49,7 @@ static void FN(f_prose_scalar)(const CHAR_T *p, Py_ssize_t len, Py_ssize_t *word
                     for (Py_ssize_t k = start; k < i; k++) {
                         h = pw_step(h, F_LOW(p[k]));
                     }
-                    size_t slot = pw_slot_of(h);
-                    if (pw_table.hash[slot] == h) {
-                        bits |= pw_table.bit[slot];
-                    }
+                    bits |= pw_bits_of(h);
                 }
                 continue;
             }
@@ -72,22 +69,27 @@ static void FN(f_prose_scalar)(const CHAR_T *p, Py_ssize_t len, Py_ssize_t *word
 }
 
 /* Whether the run p[a:b] of ASCII letters and digits has the length, first and last characters of
- * some trigger word (1 or 0, without a branch), and its trigger bits (looked up by its hash). */
+ * some trigger word (1 or 0, without a branch). */
 #define F_RUN_MAY(p, a, b)                                                                          \
     ((unsigned)((b) - (a) <= WORD_MAX)                                                             \
      & (pw_first_len[((b) - (a)) & 31] >> pw_bit_index[pw_low256[(p)[(a)]]])                       \
      & (pw_last_len[((b) - (a)) & 31] >> pw_bit_index[pw_low256[(p)[(b) - 1]]]) & 1u)
+
+/* The trigger bits of the ASCII run p[a:b] (looked up by its hash). */
+static inline unsigned long long FN(f_run_bits)(const CHAR_T *p, Py_ssize_t a, Py_ssize_t b)
+{
+    unsigned long long h = pw_table.seed;
+    for (Py_ssize_t k = a; k < b; k++) {
+        h = pw_step(h, pw_low256[p[k]]);
+    }
+    return pw_bits_of(h);
+}
+
+/* bits |= the run's trigger bits, when F_RUN_MAY says it may be a trigger word. */
 #define F_RUN_BITS(p, a, b, bits)                                                                   \
     do {                                                                                          \
         if (F_RUN_MAY(p, a, b)) {                                                                 \
-            unsigned long long h_ = pw_table.seed;                                                \
-            for (Py_ssize_t k_ = (a); k_ < (b); k_++) {                                           \
-                h_ = pw_step(h_, pw_low256[(p)[k_]]);                                             \
-            }                                                                                     \
-            size_t slot_ = pw_slot_of(h_);                                                        \
-            if (pw_table.hash[slot_] == h_) {                                                     \
-                (bits) |= pw_table.bit[slot_];                                                    \
-            }                                                                                     \
+            (bits) |= FN(f_run_bits)((p), (a), (b));                                              \
         }                                                                                         \
     } while (0)
 
@@ -149,8 +151,8 @@ static int FN(f_prose_window)(const CHAR_T *p, Py_ssize_t len, Py_ssize_t *words
                 cand_end[nc] = b;
                 nc += (int)F_RUN_MAY(p, a, b);
             }
-            for (int k = 0; k < nc; k++) {
-                F_RUN_BITS(p, cand[k], cand_end[k], bits);
+            for (int k = 0; k < nc; k++) { /* (F_RUN_MAY holds for each) */
+                bits |= FN(f_run_bits)(p, cand[k], cand_end[k]);
             }
             open = carry;
         }
@@ -210,9 +212,8 @@ static unsigned long long FN(f_lead)(const CHAR_T *p, Py_ssize_t len)
         if (i == start) {
             break;
         }
-        size_t slot = pw_slot_of(h);
-        if (i - start <= WORD_MAX && pw_table.hash[slot] == h) {
-            bits |= pw_table.bit[slot];
+        if (i - start <= WORD_MAX) {
+            bits |= pw_bits_of(h);
         }
     }
     return bits;

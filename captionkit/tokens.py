@@ -396,14 +396,15 @@ def _estimate_count(text: str) -> TokenCount:
     return TokenCount(count=count, exact=False, method="estimate", upper_bound=bound, detail=_ESTIMATE_DETAIL)
 
 
-def _estimate_numbers(text: str) -> tuple[int, int]:
-    """``(count, upper_bound)`` of the estimate, chat wrapper included."""
+def _estimate_numbers(text: str, measured: tuple[int, Any, int] | None = None) -> tuple[int, int]:
+    """``(count, upper_bound)`` of the estimate, chat wrapper included (``measured``: the C
+    accelerator's ``estimate(text)``, when the caller has it already)."""
     # The estimate is exact/100. Added as floats in text order (as `estimate` does) it can
     # land a hair off, which matters only on a rounding edge: a half for round(), a whole
     # number for the bound's ceil (any other value is at least 1e-4 from one, far beyond
     # float error below 100,000 pieces). There the float sum decides, as before.
     if _c_estimate is not None:
-        exact, _, count = _c_estimate(text)
+        exact, _, count = measured or _c_estimate(text)
         on_edge = exact % 100 == 50 or exact * 112 % 10_000 == 0 or count > 100_000
         raw = _c_estimate(text, True)[1] if on_edge else exact / 100
     else:
@@ -436,9 +437,10 @@ def over_budget(text: str) -> TokenCount | None:
     True
     """
     if find_tokenizer() is None:
-        if _c_estimate is not None and _c_estimate(text)[0] * _BOUND_PERCENT < _SURELY_OK:
+        measured = _c_estimate(text) if _c_estimate is not None else None
+        if measured is not None and measured[0] * _BOUND_PERCENT < _SURELY_OK:
             return None  # the bound is below the warning far from any rounding edge
-        count, bound = _estimate_numbers(text)
+        count, bound = _estimate_numbers(text, measured)
         if _status(count, bound, TOKEN_LIMIT) == "ok":
             return None
         return TokenCount(count=count, exact=False, method="estimate", upper_bound=bound, detail=_ESTIMATE_DETAIL)

@@ -41,6 +41,10 @@ def _diag(code: str, path: tuple[Any, ...], message: str, official: str | None =
     return RULES[code].diagnostic(path, message, official, line, column)
 
 
+def _not_canonical() -> Diagnostic:
+    return _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
+
+
 def _human(official: str) -> str:
     # Official messages are "<place>: <problem>"; the place is shown by the pointer.
     return official.split(": ", 1)[1] if ": " in official else official
@@ -383,7 +387,7 @@ def _diagnostics(
                     if text.removesuffix("\n") == canonical:
                         checked.canonical = canonical
                     else:
-                        yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
+                        yield _not_canonical()
                     yield from found
                     return
         if form is not None:
@@ -400,7 +404,7 @@ def _diagnostics(
             if not _strict_finds_nothing(value, form):
                 yield from _strict(value)
             if not form and checked.canonical is None:
-                yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
+                yield _not_canonical()
             if lints:
                 yield from lint(value, frame=frame)
             if tokens:
@@ -447,7 +451,7 @@ def _diagnostics(
             yield _diag("CK401", (), f"the caption holds a value JSON cannot write ({exc})")
         return
     if text is not None and not repeated and not is_stored_canonical(text, canonical):
-        yield _diag("CK408", (), "valid, but not canonically serialized (run `captionkit fmt`)")
+        yield _not_canonical()
     elif canonical and not repeated:
         checked.canonical = canonical
     if lints:
